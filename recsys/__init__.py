@@ -1,0 +1,1 @@
+"""Stokman next-3-days purchase recommender: data contract, candidates, reranker, buyer selection."""

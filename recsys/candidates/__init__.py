@@ -1,0 +1,14 @@
+"""Candidate sources: each proposes items per user from one cut's history (see ``base.CandidateSource``)."""
+
+from recsys.candidates.base import ACTION_WEIGHTS, CandidateSource
+from recsys.candidates.history import HistorySource
+from recsys.candidates.popularity import PopularitySource, item_popularity, popular_items
+
+__all__ = [
+    "ACTION_WEIGHTS",
+    "CandidateSource",
+    "HistorySource",
+    "PopularitySource",
+    "item_popularity",
+    "popular_items",
+]

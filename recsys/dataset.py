@@ -1,0 +1,69 @@
+"""The in-memory dataset every step works on: one exploded interactions table plus user and item tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recsys.schema import Columns as C
+
+
+@dataclass
+class Dataset:
+    """Clean, validated data in compact internal form.
+
+    Attributes:
+        interactions: one row per (event, product): ``user`` int32, ``item`` int32 (``NO_ITEM`` for events
+            without a product, such as visits and searches), ``action`` int8, ``ts`` datetime64[ns],
+            ``page`` int64; sorted by ``ts``.
+        users: indexed by user code: ``user_id`` (raw string) and ``loc_user_id`` (the most frequent one).
+        items: indexed by item code: ``product_id``, ``category`` (int32 code, -1 unknown), ``category_id``,
+            ``price``, ``old_price`` (float32, NaN unknown), ``add_date`` (NaT unknown), ``title`` (str, "" when
+            missing), ``vector_row`` (int32, -1 when no embedding), ``in_catalog`` (bool).
+        vectors: float32 array of title embeddings, addressed by ``items.vector_row``.
+        report: counts of everything the loader cleaned, by name.
+    """
+
+    interactions: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    vectors: np.ndarray
+    report: dict[str, int] = field(default_factory=dict)
+    #: distinct (user_id, loc_user_id) pairs: the links that identity stitching can use
+    user_locs: pd.DataFrame | None = None
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.interactions[C.TS].min()
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """End of the log: midnight after the last event, i.e. the cut for the final prediction."""
+        return self.interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
+
+    def user_codes(self, user_ids) -> np.ndarray:
+        """Codes of raw user ids (-1 for unknown ones)."""
+        index = pd.Index(self.users[C.USER_ID])
+        return index.get_indexer(pd.Index(user_ids)).astype(np.int64)
+
+    def item_codes(self, product_ids) -> np.ndarray:
+        """Codes of raw product ids (-1 for unknown ones)."""
+        index = pd.Index(self.items[C.PRODUCT_ID])
+        return index.get_indexer(pd.Index(product_ids)).astype(np.int64)
+
+    def raw_recs(self, recs: dict) -> dict[str, list[str]]:
+        """``user code -> [item codes]`` as ``user_id -> [product_id]`` (order kept)."""
+        user_ids = self.users[C.USER_ID].to_numpy()
+        product_ids = self.items[C.PRODUCT_ID].to_numpy()
+        return {str(user_ids[u]): [str(p) for p in product_ids[list(items)]] for u, items in recs.items()}
+
+    def padding_ids(self, k: int) -> list[str]:
+        """Product ids to complete short lists: the log's best sellers, then other catalog products."""
+        from recsys.candidates.popularity import popular_items
+
+        codes = list(dict.fromkeys([*popular_items(self.interactions, 2 * k), *range(len(self.items))]))[
+            : 4 * k
+        ]
+        return self.items[C.PRODUCT_ID].to_numpy()[codes].tolist()

@@ -1,0 +1,133 @@
+"""The competition metric, implemented once, and the diagnostics used to understand it.
+
+Recall per buyer = |submitted ∩ bought| / |bought|. The score is the mean over **every** user who bought in the
+test period: a buyer absent from the submission scores 0, users who bought nothing are not counted, and a
+submission with more than ``top_users`` users scores 0. Only the first ``k`` products of a list count and a
+product listed twice counts once.
+
+Recommendations are a mapping ``user -> sequence of items`` and the truth a DataFrame of (user, item) pairs or
+a mapping ``user -> set of items``; users and items can be raw ids or integer codes, as long as both sides
+agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS
+from recsys.schema import Columns as C
+
+Recs = Mapping[object, Sequence[object]]
+Truth = Mapping[object, set]
+
+
+def truth_sets(truth: pd.DataFrame | Truth, user_col: str = C.USER, item_col: str = C.ITEM) -> dict:
+    """``user -> set(items)`` from a (user, item) DataFrame (or a mapping, returned as a dict of sets)."""
+    if isinstance(truth, pd.DataFrame):
+        if truth.empty:
+            return {}
+        return {u: set(items) for u, items in truth.groupby(user_col, sort=False)[item_col]}
+    return {u: set(items) for u, items in truth.items()}
+
+
+def recs_from_frame(
+    frame: pd.DataFrame, user_col: str = C.USER, item_col: str = C.ITEM, order_col: str | None = C.RANK
+) -> dict:
+    """``user -> [items]`` from a long (user, item[, rank]) DataFrame, ordered by ``order_col`` ascending."""
+    if order_col is not None and order_col in frame:
+        frame = frame.sort_values([user_col, order_col], kind="stable")
+    return {u: list(items) for u, items in frame.groupby(user_col, sort=False)[item_col]}
+
+
+def user_recalls(recs: Recs, truth: pd.DataFrame | Truth, k: int = DEFAULT_K) -> pd.Series:
+    """Recall of every buyer in ``truth`` (0 for buyers without recommendations), indexed by user."""
+    sets = truth_sets(truth)
+    values = {}
+    for user, bought in sets.items():
+        listed = set(list(recs.get(user, ()))[:k])
+        values[user] = len(listed & bought) / len(bought)
+    return pd.Series(values, dtype=float)
+
+
+def recall(
+    recs: Recs, truth: pd.DataFrame | Truth, top_users: int = DEFAULT_TOP_USERS, k: int = DEFAULT_K
+) -> float:
+    """The competition score: mean recall over all buyers; 0 when more than ``top_users`` users are submitted."""
+    if len(recs) > top_users:
+        return 0.0
+    per_user = user_recalls(recs, truth, k)
+    return float(per_user.mean()) if len(per_user) else 0.0
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Where the score comes from.
+
+    ``recall`` is the metric; ``buyers_captured`` the share of real buyers among the submitted users (the
+    score if every submitted buyer's items were perfect); ``selected_precision`` the share of submitted users who
+    bought; ``recall_selected`` the mean recall over the submitted buyers only (item quality).
+    """
+
+    recall: float
+    buyers: int
+    selected: int
+    selected_buyers: int
+    buyers_captured: float
+    selected_precision: float
+    recall_selected: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def diagnostics(
+    recs: Recs, truth: pd.DataFrame | Truth, top_users: int = DEFAULT_TOP_USERS, k: int = DEFAULT_K
+) -> Diagnostics:
+    """The metric with the user-selection / item-quality breakdown."""
+    sets = truth_sets(truth)
+    per_user = user_recalls(recs, sets, k)
+    selected_buyers = [u for u in recs if u in sets]
+    n_sel = len(recs)
+    return Diagnostics(
+        recall=recall(recs, sets, top_users, k),
+        buyers=len(sets),
+        selected=n_sel,
+        selected_buyers=len(selected_buyers),
+        buyers_captured=len(selected_buyers) / len(sets) if sets else 0.0,
+        selected_precision=len(selected_buyers) / n_sel if n_sel else 0.0,
+        recall_selected=float(per_user[selected_buyers].mean()) if selected_buyers else 0.0,
+    )
+
+
+def candidate_recall(
+    candidates: pd.DataFrame,
+    truth: pd.DataFrame | Truth,
+    ns: Iterable[int] = (25, 50, 100, 200),
+    users: Iterable | None = None,
+) -> dict[int, float]:
+    """Mean share of each buyer's bought items found in their top-``n`` candidates (by ``rank``).
+
+    Averaged over the buyers in ``truth`` (restricted to ``users`` when given); buyers without candidates count
+    as 0. This bounds what any reranker can reach with these candidates.
+    """
+    sets = truth_sets(truth)
+    if users is not None:
+        keep = set(users)
+        sets = {u: s for u, s in sets.items() if u in keep}
+    out = {}
+    if not sets:
+        return {int(n): 0.0 for n in ns}
+    cand = candidates[candidates[C.USER].isin(sets.keys())]
+    bought = pd.DataFrame(
+        [(u, i) for u, items in sets.items() for i in items], columns=[C.USER, C.ITEM]
+    ).drop_duplicates()
+    sizes = bought.groupby(C.USER).size()
+    hits = cand.merge(bought, on=[C.USER, C.ITEM], how="inner")
+    for n in ns:
+        n_hits = hits[hits[C.RANK] <= n].groupby(C.USER).size()
+        per_user = n_hits.reindex(sizes.index, fill_value=0) / sizes
+        out[int(n)] = float(per_user.mean())
+    return out

@@ -1,0 +1,67 @@
+"""Time-based cuts: history strictly before a cut, target = orders in the ``HORIZON_DAYS`` after it.
+
+Every feature and candidate for a cut must be computed from :func:`history` of that cut only; the tests check
+that changing events at or after a cut leaves everything computed for it unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from recsys.schema import HORIZON_DAYS, NO_ITEM, Action
+from recsys.schema import Columns as C
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A point in time: history is ``ts < at``, the target window is ``[at, at + horizon)``."""
+
+    at: pd.Timestamp
+    horizon_days: int = HORIZON_DAYS
+    name: str = ""
+
+    @property
+    def target_end(self) -> pd.Timestamp:
+        return self.at + pd.Timedelta(days=self.horizon_days)
+
+    def __str__(self) -> str:
+        label = f"{self.name} " if self.name else ""
+        return f"{label}cut {self.at:%Y-%m-%d %H:%M} (target to {self.target_end:%Y-%m-%d %H:%M})"
+
+
+def history(interactions: pd.DataFrame, cut: Cut) -> pd.DataFrame:
+    """Events strictly before the cut."""
+    ts = interactions[C.TS]
+    if ts.is_monotonic_increasing:
+        return interactions.iloc[: ts.searchsorted(cut.at, side="left")]
+    return interactions[ts < cut.at]
+
+
+def target(interactions: pd.DataFrame, cut: Cut) -> pd.DataFrame:
+    """Distinct (user, item) pairs ordered in ``[cut.at, cut.target_end)``: what the metric scores against."""
+    ts = interactions[C.TS]
+    mask = (ts >= cut.at) & (ts < cut.target_end)
+    mask &= interactions[C.ACTION].eq(int(Action.ORDER)) & interactions[C.ITEM].ne(NO_ITEM)
+    return interactions.loc[mask, [C.USER, C.ITEM]].drop_duplicates().reset_index(drop=True)
+
+
+def make_cuts(end: pd.Timestamp, n_train: int = 1, horizon_days: int = HORIZON_DAYS) -> dict[str, Cut]:
+    """The cuts a run uses, walking back from the end of the log in ``horizon_days`` steps.
+
+    ``final`` is the end of the log (no target known), ``valid`` one horizon earlier (model selection and the
+    reported recall) and ``train``, ``train2``, ... further back (rows the reranker and buyer model learn from;
+    their target windows end at or before the validation cut, so validation stays unseen).
+    """
+    if n_train < 1:
+        raise ValueError(f"n_train must be >= 1, got {n_train}")
+    step = pd.Timedelta(days=horizon_days)
+    cuts = {
+        "final": Cut(end, horizon_days, "final"),
+        "valid": Cut(end - step, horizon_days, "valid"),
+    }
+    for i in range(n_train):
+        name = "train" if i == 0 else f"train{i + 1}"
+        cuts[name] = Cut(end - step * (i + 2), horizon_days, name)
+    return cuts

@@ -1,0 +1,143 @@
+"""Submission files in the organisers' format.
+
+A CSV written with ``DataFrame.to_csv(index=False)`` with columns ``user_id,products``, where ``products`` is the
+text of a Python list of string product ids: ``"['4811953', '4040418']"``. At most ``top_users`` rows, one per
+user, each with exactly ``k`` distinct products (padded from a popularity list when a user has fewer).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS, SUBMISSION_COLUMNS
+
+USER_COL, PRODUCTS_COL = SUBMISSION_COLUMNS
+
+
+class SubmissionError(ValueError):
+    """A submission that the competition would reject or score 0."""
+
+
+def build_submission(
+    recs: Mapping[str, Sequence[str]],
+    padding: Sequence[str],
+    k: int = DEFAULT_K,
+    top_users: int = DEFAULT_TOP_USERS,
+) -> pd.DataFrame:
+    """Submission frame from ``user_id -> ranked product ids`` (raw string ids), in the mapping's order.
+
+    Each list is deduplicated, cut to ``k`` and padded with the first unused ids of ``padding``. Raises when the
+    mapping holds more than ``top_users`` users or padding cannot fill a list.
+    """
+    if len(recs) > top_users:
+        raise SubmissionError(f"{len(recs)} users given, the budget is {top_users}")
+    rows = []
+    for user, items in recs.items():
+        chosen = list(dict.fromkeys(str(i) for i in items))[:k]
+        if len(chosen) < k:
+            seen = set(chosen)
+            for item in padding:
+                if len(chosen) == k:
+                    break
+                item = str(item)
+                if item not in seen:
+                    chosen.append(item)
+                    seen.add(item)
+        if len(chosen) < k:
+            raise SubmissionError(
+                f"user {user!r}: only {len(chosen)} distinct products after padding, need {k}"
+            )
+        rows.append((str(user), chosen))
+    return pd.DataFrame(rows, columns=list(SUBMISSION_COLUMNS))
+
+
+def write_submission(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write atomically (temp file in the same folder, then rename), products as list text."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = frame[list(SUBMISSION_COLUMNS)].copy()
+    out[PRODUCTS_COL] = out[PRODUCTS_COL].map(lambda items: str([str(i) for i in items]))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            out.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_submission(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a submission CSV back, ``products`` parsed into lists of strings."""
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionError(f"{path}: no such file")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in SUBMISSION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SubmissionError(f"{path}: missing column(s) {missing}; columns are {list(frame.columns)}")
+
+    def parse(text: str, row: int) -> list:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as err:
+            raise SubmissionError(f"{path}: row {row}: products is not a Python list: {text[:80]!r}") from err
+        if not isinstance(value, list):
+            raise SubmissionError(f"{path}: row {row}: products is a {type(value).__name__}, not a list")
+        return value
+
+    frame[PRODUCTS_COL] = [parse(t, i) for i, t in enumerate(frame[PRODUCTS_COL])]
+    return frame
+
+
+def validate_submission(
+    submission: pd.DataFrame | str | os.PathLike,
+    catalog_ids: Iterable[str] | None = None,
+    k: int = DEFAULT_K,
+    top_users: int = DEFAULT_TOP_USERS,
+) -> pd.DataFrame:
+    """Check a submission (frame or CSV path); return it parsed or raise :class:`SubmissionError`.
+
+    Rules: columns ``user_id,products``; 1 to ``top_users`` rows; distinct non-empty user ids; each ``products``
+    a list of exactly ``k`` distinct string ids, all in ``catalog_ids`` when given.
+    """
+    frame = submission if isinstance(submission, pd.DataFrame) else read_submission(submission)
+    where = "submission" if isinstance(submission, pd.DataFrame) else str(submission)
+    problems = []
+    if len(frame) == 0:
+        problems.append("no rows")
+    if len(frame) > top_users:
+        problems.append(f"{len(frame)} rows, more than the {top_users}-user budget (would score 0)")
+    users = frame[USER_COL].astype(str)
+    if (users.str.len() == 0).any():
+        problems.append("empty user_id")
+    dups = users[users.duplicated()].unique()
+    if len(dups):
+        problems.append(f"{len(dups)} duplicated user_id(s), e.g. {list(dups[:3])}")
+    known = set(catalog_ids) if catalog_ids is not None else None
+    for row, (user, items) in enumerate(zip(users, frame[PRODUCTS_COL], strict=True)):
+        bad = []
+        if not all(isinstance(i, str) for i in items):
+            bad.append("non-string ids")
+        if len(items) != k:
+            bad.append(f"{len(items)} products, expected {k}")
+        if len(set(items)) != len(items):
+            bad.append("duplicated products")
+        if known is not None:
+            unknown = [i for i in items if i not in known]
+            if unknown:
+                bad.append(f"unknown products {unknown[:3]}")
+        if bad:
+            problems.append(f"row {row} (user {user}): " + "; ".join(bad))
+        if len(problems) >= 10:
+            break
+    if problems:
+        raise SubmissionError(f"{where}: invalid submission:\n  - " + "\n  - ".join(problems))
+    return frame

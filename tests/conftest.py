@@ -1,0 +1,63 @@
+"""Shared fixtures: small hand-made interaction tables in the internal schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.schema import ACTION_DTYPE, ITEM_DTYPE, NO_ITEM, USER_DTYPE
+from recsys.schema import Columns as C
+
+
+def make_interactions(rows) -> pd.DataFrame:
+    """Internal interactions from ``(user, item, action, 'YYYY-MM-DD HH:MM'[, page])`` tuples, sorted by ts."""
+    frame = pd.DataFrame(
+        [
+            (
+                r[0],
+                NO_ITEM if r[1] is None else r[1],
+                int(r[2]),
+                pd.Timestamp(r[3]),
+                r[4] if len(r) > 4 else i,
+            )
+            for i, r in enumerate(rows)
+        ],
+        columns=[C.USER, C.ITEM, C.ACTION, C.TS, C.PAGE],
+    )
+    frame = frame.astype({C.USER: USER_DTYPE, C.ITEM: ITEM_DTYPE, C.ACTION: ACTION_DTYPE, C.PAGE: np.int64})
+    return frame.sort_values(C.TS, kind="stable").reset_index(drop=True)
+
+
+def make_items(n: int, categories=None) -> pd.DataFrame:
+    """An item table of ``n`` items, product ids 'p0'.., categories cycling over 2 unless given."""
+    categories = list(categories) if categories is not None else [i % 2 for i in range(n)]
+    return pd.DataFrame(
+        {
+            C.PRODUCT_ID: [f"p{i}" for i in range(n)],
+            C.CATEGORY: np.asarray(categories, dtype=np.int32),
+            C.PRICE: np.full(n, 1000.0, dtype=np.float32),
+            C.VECTOR_ROW: np.arange(n, dtype=np.int32),
+            C.IN_CATALOG: True,
+        }
+    )
+
+
+@pytest.fixture
+def tiny_interactions() -> pd.DataFrame:
+    from recsys.schema import Action as A
+
+    return make_interactions(
+        [
+            (0, 1, A.VIEW, "2024-09-01 10:00"),
+            (0, 1, A.ADD_BASKET, "2024-09-01 10:05"),
+            (0, 2, A.VIEW, "2024-09-02 09:00"),
+            (1, 3, A.VIEW, "2024-09-02 12:00"),
+            (1, None, A.VISIT, "2024-09-02 12:01"),
+            (2, 3, A.ORDER, "2024-09-03 08:00"),
+            (2, 4, A.ORDER, "2024-09-03 08:00"),
+            (0, 1, A.ORDER, "2024-09-04 11:00"),  # after the cut used in tests (2024-09-04)
+            (1, 2, A.ORDER, "2024-09-05 11:00"),
+            (3, 4, A.ORDER, "2024-09-07 00:00"),  # exactly at the end of a 3-day window: outside it
+        ]
+    )

@@ -1,0 +1,74 @@
+import ast
+
+import pandas as pd
+import pytest
+
+from recsys.submission import (
+    SubmissionError,
+    build_submission,
+    read_submission,
+    validate_submission,
+    write_submission,
+)
+
+PADDING = [f"{i}" for i in range(100, 140)]
+
+
+def test_build_pads_dedupes_and_cuts():
+    sub = build_submission(
+        {"u1": ["1", "1", "2"], "u2": [str(i) for i in range(30)]}, PADDING, k=5, top_users=5
+    )
+    assert sub.loc[0, "products"] == ["1", "2", "100", "101", "102"]
+    assert sub.loc[1, "products"] == ["0", "1", "2", "3", "4"]
+
+
+def test_build_refuses_over_budget_and_short_padding():
+    with pytest.raises(SubmissionError, match="budget"):
+        build_submission({"a": ["1"], "b": ["2"]}, PADDING, k=2, top_users=1)
+    with pytest.raises(SubmissionError, match="only 2 distinct"):
+        build_submission({"a": ["1"]}, ["1", "2"], k=3)
+
+
+def test_round_trip_in_organisers_format(tmp_path):
+    sub = build_submission({"u1": ["4811953", "4040418"]}, PADDING, k=3)
+    path = write_submission(sub, tmp_path / "out" / "submission.csv")
+    text = path.read_text().splitlines()
+    assert text[0] == "user_id,products"
+    assert text[1] == "u1,\"['4811953', '4040418', '100']\""
+    raw = pd.read_csv(path)
+    assert ast.literal_eval(raw.loc[0, "products"]) == ["4811953", "4040418", "100"]
+    back = validate_submission(path, catalog_ids=["4811953", "4040418", "100"], k=3)
+    assert back.loc[0, "products"] == ["4811953", "4040418", "100"]
+    assert list(tmp_path.joinpath("out").iterdir()) == [path]  # no temp file left behind
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"user_id": ["a", "a"], "products": [["1", "2"], ["3", "4"]]}), "duplicated user_id"),
+        (pd.DataFrame({"user_id": ["a"], "products": [["1"]]}), "1 products, expected 2"),
+        (pd.DataFrame({"user_id": ["a"], "products": [["1", "1"]]}), "duplicated products"),
+        (pd.DataFrame({"user_id": ["a"], "products": [[1, 2]]}), "non-string"),
+        (pd.DataFrame({"user_id": ["a"], "products": [["1", "zz"]]}), "unknown products"),
+        (
+            pd.DataFrame({"user_id": ["a", "b", "c"], "products": [["1", "2"]] * 3}),
+            "more than the 2-user budget",
+        ),
+        (pd.DataFrame({"user_id": [], "products": []}), "no rows"),
+    ],
+)
+def test_validate_rejects(frame, message):
+    with pytest.raises(SubmissionError, match=message):
+        validate_submission(frame, catalog_ids=["1", "2", "3", "4"], k=2, top_users=2)
+
+
+def test_read_rejects_bad_files(tmp_path):
+    with pytest.raises(SubmissionError, match="no such file"):
+        read_submission(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,items\na,x\n")
+    with pytest.raises(SubmissionError, match="missing column"):
+        read_submission(bad)
+    bad.write_text("user_id,products\na,\"['1', \"\n")
+    with pytest.raises(SubmissionError, match="not a Python list"):
+        read_submission(bad)
