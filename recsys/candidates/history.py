@@ -26,10 +26,7 @@ class HistorySource(CandidateSource):
             return self
         w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], cut_time(history), self.half_life_days)
         self.scores_ = (
-            events[[C.USER, C.ITEM]]
-            .assign(**{C.SCORE: w})
-            .groupby([C.USER, C.ITEM], as_index=False)[C.SCORE]
-            .sum()
+            events[[C.USER, C.ITEM]].assign(**{C.SCORE: w}).groupby([C.USER, C.ITEM], as_index=False)[C.SCORE].sum()
         )
         return self
 

@@ -65,9 +65,7 @@ class PopularitySource(CandidateSource):
                     C.WEIGHT: w,
                 }
             )
-            prefs = (
-                prefs[prefs[C.CATEGORY] >= 0].groupby([C.USER, C.CATEGORY], as_index=False)[C.WEIGHT].sum()
-            )
+            prefs = prefs[prefs[C.CATEGORY] >= 0].groupby([C.USER, C.CATEGORY], as_index=False)[C.WEIGHT].sum()
             prefs[C.WEIGHT] /= prefs.groupby(C.USER)[C.WEIGHT].transform("sum")
             self.user_categories_ = prefs
         return self

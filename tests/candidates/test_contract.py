@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.candidates import HistorySource, PopularitySource
+from recsys.candidates import ALSSource, CovisitationSource, EmbeddingSource, HistorySource, PopularitySource
 from recsys.candidates.base import CANDIDATE_COLUMNS
 from recsys.schema import Action as A
 from recsys.schema import Columns as C
@@ -15,7 +15,17 @@ N_ITEMS = 12
 
 
 def sources():
-    return [HistorySource(), PopularitySource("global"), PopularitySource("category")]
+    return [
+        HistorySource(),
+        PopularitySource("global"),
+        PopularitySource("category"),
+        CovisitationSource(),
+        ALSSource(factors=4, iterations=3, threads=1),
+        EmbeddingSource(),
+    ]
+
+
+VECTORS = np.random.default_rng(1).normal(size=(N_ITEMS, 8)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +45,7 @@ def log():
 def test_output_contract(source, log):
     hist = history(log, Cut(pd.Timestamp("2024-09-08")))
     users = np.array([0, 1, 2, 3, 999])  # 999 has no history
-    out = source.fit(hist, make_items(N_ITEMS)).recommend(users, 5)
+    out = source.fit(hist, make_items(N_ITEMS), VECTORS).recommend(users, 5)
     assert list(out.columns) == CANDIDATE_COLUMNS
     assert out[C.USER].dtype == np.int32 and out[C.ITEM].dtype == np.int32
     assert set(out[C.USER]) <= set(users)
@@ -50,16 +60,16 @@ def test_output_contract(source, log):
 @pytest.mark.parametrize("source", sources(), ids=lambda s: s.name)
 def test_deterministic(source, log):
     hist = history(log, Cut(pd.Timestamp("2024-09-08")))
-    a = source.fit(hist, make_items(N_ITEMS)).recommend(np.arange(30), 5)
-    b = source.fit(hist, make_items(N_ITEMS)).recommend(np.arange(30), 5)
+    a = source.fit(hist, make_items(N_ITEMS), VECTORS).recommend(np.arange(30), 5)
+    b = source.fit(hist, make_items(N_ITEMS), VECTORS).recommend(np.arange(30), 5)
     pd.testing.assert_frame_equal(a, b)
 
 
 @pytest.mark.parametrize("source", sources(), ids=lambda s: s.name)
 def test_events_after_cut_do_not_change_candidates(source, log):
     cut = Cut(pd.Timestamp("2024-09-08"))
-    before = source.fit(history(log, cut), make_items(N_ITEMS)).recommend(np.arange(30), 5)
+    before = source.fit(history(log, cut), make_items(N_ITEMS), VECTORS).recommend(np.arange(30), 5)
     future = make_interactions([(u, 0, A.ORDER, "2024-09-09 10:00") for u in range(30)])
     changed = pd.concat([log, future], ignore_index=True)
-    after = source.fit(history(changed, cut), make_items(N_ITEMS)).recommend(np.arange(30), 5)
+    after = source.fit(history(changed, cut), make_items(N_ITEMS), VECTORS).recommend(np.arange(30), 5)
     pd.testing.assert_frame_equal(before, after)
