@@ -1,0 +1,224 @@
+"""Features of a cut, from that cut's history only: user activity, item, user-item and candidate-source features.
+
+Every function takes the history (events strictly before the cut) and ``now`` (the cut), so nothing can see the
+target window. ``now - ts`` is always positive; recency features are in days.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events
+from recsys.schema import NO_ITEM, Action
+from recsys.schema import Columns as C
+
+DAY = pd.Timedelta(days=1)
+#: Windows (days before the cut) for the activity counts.
+WINDOWS = (1, 3, 7)
+#: Actions whose per-user counts are features (item actions plus the product-less ones).
+USER_COUNT_ACTIONS = {
+    "view": Action.VIEW,
+    "like": Action.LIKE,
+    "addb": Action.ADD_BASKET,
+    "delb": Action.DEL_BASKET,
+    "order": Action.ORDER,
+    "listb": Action.LIST_BASKET,
+    "visit": Action.VISIT,
+    "visitcat": Action.VISIT_CATEGORY,
+    "search": Action.SEARCH,
+}
+PAIR_ACTIONS = {k: USER_COUNT_ACTIONS[k] for k in ("view", "like", "addb", "delb", "order", "listb")}
+CATEGORICAL_FEATURES = [C.CATEGORY]
+#: Which stacked training cut a row comes from (a key, not a feature).
+CUT_ID = "cut_id"
+
+
+def _age_days(ts: pd.Series, now: pd.Timestamp) -> np.ndarray:
+    return (now - ts).dt.total_seconds().to_numpy() / 86400.0
+
+
+def user_features(history: pd.DataFrame, now: pd.Timestamp, users: np.ndarray | None = None) -> pd.DataFrame:
+    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days."""
+    frame = history if users is None else history[history[C.USER].isin(users)]
+    age = _age_days(frame[C.TS], now)
+    codes = frame[C.USER].to_numpy()
+    action = frame[C.ACTION].to_numpy()
+    out = {}
+    for name, act in USER_COUNT_ACTIONS.items():
+        is_act = action == int(act)
+        for window in (*WINDOWS, None):
+            mask = is_act if window is None else is_act & (age < window)
+            out[f"u_{name}_{window or 'all'}"] = pd.Series(mask.astype(np.float32), index=codes).groupby(level=0).sum()
+        last = pd.Series(np.where(is_act, age, np.nan), index=codes).groupby(level=0).min()
+        if name in ("view", "addb", "order", "visit"):
+            out[f"u_days_since_{name}"] = last
+    feats = pd.DataFrame(out)
+    grouped = pd.Series(age, index=codes).groupby(level=0)
+    feats["u_days_since_last"] = grouped.min()
+    feats["u_days_since_first"] = grouped.max()
+    feats["u_active_days"] = pd.Series(np.floor(age), index=codes).groupby(level=0).nunique()
+    feats["u_events"] = grouped.size().astype(np.float32)
+    recent = age < 7
+    items7 = pd.Series(frame[C.ITEM].to_numpy()[recent], index=codes[recent])
+    feats["u_items_7"] = items7[items7 != NO_ITEM].groupby(level=0).nunique()
+    feats["u_pages_7"] = pd.Series(frame[C.PAGE].to_numpy()[recent], index=codes[recent]).groupby(level=0).nunique()
+    feats.index.name = C.USER
+    count_cols = [c for c in feats.columns if not c.startswith("u_days_since")]
+    feats[count_cols] = feats[count_cols].fillna(0)
+    return feats.astype(np.float32)
+
+
+def item_features(history: pd.DataFrame, items: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Per item: price, discount, category, age in the catalog, recent demand and its trend."""
+    feats = pd.DataFrame(index=pd.RangeIndex(len(items), name=C.ITEM))
+    price = items[C.PRICE].to_numpy(np.float32)
+    old = items[C.OLD_PRICE].to_numpy(np.float32) if C.OLD_PRICE in items else price
+    feats["i_price"] = price
+    ratio = np.divide(price, old, out=np.full_like(price, np.nan), where=old > 0)
+    feats["i_discount"] = (1.0 - ratio).astype(np.float32)
+    feats[C.CATEGORY] = items[C.CATEGORY].to_numpy()
+    if C.ADD_DATE in items:
+        feats["i_age_days"] = ((now - items[C.ADD_DATE]).dt.total_seconds() / 86400.0).to_numpy(np.float32)
+    frame = history[history[C.ITEM].ne(NO_ITEM)]
+    age = _age_days(frame[C.TS], now)
+    codes = frame[C.ITEM].to_numpy()
+    action = frame[C.ACTION].to_numpy()
+    for name in ("view", "addb", "order"):
+        is_act = action == int(PAIR_ACTIONS[name])
+        for window in (*WINDOWS, 14):
+            counts = np.bincount(codes[is_act & (age < window)], minlength=len(items))
+            feats[f"i_{name}_{window}"] = counts.astype(np.float32)
+    feats["i_order_trend"] = (feats["i_order_3"] + 1) / (feats["i_order_14"] - feats["i_order_3"] + 1)
+    feats["i_view_trend"] = (feats["i_view_3"] + 1) / (feats["i_view_14"] - feats["i_view_3"] + 1)
+    feats["i_conversion"] = (feats["i_order_14"] + 0.1) / (feats["i_view_14"] + feats["i_addb_14"] + 1)
+    users7 = pd.Series(frame[C.USER].to_numpy()[age < 7], index=codes[age < 7]).groupby(level=0).nunique()
+    feats["i_users_7"] = users7.reindex(feats.index, fill_value=0).astype(np.float32)
+    return feats
+
+
+def pair_features(history: pd.DataFrame, pairs: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Per (user, item) pair: counts per action, recency of the last view / addB / delB / order, basket state,
+    recency-weighted interest, and the user's share of interest in the item's category."""
+    keys = pairs[[C.USER, C.ITEM]].drop_duplicates()
+    frame = history[history[C.ITEM].ne(NO_ITEM) & history[C.USER].isin(keys[C.USER].unique())]
+    frame = frame.merge(keys, on=[C.USER, C.ITEM])
+    age = _age_days(frame[C.TS], now)
+    frame = frame.assign(_age=age)
+    out = keys.set_index([C.USER, C.ITEM])
+    grouped = frame.groupby([C.USER, C.ITEM])
+    for name, act in PAIR_ACTIONS.items():
+        sub = frame[frame[C.ACTION] == int(act)].groupby([C.USER, C.ITEM])["_age"]
+        out[f"ui_{name}"] = sub.size().reindex(out.index).fillna(0).astype(np.float32)
+        if name in ("view", "addb", "delb", "order"):
+            out[f"ui_days_since_{name}"] = sub.min().reindex(out.index).astype(np.float32)
+    out["ui_days_since_any"] = grouped["_age"].min().reindex(out.index).astype(np.float32)
+    # still in the basket: the last basket action on the item is an add, after the user's last clear
+    basket = frame[frame[C.ACTION].isin([int(Action.ADD_BASKET), int(Action.DEL_BASKET), int(Action.ORDER)])]
+    last = basket.sort_values(C.TS, kind="stable").groupby([C.USER, C.ITEM]).tail(1)
+    clears = history[history[C.ACTION] == int(Action.CLEAR_BASKET)].groupby(C.USER)[C.TS].max()
+    cleared_after = last[C.TS].to_numpy() <= clears.reindex(last[C.USER]).to_numpy()
+    in_basket = (last[C.ACTION].to_numpy() == int(Action.ADD_BASKET)) & ~cleared_after
+    out["ui_in_basket"] = (
+        pd.Series(in_basket.astype(np.float32), index=pd.MultiIndex.from_frame(last[[C.USER, C.ITEM]]))
+        .reindex(out.index)
+        .fillna(0)
+    )
+    weights = frame[C.ACTION].map(ACTION_WEIGHTS).fillna(0).to_numpy(np.float32)
+    interest = weights * np.exp2(-frame["_age"].to_numpy() / 3.0)
+    out["ui_interest"] = (
+        pd.Series(interest, index=pd.MultiIndex.from_frame(frame[[C.USER, C.ITEM]]))
+        .groupby(level=[0, 1])
+        .sum()
+        .reindex(out.index)
+        .fillna(0)
+        .astype(np.float32)
+    )
+    return out.reset_index()
+
+
+def category_share(history: pd.DataFrame, items: pd.DataFrame, pairs: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+    """Share of the user's (action- and recency-weighted) item events that fall in the pair's item category."""
+    events = item_events(history[history[C.USER].isin(pairs[C.USER].unique())])
+    category = items[C.CATEGORY].to_numpy()
+    w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], now, 7.0)
+    prefs = pd.DataFrame({C.USER: events[C.USER].to_numpy(), C.CATEGORY: category[events[C.ITEM].to_numpy()], "w": w})
+    prefs = prefs.groupby([C.USER, C.CATEGORY])["w"].sum()
+    prefs = prefs / prefs.groupby(level=0).transform("sum")
+    keys = pd.MultiIndex.from_arrays([pairs[C.USER].to_numpy(), category[pairs[C.ITEM].to_numpy()]])
+    return prefs.reindex(keys).fillna(0).to_numpy(np.float32)
+
+
+def user_price_ratio(history: pd.DataFrame, items: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+    """Item price over the median price of the items the user interacted with (NaN without history)."""
+    events = history[history[C.ITEM].ne(NO_ITEM) & history[C.USER].isin(pairs[C.USER].unique())]
+    price = items[C.PRICE].to_numpy(np.float32)
+    median = pd.Series(price[events[C.ITEM].to_numpy()], index=events[C.USER].to_numpy()).groupby(level=0).median()
+    user_median = median.reindex(pairs[C.USER].to_numpy()).to_numpy(np.float32)
+    return price[pairs[C.ITEM].to_numpy()] / np.where(user_median > 0, user_median, np.nan)
+
+
+def embedding_similarity(pairs: pd.DataFrame, user_vectors: pd.DataFrame, item_vectors: np.ndarray) -> np.ndarray:
+    """Cosine of each pair's item vector with the user's profile vector (NaN where either is missing).
+
+    ``user_vectors``: normalised profile vectors indexed by user code; ``item_vectors``: normalised, one row per
+    item code, zero rows for items without a vector.
+    """
+    rows = user_vectors.index.get_indexer(pairs[C.USER].to_numpy())
+    item_vec = item_vectors[pairs[C.ITEM].to_numpy()]
+    user_vec = np.where(rows[:, None] >= 0, user_vectors.to_numpy()[np.maximum(rows, 0)], 0.0)
+    sims = np.einsum("ij,ij->i", user_vec, item_vec).astype(np.float32)
+    missing = (rows < 0) | ~np.any(item_vec != 0, axis=1)
+    sims[missing] = np.nan
+    return sims
+
+
+def merge_candidates(candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Union of every source's candidates: one row per (user, item) with each source's score and rank (NaN when
+    the source did not propose the pair) and the number of sources that did."""
+    merged = None
+    for name, frame in candidates.items():
+        part = frame[[C.USER, C.ITEM, C.SCORE, C.RANK]].rename(
+            columns={C.SCORE: f"s_{name}_score", C.RANK: f"s_{name}_rank"}
+        )
+        merged = part if merged is None else merged.merge(part, on=[C.USER, C.ITEM], how="outer")
+    if merged is None:
+        raise ValueError("no candidate sources given")
+    rank_cols = [f"s_{name}_rank" for name in candidates]
+    merged[rank_cols] = merged[rank_cols].astype(np.float32)
+    merged["n_sources"] = merged[rank_cols].notna().sum(axis=1).astype(np.float32)
+    return merged.sort_values([C.USER, C.ITEM], kind="stable").reset_index(drop=True)
+
+
+def build_features(
+    history: pd.DataFrame,
+    items: pd.DataFrame,
+    candidates: pd.DataFrame,
+    now: pd.Timestamp,
+    user_vectors: pd.DataFrame | None = None,
+    item_vectors: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The reranker's table for one cut: merged candidates plus user, item, pair and similarity features."""
+    table = candidates.merge(pair_features(history, candidates, now), on=[C.USER, C.ITEM], how="left")
+    users = table[C.USER].unique()
+    table = table.merge(user_features(history, now, users), left_on=C.USER, right_index=True, how="left")
+    table = table.merge(item_features(history, items, now), left_on=C.ITEM, right_index=True, how="left")
+    table["ui_category_share"] = category_share(history, items, table, now)
+    table["ui_price_ratio"] = user_price_ratio(history, items, table)
+    if user_vectors is not None and item_vectors is not None:
+        table["ui_embedding_sim"] = embedding_similarity(table, user_vectors, item_vectors)
+    table[C.CATEGORY] = table[C.CATEGORY].fillna(-1).astype(np.int32)
+    return table
+
+
+def add_labels(table: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame:
+    """``target`` column: 1 where the user ordered the item in the cut's target window."""
+    bought = target[[C.USER, C.ITEM]].drop_duplicates().assign(**{C.TARGET: np.int8(1)})
+    out = table.drop(columns=[C.TARGET], errors="ignore").merge(bought, on=[C.USER, C.ITEM], how="left")
+    out[C.TARGET] = out[C.TARGET].fillna(0).astype(np.int8)
+    return out
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    """The model inputs: every column except keys, the label and the stacked-cut id."""
+    return [c for c in table.columns if c not in (C.USER, C.ITEM, C.TARGET, CUT_ID)]

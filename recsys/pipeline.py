@@ -1,0 +1,213 @@
+"""The steps of a run as plain functions, so that the Metaflow flow stays thin and everything is testable.
+
+A run works on named cuts (see :func:`recsys.split.make_cuts`): ``train``, ``train2``, ... (learning),
+``valid`` (model selection and the reported recall) and ``final`` (the submission). For every cut, users are
+pooled, every candidate source proposes items from that cut's history, the union gets features and, where the
+target window is in the log, labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recsys import buyers as B
+from recsys.baselines import BASELINES, pad, user_activity_scores
+from recsys.candidates import (
+    ALSSource,
+    CandidateSource,
+    CovisitationSource,
+    EmbeddingSource,
+    HistorySource,
+    PopularitySource,
+    popular_items,
+)
+from recsys.dataset import Dataset
+from recsys.features import CUT_ID, add_labels, build_features, merge_candidates, user_features
+from recsys.metrics import candidate_recall, diagnostics, recs_from_frame
+from recsys.reranker import TrialParams, fit_platt, fit_reranker, learnable_rows, predict, sigmoid, top_k
+from recsys.schema import Columns as C
+from recsys.split import Cut, history, target
+
+log = logging.getLogger("recsys.pipeline")
+
+#: The parallel candidate branches of the flow and the sources each one runs.
+BRANCHES: dict[str, Callable[[int], list[CandidateSource]]] = {
+    "history": lambda seed: [HistorySource()],
+    "covisit": lambda seed: [CovisitationSource()],
+    "als": lambda seed: [ALSSource(seed=seed)],
+    "faiss": lambda seed: [EmbeddingSource()],
+    "popularity": lambda seed: [PopularitySource("global"), PopularitySource("category")],
+}
+RECALL_AT = (25, 50, 100)
+
+
+def has_target(ds: Dataset, cut: Cut) -> bool:
+    """Whether the cut's whole target window lies inside the log."""
+    return cut.target_end <= ds.end
+
+
+def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.ndarray]:
+    """The users scored at each cut (see :func:`recsys.buyers.user_pool`)."""
+    return {name: B.user_pool(history(ds.interactions, cut), size) for name, cut in cuts.items()}
+
+
+def run_branch(
+    branch: str, ds: Dataset, cuts: dict[str, Cut], pools: dict[str, np.ndarray], n: int, seed: int = 0
+) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, float]]:
+    """Fit the branch's sources on every cut; return ``{source: {cut: candidates}}`` and candidate recall@N.
+
+    Recall is over every buyer of the cut's target window (buyers outside the pool count as 0).
+    """
+    candidates: dict[str, dict[str, pd.DataFrame]] = {}
+    metrics: dict[str, float] = {}
+    for name, cut in cuts.items():
+        hist = history(ds.interactions, cut)
+        for source in BRANCHES[branch](seed):
+            started = time.perf_counter()
+            cands = source.fit(hist, ds.items, ds.vectors).recommend(pools[name], n)
+            candidates.setdefault(source.name, {})[name] = cands
+            log.info("%s on %s: %d candidates in %.1fs", source.name, cut, len(cands), time.perf_counter() - started)
+            if has_target(ds, cut):
+                for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
+                    metrics[f"{source.name}.{name}.recall_at_{at}"] = value
+    return candidates, metrics
+
+
+def cut_table(ds: Dataset, cut: Cut, candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Merged candidates of one cut with all features, and labels when the target window is in the log."""
+    hist = history(ds.interactions, cut)
+    merged = merge_candidates(candidates)
+    user_vectors = item_vectors = None
+    if (ds.items[C.VECTOR_ROW] >= 0).any():
+        emb = EmbeddingSource().fit(hist, ds.items, ds.vectors)
+        codes, queries = emb.user_queries(merged[C.USER].unique())
+        user_vectors, item_vectors = pd.DataFrame(queries, index=codes), emb.item_vectors_
+    table = build_features(hist, ds.items, merged, cut.at, user_vectors, item_vectors)
+    if has_target(ds, cut):
+        table = add_labels(table, target(ds.interactions, cut))
+    return table
+
+
+@dataclass
+class BuyerSetup:
+    """The buyer model's inputs for one cut: the pool's feature table and, where known, who bought."""
+
+    table: pd.DataFrame
+    labels: pd.Series | None = None
+    activity: pd.Series = field(default_factory=pd.Series)
+
+
+def buyer_setup(ds: Dataset, cut: Cut, pool: np.ndarray, table: pd.DataFrame) -> BuyerSetup:
+    hist = history(ds.interactions, cut)
+    feats = user_features(hist, cut.at, pool).reindex(pool)
+    setup = BuyerSetup(B.buyer_table(feats, table), activity=user_activity_scores(hist))
+    if has_target(ds, cut):
+        setup.labels = B.buyer_labels(ds.interactions, cut, pool)
+    return setup
+
+
+def stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several cuts in one table, ``cut_id`` telling them apart (for ranking groups)."""
+    return pd.concat([p.assign(**{CUT_ID: i}) for i, p in enumerate(parts)], ignore_index=True)
+
+
+def fit_buyers(setups: list[BuyerSetup], seed: int = 0):
+    """Buyer model on the pools of several labelled cuts."""
+    table = pd.concat([s.table for s in setups], ignore_index=True)
+    labels = pd.concat([s.labels for s in setups], ignore_index=True)
+    return B.fit_buyer_model(table, labels, seed=seed)
+
+
+@dataclass
+class Prediction:
+    """Item lists and user choice of one cut."""
+
+    lists: pd.DataFrame  # user, item, score, rank (top k of every pool user)
+    p_buy: pd.Series
+    recall_given_buy: pd.Series
+    selected: dict[str, pd.Index]  # strategy -> chosen users, best first
+
+
+def predict_cut(
+    reranker,
+    platt: tuple[float, float],
+    buyer_model,
+    table: pd.DataFrame,
+    setup: BuyerSetup,
+    k: int,
+    top_users: int,
+) -> Prediction:
+    """Rank every pool user's candidates, estimate who buys, and select users under every strategy."""
+    raw = predict(reranker, table)
+    lists = top_k(table, raw, k)
+    probs = pd.DataFrame({C.USER: table[C.USER].to_numpy(), C.SCORE: sigmoid(platt[0] * raw + platt[1])})
+    top_probs = lists[[C.USER]].assign(**{C.SCORE: sigmoid(platt[0] * lists[C.SCORE].to_numpy() + platt[1])})
+    recall_given_buy = B.expected_recall(top_probs, probs)
+    p_buy = B.predict_buy(buyer_model, setup.table)
+    selected = {
+        s: B.select_users(p_buy, top_users, s, recall_given_buy=recall_given_buy, activity=setup.activity)
+        for s in B.STRATEGIES
+    }
+    return Prediction(lists, p_buy, recall_given_buy, selected)
+
+
+def recs_for(lists: pd.DataFrame, users: pd.Index, padding: np.ndarray, k: int) -> dict:
+    """``user -> k items`` for the chosen users (in their order), padded with popular items."""
+    by_user = recs_from_frame(lists[lists[C.USER].isin(users)])
+    return {int(u): pad(by_user.get(u, []), padding, k) for u in users}
+
+
+def train_trial(
+    params: TrialParams,
+    train_tables: list[pd.DataFrame],
+    seed: int = 0,
+    threads: int = 2,
+):
+    """Fit the reranker of a trial on its ``train_cuts`` newest training tables, and its Platt calibration."""
+    parts = train_tables[: params.train_cuts]
+    train = stack(parts)
+    model = fit_reranker(train, params, seed=seed, threads=threads)
+    rows = learnable_rows(train)
+    platt = fit_platt(predict(model, rows), rows[C.TARGET].to_numpy())
+    return model, platt
+
+
+def evaluate(
+    ds: Dataset, cut: Cut, pred: Prediction, padding: np.ndarray, k: int, top_users: int
+) -> dict[str, dict[str, float]]:
+    """Diagnostics of every selection strategy against the cut's target."""
+    truth = target(ds.interactions, cut)
+    return {
+        s: diagnostics(recs_for(pred.lists, users, padding, k), truth, top_users, k).as_dict()
+        for s, users in pred.selected.items()
+    }
+
+
+def source_alone(
+    ds: Dataset,
+    cut: Cut,
+    candidates: pd.DataFrame,
+    users: pd.Index,
+    k: int,
+    top_users: int,
+) -> dict[str, float]:
+    """A single source's own ranking, for the same chosen users: what the branch is worth alone."""
+    padding = popular_items(history(ds.interactions, cut), 2 * k)
+    recs = recs_for(candidates, users, padding, k)
+    return diagnostics(recs, target(ds.interactions, cut), top_users, k).as_dict()
+
+
+def baselines(ds: Dataset, cut: Cut, k: int, top_users: int) -> dict[str, dict[str, float]]:
+    """The baselines' diagnostics on a cut."""
+    hist = history(ds.interactions, cut)
+    truth = target(ds.interactions, cut)
+    return {
+        name: diagnostics(fn(hist, ds.items, top_users, k), truth, top_users, k).as_dict()
+        for name, fn in BASELINES.items()
+    }
