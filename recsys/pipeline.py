@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recsys import buyers as B
+from recsys import buyers
 from recsys.baselines import BASELINES, pad, user_activity_scores
 from recsys.candidates import (
     ALSSource,
@@ -54,7 +54,7 @@ def has_target(ds: Dataset, cut: Cut) -> bool:
 
 def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.ndarray]:
     """The users scored at each cut (see :func:`recsys.buyers.user_pool`)."""
-    return {name: B.user_pool(history(ds.interactions, cut), size) for name, cut in cuts.items()}
+    return {name: buyers.user_pool(history(ds.interactions, cut), size) for name, cut in cuts.items()}
 
 
 def run_branch(
@@ -106,9 +106,9 @@ class BuyerSetup:
 def buyer_setup(ds: Dataset, cut: Cut, pool: np.ndarray, table: pd.DataFrame) -> BuyerSetup:
     hist = history(ds.interactions, cut)
     feats = user_features(hist, cut.at, pool).reindex(pool)
-    setup = BuyerSetup(B.buyer_table(feats, table), activity=user_activity_scores(hist))
+    setup = BuyerSetup(buyers.buyer_table(feats, table), activity=user_activity_scores(hist))
     if has_target(ds, cut):
-        setup.labels = B.buyer_labels(ds.interactions, cut, pool)
+        setup.labels = buyers.buyer_labels(ds.interactions, cut, pool)
     return setup
 
 
@@ -121,7 +121,7 @@ def fit_buyers(setups: list[BuyerSetup], seed: int = 0):
     """Buyer model on the pools of several labelled cuts."""
     table = pd.concat([s.table for s in setups], ignore_index=True)
     labels = pd.concat([s.labels for s in setups], ignore_index=True)
-    return B.fit_buyer_model(table, labels, seed=seed)
+    return buyers.fit_buyer_model(table, labels, seed=seed)
 
 
 @dataclass
@@ -148,11 +148,11 @@ def predict_cut(
     lists = top_k(table, raw, k)
     probs = pd.DataFrame({C.USER: table[C.USER].to_numpy(), C.SCORE: sigmoid(platt[0] * raw + platt[1])})
     top_probs = lists[[C.USER]].assign(**{C.SCORE: sigmoid(platt[0] * lists[C.SCORE].to_numpy() + platt[1])})
-    recall_given_buy = B.expected_recall(top_probs, probs)
-    p_buy = B.predict_buy(buyer_model, setup.table)
+    recall_given_buy = buyers.expected_recall(top_probs, probs)
+    p_buy = buyers.predict_buy(buyer_model, setup.table)
     selected = {
-        s: B.select_users(p_buy, top_users, s, recall_given_buy=recall_given_buy, activity=setup.activity)
-        for s in B.STRATEGIES
+        s: buyers.select_users(p_buy, top_users, s, recall_given_buy=recall_given_buy, activity=setup.activity)
+        for s in buyers.STRATEGIES
     }
     return Prediction(lists, p_buy, recall_given_buy, selected)
 
