@@ -211,3 +211,130 @@ def baselines(ds: Dataset, cut: Cut, k: int, top_users: int) -> dict[str, dict[s
         name: diagnostics(fn(hist, ds.items, top_users, k), truth, top_users, k).as_dict()
         for name, fn in BASELINES.items()
     }
+
+
+def valid_padding(ds: Dataset, cut: Cut, k: int) -> np.ndarray:
+    """Popular items of a cut's history, to complete short lists."""
+    return popular_items(history(ds.interactions, cut), 2 * k)
+
+
+def trial_table(trials: list[tuple[TrialParams, dict[str, dict[str, float]]]]) -> pd.DataFrame:
+    """One row per (trial, selection strategy): the parameters and the validation diagnostics."""
+    rows = []
+    for i, (params, results) in enumerate(trials):
+        for strategy, diag in results.items():
+            rows.append({"trial": i, **params.as_dict(), "strategy": strategy, **diag})
+    return pd.DataFrame(rows).sort_values(["recall", "trial"], ascending=[False, True], ignore_index=True)
+
+
+@dataclass
+class FinalResult:
+    model: object
+    recs: dict  # user code -> item codes, chosen users in order
+    submission: pd.DataFrame
+    feature_importance: pd.Series
+
+
+def final_submission(
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    tables: dict[str, pd.DataFrame],
+    setups: dict[str, BuyerSetup],
+    params: TrialParams,
+    strategy: str,
+    k: int,
+    top_users: int,
+    seed: int = 0,
+) -> FinalResult:
+    """Retrain the chosen reranker and the buyer model on the newest labelled cuts (validation included) and
+    predict the final cut: the same recipe as validated, moved one horizon forward."""
+    from recsys.reranker import feature_importance
+    from recsys.submission import build_submission
+
+    labelled = [n for n in cuts if n != "final" and has_target(ds, cuts[n])]  # newest first: valid, train, ...
+    labelled = labelled[: params.train_cuts]
+    model, platt = train_trial(params, [tables[n] for n in labelled], seed)
+    buyer_model = fit_buyers([setups[n] for n in labelled], seed)
+    pred = predict_cut(model, platt, buyer_model, tables["final"], setups["final"], k, top_users)
+    recs = recs_for(pred.lists, pred.selected[strategy], valid_padding(ds, cuts["final"], k), k)
+    submission = build_submission(ds.raw_recs(recs), ds.padding_ids(k), k, top_users)
+    return FinalResult(model, recs, submission, feature_importance(model))
+
+
+def write_checked_submission(ds: Dataset, submission: pd.DataFrame, path, k: int, top_users: int):
+    """Validate against the catalog, then write atomically; returns the path."""
+    from recsys.submission import validate_submission, write_submission
+
+    validate_submission(submission, ds.items[C.PRODUCT_ID], k, top_users)
+    return write_submission(submission, path)
+
+
+def score_truth_file(ds: Dataset, data_dir, recs: dict, k: int, top_users: int) -> dict[str, float]:
+    """Diagnostics against ``<data_dir>/truth/truth.parquet`` when the data ships one (else empty)."""
+    from pathlib import Path
+
+    from recsys.data import load_truth
+    from recsys.evaluation import score_against_truth
+    from recsys.schema import TRUTH_FILE
+
+    path = Path(data_dir) / TRUTH_FILE
+    if not path.is_file():
+        return {}
+    return score_against_truth(ds, recs, load_truth(path), top_users, k).as_dict()
+
+
+@dataclass
+class RunReport:
+    params: dict
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    plots: dict[str, pd.Series]
+    input_example: pd.DataFrame | None
+
+
+def hypothesis_table(
+    valid_results: dict[str, dict[str, float]],
+    strategy: str,
+    baseline_results: dict[str, dict[str, float]],
+    source_alone_results: dict[str, dict[str, float]],
+) -> pd.DataFrame:
+    """Validation diagnostics of the chosen model next to the baselines and each source alone."""
+    rows = {f"reranker ({strategy})": valid_results[strategy]}
+    rows.update({f"reranker ({s})": r for s, r in valid_results.items() if s != strategy})
+    rows.update({f"baseline: {n}": r for n, r in baseline_results.items()})
+    rows.update({f"source alone: {n}": r for n, r in source_alone_results.items()})
+    return pd.DataFrame(rows).T
+
+
+def run_report(
+    *,
+    params: dict,
+    trials: pd.DataFrame,
+    hypotheses: pd.DataFrame,
+    source_metrics: dict[str, float],
+    test_results: dict[str, float],
+    importance: pd.Series,
+    final_table: pd.DataFrame,
+) -> RunReport:
+    """What a run logs to MLflow."""
+    metrics = {f"valid.{k}": v for k, v in hypotheses.iloc[0].items()}
+    metrics.update({f"test.{k}": v for k, v in test_results.items()})
+    metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
+    for row in trials.itertuples():
+        metrics[f"trial.{row.trial}.{row.strategy}.recall"] = row.recall
+    for name, row in hypotheses.iterrows():
+        metrics[f"hypothesis.{name.replace(' ', '_').replace(':', '').replace('(', '').replace(')', '')}.recall"] = row[
+            "recall"
+        ]
+    at = max(RECALL_AT)
+    cand_recall = pd.Series(
+        {k.split(".")[0]: v for k, v in source_metrics.items() if f".valid.recall_at_{at}" in k}, dtype=float
+    )
+    features = [c for c in final_table.columns if c not in (C.USER, C.ITEM, C.TARGET)]
+    return RunReport(
+        params=params,
+        metrics=metrics,
+        tables={"trials": trials, "hypotheses": hypotheses, "feature_importance": importance.to_frame("importance")},
+        plots={"feature_importance_top30": importance.head(30), f"candidate_recall_at_{at}": cand_recall},
+        input_example=final_table[features].head(5),
+    )

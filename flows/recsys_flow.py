@@ -1,0 +1,260 @@
+"""Stokman next-3-days purchase recommender as one Metaflow flow.
+
+    python flows/recsys_flow.py run                       # embedded synthetic dataset (default preset)
+    python flows/recsys_flow.py run --data-dir data/      # the real four files
+    python flows/recsys_flow.py resume                    # continue the last run after a failure
+
+start -> (history | covisit | als | faiss | popularity) -> join_candidates -> build_tables
+      -> train_trial (foreach trial)
+      -> choose -> final -> track -> end
+
+Steps only load inputs, call ``recsys`` and store outputs; the logic lives in the library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from metaflow import FlowSpec, Parameter, current, step
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recsys import pipeline  # noqa: E402
+from recsys.reranker import DEFAULT_GRID  # noqa: E402
+from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+#: Test hook: a step name whose task raises once, to exercise ``resume`` (never set it in production).
+FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
+
+
+def maybe_fail(step_name: str) -> None:
+    if os.environ.get(FAIL_STEP_ENV) == step_name:
+        raise RuntimeError(f"failing step {step_name!r} on purpose ({FAIL_STEP_ENV} is set)")
+
+
+class RecsysFlow(FlowSpec):
+    """Candidates from five parallel branches, a CatBoost reranker picked over a trial grid, buyer selection,
+    a validated submission and an MLflow run with the registered model."""
+
+    data_dir = Parameter("data-dir", default="", help="Folder with the four files; empty: embedded synthetic data")
+    preset = Parameter("preset", default="default", help="Synthetic preset when --data-dir is empty: tiny|default|full")
+    seed = Parameter("seed", default=0, type=int, help="Seed of the synthetic data and of every model")
+    top_users = Parameter("top-users", default=DEFAULT_TOP_USERS, type=int, help="Users in the submission")
+    k = Parameter("k", default=DEFAULT_K, type=int, help="Products per user")
+    output = Parameter("output", default="submission.csv", help="Where the submission CSV is written")
+    grid = Parameter("grid", default=DEFAULT_GRID, help="Reranker trials: JSON dict of lists or list of dicts")
+    train_cuts = Parameter("train-cuts", default=2, type=int, help="Training cuts prepared (3-day steps back)")
+    pool_size = Parameter("pool-size", default=0, type=int, help="Users scored per cut; 0: 2 x top-users")
+    candidates = Parameter("candidates", default=50, type=int, help="Candidates per source and user")
+    tracking_uri = Parameter("tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
+    experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
+    model_name = Parameter("model-name", default="stokman-reranker", help="MLflow registered model name")
+
+    @step
+    def start(self):
+        """Load and validate the data, fix the cuts and the user pools."""
+        from recsys.cli import resolve_data_dir
+        from recsys.data import load_dataset
+        from recsys.reranker import parse_grid
+        from recsys.split import make_cuts
+
+        self.trials = parse_grid(self.grid)  # fail fast on a bad grid
+        self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
+        self.ds = load_dataset(self.resolved_data_dir)
+        self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
+        self.pools = pipeline.user_pools(self.ds, self.cuts, self.pool_size or 2 * self.top_users)
+        for name, cut in self.cuts.items():
+            print(f"{cut}: {len(self.pools[name])} users scored")
+        self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
+
+    def _branch(self, name: str) -> None:
+        maybe_fail(name)
+        self.branch_candidates, self.branch_metrics = pipeline.run_branch(
+            name, self.ds, self.cuts, self.pools, self.candidates, self.seed
+        )
+
+    @step
+    def history(self):
+        """The user's own viewed / liked / basket / ordered items."""
+        self._branch("history")
+        self.next(self.join_candidates)
+
+    @step
+    def covisit(self):
+        """Items co-visited with the user's recent items."""
+        self._branch("covisit")
+        self.next(self.join_candidates)
+
+    @step
+    def als(self):
+        """implicit ALS on action-weighted confidences."""
+        self._branch("als")
+        self.next(self.join_candidates)
+
+    @step
+    def faiss(self):
+        """FAISS neighbours of the user's title-embedding profile."""
+        self._branch("faiss")
+        self.next(self.join_candidates)
+
+    @step
+    def popularity(self):
+        """Trending items, overall and in the user's categories."""
+        self._branch("popularity")
+        self.next(self.join_candidates)
+
+    @step
+    def join_candidates(self, inputs):
+        """Collect every source's candidates."""
+        self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics"])
+        self.source_candidates = {s: c for inp in inputs for s, c in inp.branch_candidates.items()}
+        self.source_metrics = {m: v for inp in inputs for m, v in inp.branch_metrics.items()}
+        self.next(self.build_tables)
+
+    @step
+    def build_tables(self):
+        """Features and labels for every cut, the buyer model for validation, the baselines."""
+        self.tables = {
+            name: pipeline.cut_table(self.ds, cut, {s: c[name] for s, c in self.source_candidates.items()})
+            for name, cut in self.cuts.items()
+        }
+        self.buyer_setups = {
+            name: pipeline.buyer_setup(self.ds, cut, self.pools[name], self.tables[name])
+            for name, cut in self.cuts.items()
+        }
+        self.train_names = [n for n in self.cuts if n.startswith("train")]
+        self.valid_buyer_model = pipeline.fit_buyers([self.buyer_setups[n] for n in self.train_names], self.seed)
+        self.baseline_results = pipeline.baselines(self.ds, self.cuts["valid"], self.k, self.top_users)
+        for name, table in self.tables.items():
+            print(f"{name}: {len(table):,} candidate rows, {table['user'].nunique():,} users")
+        self.next(self.train_trial, foreach="trials")
+
+    @step
+    def train_trial(self):
+        """One reranker trial: fit on the training cuts, score on the validation cut with the exact metric."""
+        maybe_fail("train_trial")
+        self.params = self.input
+        model, platt = pipeline.train_trial(self.params, [self.tables[n] for n in self.train_names], self.seed)
+        valid = self.cuts["valid"]
+        pred = pipeline.predict_cut(
+            model,
+            platt,
+            self.valid_buyer_model,
+            self.tables["valid"],
+            self.buyer_setups["valid"],
+            self.k,
+            self.top_users,
+        )
+        padding = pipeline.valid_padding(self.ds, valid, self.k)
+        self.results = pipeline.evaluate(self.ds, valid, pred, padding, self.k, self.top_users)
+        self.strategy = max(self.results, key=lambda s: self.results[s]["recall"])
+        self.recall = self.results[self.strategy]["recall"]
+        self.selected = pred.selected[self.strategy]
+        print(f"{self.params.label}: valid recall {self.recall:.4f} ({self.strategy})")
+        self.next(self.choose)
+
+    @step
+    def choose(self, inputs):
+        """Table of every trial; keep the best by validation recall; what each source is worth alone."""
+        self.merge_artifacts(inputs, exclude=["params", "results", "strategy", "recall", "selected"])
+        self.trial_table = pipeline.trial_table([(i.params, i.results) for i in inputs])
+        best = max(inputs, key=lambda i: i.recall)  # the first of equals: inputs keep the grid's order
+        self.best_params, self.best_strategy, self.valid_results = best.params, best.strategy, best.results
+        self.valid_recall = best.recall
+        self.source_alone = {
+            s: pipeline.source_alone(self.ds, self.cuts["valid"], c["valid"], best.selected, self.k, self.top_users)
+            for s, c in self.source_candidates.items()
+        }
+        print(self.trial_table.to_string())
+        print(f"best: {self.best_params.label} with {self.best_strategy}: valid recall {self.valid_recall:.4f}")
+        self.next(self.final)
+
+    @step
+    def final(self):
+        """Retrain the chosen configuration on the newest cuts, predict the days after the log, write the CSV."""
+        maybe_fail("final")
+        result = pipeline.final_submission(
+            self.ds,
+            self.cuts,
+            self.tables,
+            self.buyer_setups,
+            self.best_params,
+            self.best_strategy,
+            self.k,
+            self.top_users,
+            self.seed,
+        )
+        self.final_model = result.model
+        self.submission = result.submission
+        self.feature_importance = result.feature_importance
+        self.output_path = str(
+            pipeline.write_checked_submission(self.ds, result.submission, self.output, self.k, self.top_users)
+        )
+        self.test_results = pipeline.score_truth_file(
+            self.ds, self.resolved_data_dir, result.recs, self.k, self.top_users
+        )
+        print(f"wrote {self.output_path}: {len(self.submission)} users")
+        if self.test_results:
+            print(f"test recall against the truth file: {self.test_results['recall']:.4f}")
+        self.next(self.track)
+
+    @step
+    def track(self):
+        """Log the run to MLflow and register the reranker as the champion."""
+        from recsys.tracking import log_flow_run, resolve_tracking_uri
+
+        hypotheses = pipeline.hypothesis_table(
+            self.valid_results, self.best_strategy, self.baseline_results, self.source_alone
+        )
+        self.hypotheses = hypotheses
+        report = pipeline.run_report(
+            params={
+                "data_dir": self.resolved_data_dir,
+                "top_users": self.top_users,
+                "k": self.k,
+                "seed": self.seed,
+                "train_cuts": self.train_cuts,
+                "pool_size": self.pool_size,
+                "candidates": self.candidates,
+                "grid": self.grid,
+                "strategy": self.best_strategy,
+                **{f"best.{k}": v for k, v in self.best_params.as_dict().items()},
+            },
+            trials=self.trial_table,
+            hypotheses=hypotheses,
+            source_metrics=self.source_metrics,
+            test_results=self.test_results,
+            importance=self.feature_importance,
+            final_table=self.tables["final"],
+        )
+        self.mlflow = log_flow_run(
+            tracking_uri=resolve_tracking_uri(self.tracking_uri),
+            experiment=self.experiment,
+            run_name=f"RecsysFlow/{current.run_id}",
+            tags={"metaflow_run_id": current.run_id, "metaflow_flow": current.flow_name},
+            params=report.params,
+            metrics=report.metrics,
+            tables=report.tables,
+            plots=report.plots,
+            files=[Path(self.output_path)],
+            model=self.final_model,
+            model_name=self.model_name,
+            input_example=report.input_example,
+        )
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """Summary."""
+        print(self.hypotheses.to_string(float_format=lambda v: f"{v:.4f}"))
+        print(f"submission: {self.output_path} ({len(self.submission)} users)")
+        print(f"MLflow: run {self.mlflow['run_id']}, {self.model_name} v{self.mlflow['model_version']} @champion")
+
+
+if __name__ == "__main__":
+    RecsysFlow()
