@@ -31,6 +31,7 @@ baseline: setup
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 test: lint
 	.venv/bin/python -m pytest $(ARGS)

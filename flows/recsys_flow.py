@@ -112,7 +112,9 @@ class RecsysFlow(FlowSpec):
     def join_candidates(self, inputs):
         """Collect every source's candidates."""
         self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics"])
-        self.source_candidates = {s: c for inp in inputs for s, c in inp.branch_candidates.items()}
+        # inputs arrive in completion order: sort so that artifacts do not depend on timing
+        collected = {s: c for inp in inputs for s, c in inp.branch_candidates.items()}
+        self.source_candidates = {s: collected[s] for s in sorted(collected)}
         self.source_metrics = {m: v for inp in inputs for m, v in inp.branch_metrics.items()}
         self.next(self.build_tables)
 

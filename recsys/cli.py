@@ -106,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--seed", type=int, default=0)
     base.add_argument("--top-users", type=int, default=DEFAULT_TOP_USERS)
     base.add_argument("--k", type=int, default=DEFAULT_K)
-    base.add_argument(
-        "--truth", default="", help=f"truth parquet (default: <data-dir>/{TRUTH_FILE} if present)"
-    )
+    base.add_argument("--truth", default="", help=f"truth parquet (default: <data-dir>/{TRUTH_FILE} if present)")
     base.add_argument("--output", default="", help="write this baseline's final submission CSV here")
     base.add_argument("--write", default="history_popularity", help="which baseline --output writes")
     base.add_argument("--json", default="", help="also write the results as JSON here")

@@ -63,7 +63,5 @@ class Dataset:
         """Product ids to complete short lists: the log's best sellers, then other catalog products."""
         from recsys.candidates.popularity import popular_items
 
-        codes = list(dict.fromkeys([*popular_items(self.interactions, 2 * k), *range(len(self.items))]))[
-            : 4 * k
-        ]
+        codes = list(dict.fromkeys([*popular_items(self.interactions, 2 * k), *range(len(self.items))]))[: 4 * k]
         return self.items[C.PRODUCT_ID].to_numpy()[codes].tolist()

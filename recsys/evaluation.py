@@ -11,9 +11,7 @@ from recsys.schema import Columns as C
 from recsys.split import Cut, target
 
 
-def score_cut(
-    ds: Dataset, cut: Cut, recs: dict, top_users: int = DEFAULT_TOP_USERS, k: int = DEFAULT_K
-) -> Diagnostics:
+def score_cut(ds: Dataset, cut: Cut, recs: dict, top_users: int = DEFAULT_TOP_USERS, k: int = DEFAULT_K) -> Diagnostics:
     """Diagnostics of ``user code -> [item codes]`` against the orders logged after ``cut``."""
     return diagnostics(recs, target(ds.interactions, cut), top_users, k)
 

@@ -177,14 +177,15 @@ def merge_candidates(candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Union of every source's candidates: one row per (user, item) with each source's score and rank (NaN when
     the source did not propose the pair) and the number of sources that did."""
     merged = None
-    for name, frame in candidates.items():
+    for name in sorted(candidates):  # a canonical column order, whatever order the sources arrive in
+        frame = candidates[name]
         part = frame[[C.USER, C.ITEM, C.SCORE, C.RANK]].rename(
             columns={C.SCORE: f"s_{name}_score", C.RANK: f"s_{name}_rank"}
         )
         merged = part if merged is None else merged.merge(part, on=[C.USER, C.ITEM], how="outer")
     if merged is None:
         raise ValueError("no candidate sources given")
-    rank_cols = [f"s_{name}_rank" for name in candidates]
+    rank_cols = [f"s_{name}_rank" for name in sorted(candidates)]
     merged[rank_cols] = merged[rank_cols].astype(np.float32)
     merged["n_sources"] = merged[rank_cols].notna().sum(axis=1).astype(np.float32)
     return merged.sort_values([C.USER, C.ITEM], kind="stable").reset_index(drop=True)

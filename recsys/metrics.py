@@ -52,9 +52,7 @@ def user_recalls(recs: Recs, truth: pd.DataFrame | Truth, k: int = DEFAULT_K) ->
     return pd.Series(values, dtype=float)
 
 
-def recall(
-    recs: Recs, truth: pd.DataFrame | Truth, top_users: int = DEFAULT_TOP_USERS, k: int = DEFAULT_K
-) -> float:
+def recall(recs: Recs, truth: pd.DataFrame | Truth, top_users: int = DEFAULT_TOP_USERS, k: int = DEFAULT_K) -> float:
     """The competition score: mean recall over all buyers; 0 when more than ``top_users`` users are submitted."""
     if len(recs) > top_users:
         return 0.0

@@ -147,6 +147,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def feature_importance(model) -> pd.Series:
-    """CatBoost's feature importance, descending."""
-    values = model.get_feature_importance()
+    """How much each feature moves the predictions (CatBoost's PredictionValuesChange), descending.
+
+    That type needs no data and works for ranking and classification losses alike.
+    """
+    values = model.get_feature_importance(type="PredictionValuesChange")
     return pd.Series(values, index=model.feature_names_).sort_values(ascending=False)

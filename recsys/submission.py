@@ -50,9 +50,7 @@ def build_submission(
                     chosen.append(item)
                     seen.add(item)
         if len(chosen) < k:
-            raise SubmissionError(
-                f"user {user!r}: only {len(chosen)} distinct products after padding, need {k}"
-            )
+            raise SubmissionError(f"user {user!r}: only {len(chosen)} distinct products after padding, need {k}")
         rows.append((str(user), chosen))
     return pd.DataFrame(rows, columns=list(SUBMISSION_COLUMNS))
 

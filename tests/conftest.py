@@ -61,3 +61,18 @@ def tiny_interactions() -> pd.DataFrame:
             (3, 4, A.ORDER, "2024-09-07 00:00"),  # exactly at the end of a 3-day window: outside it
         ]
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory):
+    """The embedded ``tiny`` synthetic dataset written once per test session."""
+    from recsys.synthetic import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("synthetic") / "tiny", "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_dataset_dir):
+    from recsys.data import load_dataset
+
+    return load_dataset(tiny_dataset_dir, progress=False)

@@ -15,9 +15,7 @@ PADDING = [f"{i}" for i in range(100, 140)]
 
 
 def test_build_pads_dedupes_and_cuts():
-    sub = build_submission(
-        {"u1": ["1", "1", "2"], "u2": [str(i) for i in range(30)]}, PADDING, k=5, top_users=5
-    )
+    sub = build_submission({"u1": ["1", "1", "2"], "u2": [str(i) for i in range(30)]}, PADDING, k=5, top_users=5)
     assert sub.loc[0, "products"] == ["1", "2", "100", "101", "102"]
     assert sub.loc[1, "products"] == ["0", "1", "2", "3", "4"]
 

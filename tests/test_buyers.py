@@ -1,0 +1,55 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.buyers import buyer_labels, expected_recall, fit_buyer_model, predict_buy, select_users, user_pool
+from recsys.schema import Action as A
+from recsys.schema import Columns as C
+from recsys.split import Cut
+from tests.conftest import make_interactions
+
+
+def test_select_users_by_expected_recall():
+    p_buy = pd.Series({1: 0.9, 2: 0.5, 3: 0.4})
+    recall = pd.Series({1: 0.1, 2: 0.5, 3: 0.9})  # 0.09, 0.25, 0.36
+    assert list(select_users(p_buy, 2, "expected_recall", recall_given_buy=recall)) == [3, 2]
+    assert list(select_users(p_buy, 2, "p_buy")) == [1, 2]
+    assert list(select_users(p_buy, 3, "activity", activity=pd.Series({2: 5.0, 1: 1.0}))) == [2, 1, 3]
+    with pytest.raises(ValueError, match="unknown strategy"):
+        select_users(p_buy, 2, "random")
+
+
+def test_expected_recall_is_top_mass_over_expected_purchases():
+    top = pd.DataFrame({C.USER: [1, 1, 2], C.SCORE: [0.3, 0.2, 0.9]})
+    all_ = pd.DataFrame({C.USER: [1, 1, 1, 2, 2], C.SCORE: [0.3, 0.2, 1.5, 0.9, 0.05]})
+    out = expected_recall(top, all_)
+    assert out[1] == pytest.approx(0.5 / 2.0)
+    assert out[2] == pytest.approx(0.9 / 1.0)  # at least one purchase expected
+
+
+def test_pool_and_labels():
+    log = make_interactions(
+        [
+            (0, 1, A.VIEW, "2024-08-01 10:00"),  # old but still in the pool: no hard window
+            (1, 1, A.ADD_BASKET, "2024-09-09 10:00"),
+            (2, None, A.VISIT, "2024-09-09 10:00"),  # no item events: not in the pool
+            (1, 1, A.ORDER, "2024-09-11 10:00"),
+        ]
+    )
+    cut = Cut(pd.Timestamp("2024-09-10"))
+    hist = log[log[C.TS] < cut.at]
+    assert user_pool(hist, 10).tolist() == [0, 1]
+    assert user_pool(hist, 1).tolist() == [1]
+    assert buyer_labels(log, cut, np.array([0, 1])).tolist() == [0, 1]
+
+
+def test_buyer_model_ranks_active_users_higher():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 2)).astype(np.float32)
+    y = pd.Series((x[:, 0] + 0.3 * rng.normal(size=600) > 1.0).astype(int))
+    table = pd.DataFrame(x, columns=["activity", "noise"])
+    model = fit_buyer_model(table, y, iterations=50, threads=1)
+    p = predict_buy(model, table)
+    assert p[y == 1].mean() > 3 * p[y == 0].mean()
+    with pytest.raises(ValueError, match="buyers and non-buyers"):
+        fit_buyer_model(table, pd.Series(0, index=table.index))

@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.features import (
+    add_labels,
+    build_features,
+    embedding_similarity,
+    item_features,
+    merge_candidates,
+    pair_features,
+    user_features,
+)
+from recsys.schema import Action as A
+from recsys.schema import Columns as C
+from tests.conftest import make_interactions, make_items
+
+NOW = pd.Timestamp("2024-09-10")
+
+
+@pytest.fixture
+def log():
+    return make_interactions(
+        [
+            (0, 1, A.VIEW, "2024-09-09 12:00"),
+            (0, 1, A.ADD_BASKET, "2024-09-09 13:00"),
+            (0, 2, A.ADD_BASKET, "2024-09-08 12:00"),
+            (0, 2, A.DEL_BASKET, "2024-09-08 13:00"),
+            (0, 3, A.ADD_BASKET, "2024-09-05 12:00"),
+            (0, None, A.CLEAR_BASKET, "2024-09-06 12:00"),  # clears item 3 from the basket
+            (0, None, A.VISIT, "2024-09-09 18:00"),
+            (1, 1, A.ORDER, "2024-09-02 12:00"),
+        ]
+    )
+
+
+def test_pair_features_counts_recency_and_basket_state(log):
+    pairs = pd.DataFrame({C.USER: [0, 0, 0, 1, 1], C.ITEM: [1, 2, 3, 1, 4]})
+    f = pair_features(log, pairs, NOW).set_index([C.USER, C.ITEM])
+    assert f.loc[(0, 1), "ui_view"] == 1 and f.loc[(0, 1), "ui_addb"] == 1
+    assert f.loc[(0, 1), "ui_days_since_addb"] == pytest.approx(11 / 24)
+    assert f.loc[(0, 1), "ui_in_basket"] == 1  # added, never removed
+    assert f.loc[(0, 2), "ui_in_basket"] == 0  # deleted after the add
+    assert f.loc[(0, 3), "ui_in_basket"] == 0  # the basket was cleared after the add
+    assert f.loc[(1, 1), "ui_order"] == 1 and f.loc[(1, 1), "ui_days_since_order"] == pytest.approx(7.5)
+    assert f.loc[(1, 4), "ui_view"] == 0 and np.isnan(f.loc[(1, 4), "ui_days_since_any"])
+
+
+def test_user_features_windows(log):
+    f = user_features(log, NOW)
+    assert f.loc[0, "u_addb_1"] == 1  # 09-09 13:00 only
+    assert f.loc[0, "u_addb_3"] == 2
+    assert f.loc[0, "u_addb_all"] == 3
+    assert f.loc[0, "u_visit_1"] == 1
+    assert f.loc[1, "u_days_since_order"] == pytest.approx(7.5)
+    assert np.isnan(f.loc[1, "u_days_since_addb"])
+    assert f.loc[0, "u_active_days"] == 4  # ages 0, 1, 4, 5 (floored)
+
+
+def test_item_features(log):
+    items = make_items(5)
+    items[C.OLD_PRICE] = np.float32(1250.0)
+    items[C.ADD_DATE] = pd.Timestamp("2024-09-01")
+    f = item_features(log, items, NOW)
+    assert f.loc[1, "i_addb_1"] == 1 and f.loc[1, "i_order_14"] == 1 and f.loc[1, "i_order_3"] == 0
+    assert f.loc[0, "i_discount"] == pytest.approx(0.2)
+    assert f.loc[0, "i_age_days"] == pytest.approx(9.0)
+
+
+def test_merge_candidates_and_labels():
+    a = pd.DataFrame({C.USER: [0, 0], C.ITEM: [1, 2], C.SCORE: [2.0, 1.0], C.RANK: [1, 2]})
+    b = pd.DataFrame({C.USER: [0], C.ITEM: [2], C.SCORE: [5.0], C.RANK: [1]})
+    merged = merge_candidates({"a": a, "b": b})
+    assert merged[C.ITEM].tolist() == [1, 2]
+    assert merged["n_sources"].tolist() == [1, 2]
+    assert np.isnan(merged.loc[0, "s_b_rank"]) and merged.loc[1, "s_b_score"] == 5.0
+    swapped = merge_candidates({"b": b, "a": a})
+    pd.testing.assert_frame_equal(merged, swapped)  # the sources' order does not matter
+    labelled = add_labels(merged, pd.DataFrame({C.USER: [0, 0], C.ITEM: [2, 2]}))
+    assert labelled[C.TARGET].tolist() == [0, 1]
+
+
+def test_embedding_similarity_missing_is_nan():
+    items = np.array([[1, 0], [0, 1], [0, 0]], dtype=np.float32)
+    users = pd.DataFrame([[1.0, 0.0]], index=[7])
+    pairs = pd.DataFrame({C.USER: [7, 7, 7, 8], C.ITEM: [0, 1, 2, 0]})
+    sims = embedding_similarity(pairs, users, items)
+    assert sims[0] == pytest.approx(1.0) and sims[1] == pytest.approx(0.0)
+    assert np.isnan(sims[2]) and np.isnan(sims[3])
+
+
+def test_build_features_has_one_row_per_candidate(log):
+    cands = merge_candidates({"a": pd.DataFrame({C.USER: [0, 1], C.ITEM: [1, 3], C.SCORE: [1.0, 1.0], C.RANK: [1, 1]})})
+    table = build_features(log, make_items(5), cands, NOW)
+    assert len(table) == 2 and table[C.CATEGORY].dtype == np.int32
+    assert {"ui_in_basket", "u_addb_3", "i_order_trend", "ui_category_share"} <= set(table.columns)
