@@ -78,9 +78,14 @@ def cmd_validate(args) -> int:
     return 0
 
 
+SUMMARY_KEYS = ("recall", "buyers_captured", "recall_selected", "buyers")
+
+
 def format_table(results: dict[str, dict[str, float]]) -> str:
-    """Markdown table: one row per model, the recall columns first."""
-    keys = sorted({k for row in results.values() for k in row}, key=lambda k: (not k.endswith("recall"), k))
+    """Markdown table, one row per model: recall, share of buyers captured, recall among them, buyers; for the
+    validation cut and, where scored, the truth file (the full diagnostics go to ``--json``)."""
+    keys = [f"{split}_{k}" for split in ("valid", "test") for k in SUMMARY_KEYS]
+    keys = [k for k in keys if any(k in row for row in results.values())]
     lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, row in results.items():
         cells = [f"{row[k]:.4f}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys]

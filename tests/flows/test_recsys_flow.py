@@ -105,3 +105,28 @@ def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
     clean = pd.read_csv(clean_dir / "submission.csv")
     again = pd.read_csv(tmp_path / "submission.csv")
     pd.testing.assert_frame_equal(clean, again)
+
+
+def test_notebook_reads_the_run(clean_run):
+    """The notebook's code cells run against the clean run's artifacts."""
+    import matplotlib
+    import nbformat
+
+    matplotlib.use("Agg")
+    _, run = clean_run
+    notebook = nbformat.read(FLOW.parents[1] / "notebooks" / "explore_run.ipynb", as_version=4)
+    namespace = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            exec(cell.source.replace("RUN_ID = None", f"RUN_ID = {run.id!r}"), namespace)  # noqa: S102
+    assert namespace["run"].id == run.id
+    assert set(namespace["candidate_recall"].index) == {
+        "als",
+        "covisit",
+        "faiss",
+        "history",
+        "popular",
+        "popular_category",
+    }
+    assert "recall_at_25" in namespace["candidate_recall"].columns
+    assert namespace["hypotheses"].index[0].startswith("reranker")
