@@ -13,6 +13,7 @@ Steps only load inputs, call ``recsys`` and store outputs; the logic lives in th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -51,6 +52,12 @@ class RecsysFlow(FlowSpec):
     train_cuts = Parameter("train-cuts", default=2, type=int, help="Training cuts prepared (3-day steps back)")
     pool_size = Parameter("pool-size", default=0, type=int, help="Users scored per cut; 0: 2 x top-users")
     candidates = Parameter("candidates", default=50, type=int, help="Candidates per source and user")
+    stitch_identities = Parameter(
+        "stitch-identities",
+        default=False,
+        type=bool,
+        help="Give each user_id the history of the user_ids linked to it through shared loc_user_ids",
+    )
     tracking_uri = Parameter("tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
     experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
     model_name = Parameter("model-name", default="stokman-reranker", help="MLflow registered model name")
@@ -65,7 +72,7 @@ class RecsysFlow(FlowSpec):
 
         self.trials = parse_grid(self.grid)  # fail fast on a bad grid
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
-        self.ds = load_dataset(self.resolved_data_dir)
+        self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
         self.pools = pipeline.user_pools(self.ds, self.cuts, self.pool_size or 2 * self.top_users)
         for name, cut in self.cuts.items():
@@ -224,6 +231,7 @@ class RecsysFlow(FlowSpec):
                 "pool_size": self.pool_size,
                 "candidates": self.candidates,
                 "grid": self.grid,
+                "stitch_identities": self.stitch_identities,
                 "strategy": self.best_strategy,
                 **{f"best.{k}": v for k, v in self.best_params.as_dict().items()},
             },

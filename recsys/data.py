@@ -543,7 +543,7 @@ def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _build_users(actions: pa.Table, report: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """The user table, the distinct (user, loc_user_id) pairs, and the user code of every event."""
+    """The user table, the distinct (user, loc_user_id) pairs with their first time, and every event's user code."""
     user_codes, user_ids = _encode(actions["user_id"])
     by_user = np.argsort(user_codes, kind="stable")  # clusters each user's loc_user_ids for a fast encoding
     loc_codes, loc_ids = _encode(actions["loc_user_id"].take(by_user))
@@ -551,8 +551,18 @@ def _build_users(actions: pa.Table, report: dict[str, int]) -> tuple[pd.DataFram
 
     n_locs = max(len(loc_ids), 1)
     pair_keys = user_codes[by_user].astype(np.int64) * n_locs + loc_codes
-    counts = pd.Series(pair_keys[loc_codes >= 0]).value_counts(sort=False)
-    pairs = pd.DataFrame({C.USER: counts.index // n_locs, "loc": counts.index % n_locs, "n": counts.to_numpy()})
+    dates = actions["date"].to_numpy().astype("datetime64[ns]")[by_user]
+    known = loc_codes >= 0
+    grouped = pd.Series(dates[known]).groupby(pair_keys[known])
+    counts, first_seen = grouped.size(), grouped.min()
+    pairs = pd.DataFrame(
+        {
+            C.USER: counts.index // n_locs,
+            "loc": counts.index % n_locs,
+            "n": counts.to_numpy(),
+            C.TS: first_seen.to_numpy(),
+        }
+    )
     most_frequent = pairs.sort_values([C.USER, "n", "loc"], ascending=[True, False, True]).drop_duplicates(C.USER)
     loc_of_user = np.full(len(user_ids), None, dtype=object)
     loc_of_user[most_frequent[C.USER].to_numpy()] = loc_ids[most_frequent["loc"].to_numpy()]
@@ -560,7 +570,11 @@ def _build_users(actions: pa.Table, report: dict[str, int]) -> tuple[pd.DataFram
 
     pairs = pairs.sort_values([C.USER, "loc"])
     user_locs = pd.DataFrame(
-        {C.USER: pairs[C.USER].to_numpy(USER_DTYPE), C.LOC_USER_ID: loc_ids[pairs["loc"].to_numpy()]}
+        {
+            C.USER: pairs[C.USER].to_numpy(USER_DTYPE),
+            C.LOC_USER_ID: loc_ids[pairs["loc"].to_numpy()],
+            C.TS: pairs[C.TS].to_numpy(),  # first event of the pair: a cut may only use links seen before it
+        }
     )
     report["users"] = len(users)
     return users, user_locs, user_codes

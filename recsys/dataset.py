@@ -31,8 +31,12 @@ class Dataset:
     items: pd.DataFrame
     vectors: np.ndarray
     report: dict[str, int] = field(default_factory=dict)
-    #: distinct (user_id, loc_user_id) pairs: the links that identity stitching can use
+    #: distinct (user code, loc_user_id) pairs with the time of their first event (``ts``): the links that
+    #: identity stitching can use
     user_locs: pd.DataFrame | None = None
+    #: when True, a cut's model history includes the events of the same person's other user_ids (linked through
+    #: loc_user_ids seen before the cut), see ``recsys.identity``; targets never change
+    stitch_identities: bool = False
 
     @property
     def start(self) -> pd.Timestamp:

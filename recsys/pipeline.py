@@ -32,7 +32,7 @@ from recsys.features import CUT_ID, add_labels, build_features, merge_candidates
 from recsys.metrics import candidate_recall, diagnostics, recs_from_frame
 from recsys.reranker import TrialParams, fit_platt, fit_reranker, learnable_rows, predict, sigmoid, top_k
 from recsys.schema import Columns as C
-from recsys.split import Cut, history, target
+from recsys.split import Cut, history, model_history, target
 
 log = logging.getLogger("recsys.pipeline")
 
@@ -54,7 +54,7 @@ def has_target(ds: Dataset, cut: Cut) -> bool:
 
 def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.ndarray]:
     """The users scored at each cut (see :func:`recsys.buyers.user_pool`)."""
-    return {name: buyers.user_pool(history(ds.interactions, cut), size) for name, cut in cuts.items()}
+    return {name: buyers.user_pool(model_history(ds, cut), size) for name, cut in cuts.items()}
 
 
 def run_branch(
@@ -67,7 +67,7 @@ def run_branch(
     candidates: dict[str, dict[str, pd.DataFrame]] = {}
     metrics: dict[str, float] = {}
     for name, cut in cuts.items():
-        hist = history(ds.interactions, cut)
+        hist = model_history(ds, cut)
         for source in BRANCHES[branch](seed):
             started = time.perf_counter()
             cands = source.fit(hist, ds.items, ds.vectors).recommend(pools[name], n)
@@ -81,7 +81,7 @@ def run_branch(
 
 def cut_table(ds: Dataset, cut: Cut, candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Merged candidates of one cut with all features, and labels when the target window is in the log."""
-    hist = history(ds.interactions, cut)
+    hist = model_history(ds, cut)
     merged = merge_candidates(candidates)
     user_vectors = item_vectors = None
     if (ds.items[C.VECTOR_ROW] >= 0).any():
@@ -104,7 +104,7 @@ class BuyerSetup:
 
 
 def buyer_setup(ds: Dataset, cut: Cut, pool: np.ndarray, table: pd.DataFrame) -> BuyerSetup:
-    hist = history(ds.interactions, cut)
+    hist = model_history(ds, cut)
     feats = user_features(hist, cut.at, pool).reindex(pool)
     setup = BuyerSetup(buyers.buyer_table(feats, table), activity=user_activity_scores(hist))
     if has_target(ds, cut):

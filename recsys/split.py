@@ -39,6 +39,18 @@ def history(interactions: pd.DataFrame, cut: Cut) -> pd.DataFrame:
     return interactions[ts < cut.at]
 
 
+def model_history(ds, cut: Cut) -> pd.DataFrame:
+    """What candidates and features of a cut may use: the log before the cut plus, when ``ds.stitch_identities``
+    is set, the same events copied to the other user_ids of their person (see ``recsys.identity``)."""
+    own = history(ds.interactions, cut)
+    if not ds.stitch_identities:
+        return own
+    from recsys.identity import linked_history
+
+    linked = linked_history(ds, own, cut.at)
+    return pd.concat([own, linked], ignore_index=True).sort_values(C.TS, kind="stable", ignore_index=True)
+
+
 def target(interactions: pd.DataFrame, cut: Cut) -> pd.DataFrame:
     """Distinct (user, item) pairs ordered in ``[cut.at, cut.target_end)``: what the metric scores against."""
     ts = interactions[C.TS]

@@ -140,7 +140,11 @@ def test_clean_case_tables(tmp_path):
 
     assert data.users[C.USER_ID].tolist() == ["u1", "u2"]
     assert data.users[C.LOC_USER_ID].tolist() == ["L1", "L2"]  # u1: L1 three times, L3 once
-    assert data.user_locs.to_dict("list") == {C.USER: [0, 0, 1], C.LOC_USER_ID: ["L1", "L3", "L2"]}
+    assert data.user_locs.to_dict("list") == {
+        C.USER: [0, 0, 1],
+        C.LOC_USER_ID: ["L1", "L3", "L2"],
+        C.TS: pd.to_datetime(["2024-09-07 10:00", "2024-09-07 10:00", "2024-09-07 09:00"]).tolist(),  # first seen
+    }
 
     items = data.items
     assert items[C.PRODUCT_ID].tolist() == ["100", "200", "300"]

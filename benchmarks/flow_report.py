@@ -1,0 +1,78 @@
+"""Markdown report of a finished RecsysFlow run, from its Metaflow artifacts (the figures quoted in the README).
+
+    python benchmarks/flow_report.py                 # the latest successful run
+    python benchmarks/flow_report.py --run-id 1795...
+
+Prints the run's parameters, wall time per step, validation diagnostics of the chosen reranker next to the
+baselines and each source alone, every trial, candidate recall@N per source, and the score against the truth
+file when the data ships one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import pandas as pd
+
+COLUMNS = ["recall", "buyers_captured", "recall_selected", "selected_precision", "buyers"]
+
+
+def markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    cols = list(frame.columns)
+    lines = ["| | " + " | ".join(map(str, cols)) + " |", "|---" * (len(cols) + 1) + "|"]
+    for idx, row in frame.iterrows():
+        cells = [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append(f"| {idx} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    args = parser.parse_args()
+    os.environ.setdefault("USERNAME", "report")
+    from metaflow import Flow, Run, namespace
+
+    namespace(None)
+    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    data = run.data
+    start = run["start"].task.data
+    print(f"## RecsysFlow/{run.id}\n")
+    print(
+        f"data: `{start.resolved_data_dir}`; report: {start.ds.report.get('exploded_rows', '?'):,} exploded rows, "
+        f"{len(start.ds.users):,} users, {len(start.ds.items):,} items"
+    )
+    params = {
+        p: getattr(start, p.replace("-", "_"), None)
+        for p in ("top_users", "k", "seed", "train_cuts", "pool_size", "candidates", "stitch_identities", "grid")
+    }
+    print("parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    total = (run.finished_at - run.created_at).total_seconds()
+    durations = {}
+    for step in run:
+        tasks = list(step)
+        durations[step.id] = sum((t.finished_at - t.created_at).total_seconds() for t in tasks)
+    print(
+        f"\nwall time: {total / 60:.1f} min; task seconds per step: "
+        + ", ".join(f"{s} {d:.0f}" for s, d in reversed(list(durations.items())))
+    )
+    print("\n### Validation (chosen reranker, baselines, each source alone)\n")
+    print(markdown(data.hypotheses[COLUMNS]))
+    print("\n### Trials\n")
+    trials = data.trial_table.set_index("trial")
+    print(markdown(trials[["objective", "depth", "learning_rate", "iterations", "train_cuts", "strategy", "recall"]]))
+    rows = {}
+    for key, value in data.source_metrics.items():
+        source, cut, metric = key.split(".")
+        if cut == "valid":
+            rows.setdefault(source, {})[metric] = value
+    print("\n### Candidate recall on the validation cut\n")
+    print(markdown(pd.DataFrame(rows).T.sort_index(axis=1)))
+    if data.test_results:
+        print("\n### Final submission against the truth file\n")
+        print(markdown(pd.DataFrame({"final": data.test_results}).T[COLUMNS]))
+
+
+if __name__ == "__main__":
+    main()
