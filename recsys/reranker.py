@@ -78,9 +78,13 @@ def parse_grid(spec: str) -> list[TrialParams]:
 
 
 def learnable_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of users with at least one bought candidate (the others carry no ranking signal), sorted by user."""
-    positives = table.groupby(C.USER)[C.TARGET].transform("max") > 0
-    return table[positives].sort_values([C.USER, C.ITEM], kind="stable")
+    """Rows of users with at least one bought candidate (the others carry no ranking signal), sorted by group.
+
+    A group is a user of one cut: with stacked cuts (``cut_id``) the same user forms one group per cut.
+    """
+    keys = [CUT_ID, C.USER] if CUT_ID in table else [C.USER]
+    positives = table.groupby(keys)[C.TARGET].transform("max") > 0
+    return table[positives].sort_values([*keys, C.ITEM], kind="stable")
 
 
 def fit_reranker(train: pd.DataFrame, params: TrialParams, seed: int = 0, threads: int = 2):

@@ -80,3 +80,16 @@ def test_platt_recovers_logistic_parameters():
     y = rng.random(20_000) < sigmoid(2.0 * x - 1.0)
     a, b = fit_platt(x, y)
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
+
+
+def test_stacked_cuts_form_one_group_per_user_and_cut():
+    from recsys.pipeline import stack
+
+    a, b = synthetic_table(seed=0), synthetic_table(seed=1)  # the same users in two cuts
+    rows = learnable_rows(stack([a, b]))
+    groups = list(zip(rows["cut_id"], rows[C.USER], strict=True))
+    assert groups == sorted(groups)  # contiguous groups, as ranking losses require
+    # a user who bought only in the second cut has no group in the first
+    assert set(rows.loc[rows["cut_id"] == 0, C.USER]) == set(a.loc[a[C.TARGET] == 1, C.USER])
+    model = fit_reranker(stack([a, b]), TrialParams("YetiRank", depth=3, iterations=20), threads=1)
+    assert auc(predict(model, b), b[C.TARGET].to_numpy()) > 0.9
