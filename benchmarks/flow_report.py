@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from pathlib import Path
 
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
 
 COLUMNS = ["recall", "buyers_captured", "recall_selected", "selected_precision", "buyers"]
 
