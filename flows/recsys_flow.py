@@ -70,7 +70,11 @@ class RecsysFlow(FlowSpec):
         from recsys.reranker import parse_grid
         from recsys.split import make_cuts
 
+        pipeline.check_parameters(self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates)
         self.trials = parse_grid(self.grid)  # fail fast on a bad grid
+        too_many = [t.label for t in self.trials if t.train_cuts > self.train_cuts]
+        if too_many:
+            raise ValueError(f"trials {too_many} use more training cuts than --train-cuts {self.train_cuts}")
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
@@ -197,6 +201,7 @@ class RecsysFlow(FlowSpec):
             self.k,
             self.top_users,
             self.seed,
+            buyer_cuts=len(self.train_names),
         )
         self.final_model = result.model
         self.submission = result.submission

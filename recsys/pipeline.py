@@ -47,6 +47,25 @@ BRANCHES: dict[str, Callable[[int], list[CandidateSource]]] = {
 RECALL_AT = (25, 50, 100)
 
 
+def check_parameters(top_users: int, k: int, train_cuts: int, pool_size: int, candidates: int) -> None:
+    """Refuse run parameters that cannot give a valid submission, with a message naming the parameter."""
+    problems = []
+    if top_users < 1:
+        problems.append(f"--top-users must be at least 1, got {top_users}")
+    if k < 1:
+        problems.append(f"--k must be at least 1, got {k}")
+    if train_cuts < 1:
+        problems.append(f"--train-cuts must be at least 1, got {train_cuts}")
+    if pool_size < 0:
+        problems.append(f"--pool-size must be 0 (automatic) or positive, got {pool_size}")
+    elif 0 < pool_size < top_users:
+        problems.append(f"--pool-size {pool_size} is smaller than --top-users {top_users}")
+    if candidates < 1:
+        problems.append(f"--candidates must be at least 1, got {candidates}")
+    if problems:
+        raise ValueError("invalid parameters: " + "; ".join(problems))
+
+
 def has_target(ds: Dataset, cut: Cut) -> bool:
     """Whether the cut's whole target window lies inside the log."""
     return cut.target_end <= ds.end
@@ -245,16 +264,17 @@ def final_submission(
     k: int,
     top_users: int,
     seed: int = 0,
+    buyer_cuts: int = 1,
 ) -> FinalResult:
     """Retrain the chosen reranker and the buyer model on the newest labelled cuts (validation included) and
-    predict the final cut: the same recipe as validated, moved one horizon forward."""
+    predict the final cut: the same recipe as validated, moved one horizon forward (the reranker on
+    ``params.train_cuts`` cuts, the buyer model on ``buyer_cuts``, as many as it had for validation)."""
     from recsys.reranker import feature_importance
     from recsys.submission import build_submission
 
     labelled = [n for n in cuts if n != "final" and has_target(ds, cuts[n])]  # newest first: valid, train, ...
-    labelled = labelled[: params.train_cuts]
     model, platt = train_trial(params, [tables[n] for n in labelled], seed)
-    buyer_model = fit_buyers([setups[n] for n in labelled], seed)
+    buyer_model = fit_buyers([setups[n] for n in labelled[:buyer_cuts]], seed)
     pred = predict_cut(model, platt, buyer_model, tables["final"], setups["final"], k, top_users)
     recs = recs_for(pred.lists, pred.selected[strategy], valid_padding(ds, cuts["final"], k), k)
     submission = build_submission(ds.raw_recs(recs), ds.padding_ids(k), k, top_users)

@@ -87,3 +87,21 @@ def test_cut_pipeline_end_to_end(setup):
     final = pipeline.final_submission(ds, cuts, tables, setups, params, "expected_recall", 10, 50)
     assert len(final.submission) == 50 and final.submission["products"].map(len).eq(10).all()
     assert final.feature_importance.index[0] in tables["final"].columns
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"top_users": 0}, "--top-users must be at least 1"),
+        ({"k": 0}, "--k must be at least 1"),
+        ({"train_cuts": 0}, "--train-cuts"),
+        ({"pool_size": 10}, "smaller than --top-users"),
+        ({"pool_size": -1}, "--pool-size must be 0"),
+        ({"candidates": 0}, "--candidates"),
+    ],
+)
+def test_bad_run_parameters_are_refused(kwargs, message):
+    params = {"top_users": 100, "k": 25, "train_cuts": 1, "pool_size": 0, "candidates": 50, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        pipeline.check_parameters(**params)
+    pipeline.check_parameters(top_users=100, k=25, train_cuts=1, pool_size=0, candidates=50)  # valid ones pass
