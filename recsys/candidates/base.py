@@ -55,6 +55,18 @@ def decay(ts: pd.Series, now: pd.Timestamp, half_life_days: float) -> np.ndarray
     return np.exp2(-age_days / half_life_days).astype(np.float32)
 
 
+def recent_items(events: pd.DataFrame, now: pd.Timestamp, half_life_days: float, n: int) -> pd.DataFrame:
+    """Each user's ``n`` strongest items (``user, item, weight``): action weight times recency, summed per pair.
+
+    ``events`` are :func:`item_events` (with their ``weight`` column); the user's best items come first.
+    """
+    w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], now, half_life_days)
+    profile = events[[C.USER, C.ITEM]].assign(**{C.WEIGHT: w})
+    profile = profile.groupby([C.USER, C.ITEM], as_index=False)[C.WEIGHT].sum()
+    profile = profile.sort_values([C.USER, C.WEIGHT], ascending=[True, False], kind="stable")
+    return profile.groupby(C.USER, sort=False).head(n)
+
+
 def top_n(scores: pd.DataFrame, n: int) -> pd.DataFrame:
     """Keep the ``n`` best-scored items per user and number them; ties broken by item code for determinism."""
     if scores.empty:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.candidates.base import ACTION_WEIGHTS, CandidateSource, cut_time, decay, item_events, top_n
+from recsys.candidates.base import ACTION_WEIGHTS, CandidateSource, cut_time, item_events, recent_items, top_n
 from recsys.schema import Columns as C
 
 
@@ -61,12 +61,7 @@ class CovisitationSource(CandidateSource):
         pairs = self._pairs(recent)
         pairs = pairs.sort_values([C.ITEM, C.WEIGHT], ascending=[True, False], kind="stable")
         self.neighbours_ = pairs.groupby(C.ITEM, sort=False).head(self.neighbours)
-        # the user's recent items, weighted by action and recency
-        w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], cut_time(history), self.half_life_days)
-        profile = events[[C.USER, C.ITEM]].assign(**{C.WEIGHT: w})
-        profile = profile.groupby([C.USER, C.ITEM], as_index=False)[C.WEIGHT].sum()
-        profile = profile.sort_values([C.USER, C.WEIGHT], ascending=[True, False], kind="stable")
-        self.profile_ = profile.groupby(C.USER, sort=False).head(self.user_items)
+        self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
         return self
 
     def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:

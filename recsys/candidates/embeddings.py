@@ -9,9 +9,9 @@ from recsys.candidates.base import (
     ACTION_WEIGHTS,
     CandidateSource,
     cut_time,
-    decay,
     empty_candidates,
     item_events,
+    recent_items,
     top_n,
 )
 from recsys.schema import Columns as C
@@ -51,11 +51,7 @@ class EmbeddingSource(CandidateSource):
 
         events = item_events(history, self.weights)
         events = events[has_vec[events[C.ITEM].to_numpy()]]
-        w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], cut_time(history), self.half_life_days)
-        profile = events[[C.USER, C.ITEM]].assign(**{C.WEIGHT: w})
-        profile = profile.groupby([C.USER, C.ITEM], as_index=False)[C.WEIGHT].sum()
-        profile = profile.sort_values([C.USER, C.WEIGHT], ascending=[True, False], kind="stable")
-        self.profile_ = profile.groupby(C.USER, sort=False).head(self.user_items)
+        self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
         return self
 
     def user_queries(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
