@@ -70,11 +70,8 @@ class RecsysFlow(FlowSpec):
         from recsys.reranker import parse_grid
         from recsys.split import make_cuts
 
-        pipeline.check_parameters(self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates)
-        self.trials = parse_grid(self.grid)  # fail fast on a bad grid
-        too_many = [t.label for t in self.trials if t.train_cuts > self.train_cuts]
-        if too_many:
-            raise ValueError(f"trials {too_many} use more training cuts than --train-cuts {self.train_cuts}")
+        self.trials = parse_grid(self.grid)  # fail fast on a bad grid or parameter
+        pipeline.check_parameters(self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials)
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)

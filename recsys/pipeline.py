@@ -47,9 +47,14 @@ BRANCHES: dict[str, Callable[[int], list[CandidateSource]]] = {
 RECALL_AT = (25, 50, 100)
 
 
-def check_parameters(top_users: int, k: int, train_cuts: int, pool_size: int, candidates: int) -> None:
+def check_parameters(
+    top_users: int, k: int, train_cuts: int, pool_size: int, candidates: int, trials: list[TrialParams] = ()
+) -> None:
     """Refuse run parameters that cannot give a valid submission, with a message naming the parameter."""
     problems = []
+    too_many = [t.label for t in trials if t.train_cuts > train_cuts]
+    if too_many:
+        problems.append(f"trials {too_many} use more training cuts than --train-cuts {train_cuts}")
     if top_users < 1:
         problems.append(f"--top-users must be at least 1, got {top_users}")
     if k < 1:

@@ -98,6 +98,7 @@ def test_cut_pipeline_end_to_end(setup):
         ({"pool_size": 10}, "smaller than --top-users"),
         ({"pool_size": -1}, "--pool-size must be 0"),
         ({"candidates": 0}, "--candidates"),
+        ({"trials": [TrialParams(train_cuts=2)]}, "more training cuts than --train-cuts 1"),
     ],
 )
 def test_bad_run_parameters_are_refused(kwargs, message):
