@@ -139,3 +139,6 @@ def main(argv=None) -> int:
     except (DataValidationError, SubmissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except FileExistsError as err:
+        print(f"error: {err} (pass --overwrite to replace it)", file=sys.stderr)
+        return 2

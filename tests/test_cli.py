@@ -37,3 +37,18 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, capsys):
     bad.write_text("user_id,products\na,\"['1']\"\n")
     assert main(["validate", str(bad), "--k", "2"]) == 2
     assert "1 products, expected 2" in capsys.readouterr().err
+
+
+def test_generate_command_writes_a_loadable_dataset(tmp_path, capsys):
+    from recsys.data import load_dataset
+    from recsys.schema import RAW_FILES, TRUTH_FILE
+
+    out = tmp_path / "tiny"
+    assert main(["generate", "--preset", "tiny", "--seed", "3", "--out", str(out)]) == 0
+    assert all((out / name).is_file() for name in (*RAW_FILES, TRUTH_FILE))
+    assert len(load_dataset(out, progress=False).interactions) > 10_000
+    assert "tiny" in capsys.readouterr().out
+    # an existing dataset is never overwritten by accident
+    assert main(["generate", "--preset", "tiny", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["generate", "--preset", "tiny", "--out", str(out), "--overwrite"]) == 0
