@@ -50,7 +50,7 @@ class RecsysFlow(FlowSpec):
     output = Parameter("output", default="submission.csv", help="Where the submission CSV is written")
     grid = Parameter("grid", default=DEFAULT_GRID, help="Reranker trials: JSON dict of lists or list of dicts")
     train_cuts = Parameter("train-cuts", default=2, type=int, help="Training cuts prepared (3-day steps back)")
-    pool_size = Parameter("pool-size", default=0, type=int, help="Users scored per cut; 0: 2 x top-users")
+    pool_size = Parameter("pool-size", default=0, type=int, help="Users scored per cut; 0: 4 x top-users")
     candidates = Parameter("candidates", default=50, type=int, help="Candidates per source and user")
     stitch_identities = Parameter(
         "stitch-identities",
@@ -75,7 +75,7 @@ class RecsysFlow(FlowSpec):
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
-        self.pools = pipeline.user_pools(self.ds, self.cuts, self.pool_size or 2 * self.top_users)
+        self.pools = pipeline.user_pools(self.ds, self.cuts, pipeline.pool_size(self.pool_size, self.top_users))
         for name, cut in self.cuts.items():
             print(f"{cut}: {len(self.pools[name])} users scored")
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)

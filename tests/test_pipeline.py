@@ -106,3 +106,8 @@ def test_bad_run_parameters_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         pipeline.check_parameters(**params)
     pipeline.check_parameters(top_users=100, k=25, train_cuts=1, pool_size=0, candidates=50)  # valid ones pass
+
+
+def test_pool_size_default_is_a_multiple_of_the_budget():
+    assert pipeline.pool_size(0, 3000) == pipeline.POOL_FACTOR * 3000
+    assert pipeline.pool_size(5000, 3000) == 5000
