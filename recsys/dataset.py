@@ -47,16 +47,6 @@ class Dataset:
         """End of the log: midnight after the last event, i.e. the cut for the final prediction."""
         return self.interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
 
-    def user_codes(self, user_ids) -> np.ndarray:
-        """Codes of raw user ids (-1 for unknown ones)."""
-        index = pd.Index(self.users[C.USER_ID])
-        return index.get_indexer(pd.Index(user_ids)).astype(np.int64)
-
-    def item_codes(self, product_ids) -> np.ndarray:
-        """Codes of raw product ids (-1 for unknown ones)."""
-        index = pd.Index(self.items[C.PRODUCT_ID])
-        return index.get_indexer(pd.Index(product_ids)).astype(np.int64)
-
     def raw_recs(self, recs: dict) -> dict[str, list[str]]:
         """``user code -> [item codes]`` as ``user_id -> [product_id]`` (order kept)."""
         user_ids = self.users[C.USER_ID].to_numpy()
