@@ -56,6 +56,9 @@ REPORT_KEYS: dict[str, str] = {
     "users": "distinct users",
     "items": "items: the catalog products, then the products seen only in the logs",
     "extra_columns": "undocumented columns in the files, ignored",
+    "int_id_columns_cast": "id columns (user_id, loc_user_id, product_id, category_id) stored as integers, read as "
+    "strings",
+    "text_date_columns_parsed": "date columns stored as text, parsed as ISO 8601 (date, add_date)",
     "actions_junk_user_rows": "action rows with a junk ('/*'), empty or missing user_id, dropped",
     "actions_junk_loc_user_rows": "action rows with a junk ('/*') or empty loc_user_id, set to missing",
     "null_product_events": "events whose products value is null instead of an array, read as empty",
@@ -73,8 +76,10 @@ REPORT_KEYS: dict[str, str] = {
     "catalog_missing_titles": "catalog products without a title, set to ''",
     "catalog_bad_price": "unparseable catalog prices, set to NaN",
     "catalog_bad_old_price": "unparseable catalog old prices, set to NaN",
+    "mapping_junk_product_rows": "mapping rows with a junk ('/*'), empty or missing product_id, ignored",
     "mapping_negative_vector_ids": "mapping rows with a negative vector_id, ignored",
     "mapping_duplicate_products": "extra mapping rows of a repeated product_id, dropped (first kept)",
+    "vectors_nonfinite_rows": "embedding rows with NaN or infinite values, set to zeros and mapped to no product",
     "items_without_vector": "items without an embedding (vector_row -1)",
 }
 
@@ -109,12 +114,13 @@ def load_dataset(data_dir: str | Path = "data", *, progress: bool = True) -> Dat
     with stage("read catalog"):
         catalog = _read_catalog(data_dir / CATALOG_FILE, report)
     with stage("read vector mapping and vectors"):
-        vectors = _read_vectors(data_dir / VECTORS_FILE)
-        mapping = _read_mapping(data_dir / MAPPING_FILE, len(vectors), report)
+        vectors, nonfinite = _read_vectors(data_dir / VECTORS_FILE, report)
+        mapping = _read_mapping(data_dir / MAPPING_FILE, len(vectors), nonfinite, report)
     with stage("explode products"):
         event_of_row, product_of_row = _explode_products(actions, report)
     with stage("build items"):
         items, item_of_row = _build_items(catalog, mapping, product_of_row, report)
+        _check_some_vectors(items, mapping, data_dir)
     with stage("build users"):
         users, user_locs, user_codes = _build_users(actions, report)
     with stage("build interactions"):
@@ -228,13 +234,18 @@ def _read_parquet(
         raise DataValidationError(f"{path}: cannot read parquet file: {error}") from error
 
 
-def _string_ids(column: pa.ChunkedArray, path: Path, name: str) -> pa.ChunkedArray:
-    """Identifiers as strings: text as it is, integers cast (nulls kept); other types fail."""
+def _string_ids(
+    column: pa.ChunkedArray, path: Path, name: str, report: dict[str, int] | None = None
+) -> pa.ChunkedArray:
+    """Identifiers as strings: text as it is, integers cast (nulls kept; counted in ``report``); other types fail."""
     kind = column.type
     if pa.types.is_dictionary(kind):
         column, kind = column.cast(kind.value_type), kind.value_type
     if _is_text(kind):
         return column
+    if pa.types.is_integer(kind) and report is not None:
+        logger.info("%s: column '%s' holds integer ids (%s), read as strings", path, name, kind)
+        report["int_id_columns_cast"] = report.get("int_id_columns_cast", 0) + 1
     if pa.types.is_integer(kind) or pa.types.is_null(kind):
         return column.cast(pa.large_string())
     raise DataValidationError(
@@ -266,18 +277,24 @@ def _integers(column: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
     raise DataValidationError(f"{where}: integers expected, found type {kind}, e.g. {_examples(values.head(50))}")
 
 
-def _timestamps(column: pa.ChunkedArray, path: Path, name: str) -> tuple[pd.Series, pd.Series]:
-    """A datetime column as naive datetime64[ns] (strings parsed as ISO 8601) and the mask of unparseable values.
+def _timestamps(column: pa.ChunkedArray, path: Path, name: str, report: dict[str, int]) -> tuple[pd.Series, pd.Series]:
+    """A datetime column as naive datetime64[ns] (strings parsed as ISO 8601, counted in ``report``) and the mask
+    of unparseable values.
 
-    Nulls become NaT and are not flagged; types other than timestamps, dates and text fail.
+    Nulls become NaT and are not flagged; types other than timestamps, dates, text and all-null fail.
     """
     kind = column.type
+    if pa.types.is_null(kind):
+        parsed = pd.Series(pd.NaT, index=pd.RangeIndex(len(column)), dtype="datetime64[ns]")
+        return parsed, pd.Series(False, index=parsed.index)
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         if pa.types.is_timestamp(kind) and kind.tz is not None:
             column = pc.local_timestamp(column)
         parsed = column.cast(pa.timestamp("ns")).to_pandas()
         return parsed, pd.Series(False, index=parsed.index)
     if _is_text(kind):
+        logger.info("%s: column '%s' holds text, parsed as ISO 8601 datetimes", path, name)
+        report["text_date_columns_parsed"] = report.get("text_date_columns_parsed", 0) + 1
         text = column.to_pandas()
         parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
@@ -319,17 +336,22 @@ def _read_actions(path: Path, report: dict[str, int]) -> pa.Table:
     ``products`` (arrays of text) and ``pageId`` (int64).
     """
     table = _read_parquet(path, RAW_ACTIONS_COLUMNS, report)
-    user = _string_ids(table["user_id"], path, "user_id")
+    user = _string_ids(table["user_id"], path, "user_id", report)
     junk = _junk_ids(user)
     report["actions_junk_user_rows"] = pc.sum(junk).as_py() or 0
+    if table.num_rows == 0:
+        raise DataValidationError(f"{path}: no events: the file has no rows")
+    if report["actions_junk_user_rows"] == table.num_rows:
+        raise DataValidationError(
+            f"{path}: no events: all {table.num_rows} rows have a junk ('/*'), empty or missing value in column "
+            f"'user_id', e.g. {_examples(user.slice(0, 1000).to_pylist())}"
+        )
     if report["actions_junk_user_rows"]:
         keep = pc.invert(junk)
         table, user = table.filter(keep), user.filter(keep)
-    if table.num_rows == 0:
-        raise DataValidationError(f"{path}: no events (after dropping {report['actions_junk_user_rows']} junk rows)")
     report["events"] = table.num_rows
 
-    loc = _string_ids(table["loc_user_id"], path, "loc_user_id")
+    loc = _string_ids(table["loc_user_id"], path, "loc_user_id", report)
     loc_junk = pc.is_in(loc, pa.array(_MISSING_IDS, loc.type))
     report["actions_junk_loc_user_rows"] = pc.sum(loc_junk).as_py() or 0
     if report["actions_junk_loc_user_rows"]:
@@ -344,7 +366,7 @@ def _read_actions(path: Path, report: dict[str, int]) -> pa.Table:
             f"{path}: column 'action': codes outside {min(ACTION_CODES)}..{max(ACTION_CODES)}: {shown}"
         )
 
-    date, unparseable = _timestamps(table["date"], path, "date")
+    date, unparseable = _timestamps(table["date"], path, "date", report)
     if unparseable.any():
         bad_dates = table["date"].to_pandas()[unparseable]
         raise DataValidationError(
@@ -385,9 +407,14 @@ def _read_catalog(path: Path, report: dict[str, int]) -> pd.DataFrame:
     """The catalog, one row per product: junk ids dropped, dates and prices parsed, duplicates resolved."""
     needed = tuple(name for name in RAW_CATALOG_COLUMNS if name != "shop_id")
     table = _read_parquet(path, RAW_CATALOG_COLUMNS, report, read=needed)
-    product_id = _string_ids(table[C.PRODUCT_ID], path, C.PRODUCT_ID)
+    product_id = _string_ids(table[C.PRODUCT_ID], path, C.PRODUCT_ID, report)
     junk = _junk_ids(product_id)
     report["catalog_junk_product_rows"] = pc.sum(junk).as_py() or 0
+    if report["catalog_junk_product_rows"] == table.num_rows:
+        shown = f", e.g. {_examples(product_id.slice(0, 1000).to_pylist())}" if table.num_rows else ""
+        raise DataValidationError(
+            f"{path}: no products: {table.num_rows} rows, none with a usable value in column 'product_id'{shown}"
+        )
     table, product_id = table.filter(pc.invert(junk)), product_id.filter(pc.invert(junk))
 
     title = table[C.TITLE]
@@ -399,11 +426,11 @@ def _read_catalog(path: Path, report: dict[str, int]) -> pd.DataFrame:
     catalog = pd.DataFrame(
         {
             C.PRODUCT_ID: product_id.to_pandas(),
-            C.CATEGORY_ID: _string_ids(table[C.CATEGORY_ID], path, C.CATEGORY_ID).to_pandas(),
+            C.CATEGORY_ID: _string_ids(table[C.CATEGORY_ID], path, C.CATEGORY_ID, report).to_pandas(),
             C.TITLE: title.to_pandas(),
         }
     )
-    catalog[C.ADD_DATE], bad_date = _timestamps(table[C.ADD_DATE], path, C.ADD_DATE)
+    catalog[C.ADD_DATE], bad_date = _timestamps(table[C.ADD_DATE], path, C.ADD_DATE, report)
     report["catalog_bad_add_date"] = int(bad_date.sum())
     if report["catalog_bad_add_date"]:
         logger.info("%s: unparseable add_date values: %s", path, _examples(table[C.ADD_DATE].to_pandas()[bad_date]))
@@ -424,8 +451,9 @@ def _read_catalog(path: Path, report: dict[str, int]) -> pd.DataFrame:
     return kept
 
 
-def _read_vectors(path: Path) -> np.ndarray:
-    """The title embeddings: the 2-D float array under ``arr_0``, as float32."""
+def _read_vectors(path: Path, report: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The title embeddings (the 2-D float array under ``arr_0``, as float32) and the mask of its rows holding NaN
+    or infinite values, which are set to zeros and counted."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
@@ -445,28 +473,52 @@ def _read_vectors(path: Path) -> np.ndarray:
         raise DataValidationError(
             f"{path}: '{VECTORS_KEY}' must be a 2-D float array, found shape {vectors.shape} of {vectors.dtype}"
         )
-    return vectors.astype(np.float32, copy=False)
+    vectors = vectors.astype(np.float32, copy=False)
+    nonfinite = ~np.isfinite(vectors).all(axis=1)
+    report["vectors_nonfinite_rows"] = int(nonfinite.sum())
+    if report["vectors_nonfinite_rows"]:
+        logger.info("%s: rows with NaN or infinite values: %s", path, _examples(np.flatnonzero(nonfinite)))
+        vectors = np.where(nonfinite[:, None], np.float32(0), vectors)
+    return vectors, nonfinite
 
 
-def _read_mapping(path: Path, n_vectors: int, report: dict[str, int]) -> pd.Series:
-    """``vector_id`` by ``product_id``: negative ids ignored, the first row of a repeated product kept."""
+def _read_mapping(path: Path, n_vectors: int, nonfinite: np.ndarray, report: dict[str, int]) -> pd.Series:
+    """``vector_id`` by ``product_id``: junk products and negative ids ignored, ids of the ``nonfinite`` rows of
+    the vectors dropped, the first row of a repeated product kept."""
     table = _read_parquet(path, RAW_MAPPING_COLUMNS, report)
-    mapping = pd.Series(
-        _integers(table["vector_id"], path, "vector_id"),
-        index=_string_ids(table["product_id"], path, "product_id").to_pandas(),
-    )
+    product_id = _string_ids(table["product_id"], path, "product_id", report)
+    junk = _junk_ids(product_id).to_numpy(zero_copy_only=False)
+    mapping = pd.Series(_integers(table["vector_id"], path, "vector_id"), index=product_id.to_pandas())
     beyond = mapping[mapping >= n_vectors]
     if len(beyond):
         raise DataValidationError(
             f"{path}: column 'vector_id': {len(beyond)} ids beyond the {n_vectors} rows of {VECTORS_FILE}, "
             f"e.g. {_examples(beyond.to_numpy())}"
         )
-    negative = mapping < 0
-    report["mapping_negative_vector_ids"] = int(negative.sum())
-    mapping = mapping[~negative & mapping.index.notna()]
+    report["mapping_junk_product_rows"] = int(junk.sum())
+    negative = mapping.to_numpy() < 0
+    report["mapping_negative_vector_ids"] = int((negative & ~junk).sum())
+    mapping = mapping[~negative & ~junk]
+    mapping = mapping[~nonfinite[mapping.to_numpy()]]
     repeated = mapping.index.duplicated()
     report["mapping_duplicate_products"] = int(repeated.sum())
     return mapping[~repeated]
+
+
+def _check_some_vectors(items: pd.DataFrame, mapping: pd.Series, data_dir: Path) -> None:
+    """Refuse a mapping that gives no catalog product an embedding (ids written differently in the two files)."""
+    if (items.loc[items[C.IN_CATALOG], C.VECTOR_ROW] >= 0).any():
+        return
+    catalog_ids = items.loc[items[C.IN_CATALOG], C.PRODUCT_ID]
+    if len(mapping):
+        found = f"mapping ids e.g. {_examples(mapping.index[:50])}"
+    else:
+        counters = [name for name in REPORT_KEYS if name.startswith(("mapping_", "vectors_"))]
+        found = f"no usable mapping row (see the report: {', '.join(counters)})"
+    raise DataValidationError(
+        f"{data_dir / MAPPING_FILE}: column 'product_id': no catalog product has an embedding; "
+        f"{found}; catalog ids e.g. {_examples(catalog_ids[:50])}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------

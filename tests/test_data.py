@@ -21,7 +21,6 @@ from recsys.schema import (
     RAW_FILES,
     TRUTH_FILE,
     VECTORS_FILE,
-    VECTORS_KEY,
 )
 from recsys.schema import Columns as C
 
@@ -98,12 +97,18 @@ def replace(table: pa.Table, name: str, values, kind: pa.DataType | None = None)
 
 
 def write_raw(directory: Path, *, actions=None, catalog=None, mapping=None, vectors=VECTORS) -> Path:
-    """Write the four raw files (the clean example unless given) into ``directory``; returns it."""
+    """Write the four raw files (the clean example unless given) into ``directory``; returns it.
+
+    ``vectors`` is the array saved under ``arr_0``, or a dict of arrays saved under their own keys.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pq.write_table(actions_table() if actions is None else actions, directory / ACTIONS_FILE)
     pq.write_table(catalog_table() if catalog is None else catalog, directory / CATALOG_FILE)
     pq.write_table(mapping_table() if mapping is None else mapping, directory / MAPPING_FILE)
-    np.savez(directory / VECTORS_FILE, vectors)
+    if isinstance(vectors, dict):
+        np.savez(directory / VECTORS_FILE, **vectors)
+    else:
+        np.savez(directory / VECTORS_FILE, vectors)
     return directory
 
 
@@ -295,8 +300,291 @@ def test_extra_columns_and_text_prices(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Bad inputs: a DataValidationError naming the file, the column and an offending value
+# The bad-input catalogue: every kind of bad input is either cleaned and counted in the report, or refused with
+# a DataValidationError naming the file, the column and offending values (docs/reliability.md lists both)
 # ----------------------------------------------------------------------------------------------------------
+
+JUNK_USER_EVENT = ("/*", "L9", 0, "2024-09-07 12:00", ["100"], 9)
+NAN_USER_EVENT = (None, "L9", 0, "2024-09-07 12:00", ["100"], 9)
+EXTRA_CATALOG_ROW = ("2024-09-04 00:00:00", "350", "/*", "30", 5, "5", 5)
+DUPLICATE_CATALOG_ROW = ("2024-09-05 00:00:00", "350", "200", "10", 2001, "21 22", 2001)
+
+#: (files given to write_raw, report counts expected): one row per kind of dirt the loader repairs.
+CLEANED = [
+    pytest.param(
+        {"actions": actions_table([*ACTIONS, JUNK_USER_EVENT])}, {"actions_junk_user_rows": 1}, id="junk-user"
+    ),
+    pytest.param({"actions": actions_table([*ACTIONS, NAN_USER_EVENT])}, {"actions_junk_user_rows": 1}, id="nan-user"),
+    pytest.param(
+        {"actions": replace(actions_table(), "user_id", ["u1", "", "u1", "u1", "u1"], pa.string())},
+        {"actions_junk_user_rows": 1},
+        id="empty-user",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "loc_user_id", ["/*", "", None, "L1", "L1"], pa.string())},
+        {"actions_junk_loc_user_rows": 2},
+        id="junk-loc-user",
+    ),
+    pytest.param(
+        {"catalog": catalog_table([*CATALOG, EXTRA_CATALOG_ROW])}, {"catalog_junk_product_rows": 1}, id="junk-product"
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "products", [[], ["200", "/*"], ["100"], [""], None])},
+        {"junk_product_ids": 1, "empty_product_ids": 1, "null_product_events": 1, "empty_product_events": 3},
+        id="junk-and-empty-ids-in-products",
+    ),
+    pytest.param(
+        {"catalog": catalog_table([*CATALOG, DUPLICATE_CATALOG_ROW, DUPLICATE_CATALOG_ROW])},
+        {"catalog_duplicate_rows": 2},
+        id="duplicate-catalog-rows",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "title", ["11", None, " "], pa.string())},
+        {"catalog_missing_titles": 2},
+        id="missing-title",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "add_date", ["2024-09-01", "2024-06-26 03:06:ellactive", None])},
+        {"catalog_bad_add_date": 1, "text_date_columns_parsed": 1},
+        id="corrupted-add-date",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "add_date", [None] * 3, pa.null())},
+        {"catalog_bad_add_date": 0},
+        id="add-date-all-missing",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "date", [f"2024-09-07 1{i}:00" for i in range(5)], pa.string())},
+        {"text_date_columns_parsed": 1},
+        id="log-dates-as-text",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "user_id", [1, 2, 1, 1, 1], pa.int64())},
+        {"int_id_columns_cast": 1},
+        id="integer-user-ids",
+    ),
+    pytest.param(
+        {"catalog": replace(replace(catalog_table(), "product_id", [100, 200, 300]), "category_id", [10, 10, 20])},
+        {"int_id_columns_cast": 2, "products_missing_from_catalog": 0},
+        id="integer-catalog-ids",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "products", [[], [200], [100, 300], [300], []], pa.list_(pa.int64()))},
+        {"products_int_ids_cast": 4, "products_missing_from_catalog": 0},
+        id="integer-ids-in-products",
+    ),
+    pytest.param(
+        {"actions": actions_table([*ACTIONS, ("u2", "L2", 0, "2024-09-07 12:00", ["999"], 6)])},
+        {"products_missing_from_catalog": 1, "events_with_unknown_products": 1, "items_without_vector": 1},
+        id="product-missing-from-catalog",
+    ),
+    pytest.param({"mapping": mapping_table(MAPPING[:2])}, {"items_without_vector": 1}, id="product-without-vector"),
+    pytest.param(
+        {"mapping": mapping_table([("100", -1), *MAPPING[1:]])},
+        {"mapping_negative_vector_ids": 1, "items_without_vector": 1},
+        id="negative-vector-id",
+    ),
+    pytest.param(
+        {"mapping": mapping_table([*MAPPING, ("100", 0)])}, {"mapping_duplicate_products": 1}, id="mapping-duplicate"
+    ),
+    pytest.param(
+        {"mapping": mapping_table([*MAPPING, ("/*", 0), ("", 1), (None, 0)])},
+        {"mapping_junk_product_rows": 3},
+        id="mapping-junk-product",
+    ),
+    pytest.param(
+        {"vectors": np.where(np.arange(3)[:, None] == 1, np.nan, VECTORS)},
+        {"vectors_nonfinite_rows": 1, "items_without_vector": 1},
+        id="nan-vector-row",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "products", [[]] * 5)},
+        {"empty_product_events": 5, "exploded_rows": 5},
+        id="empty-products",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "price", ["1000", "n/a", None], pa.string())},
+        {"catalog_bad_price": 1},
+        id="text-prices",
+    ),
+    pytest.param(
+        {"catalog": catalog_table().append_column("brand", pa.array(["a", "b", "c"]))},
+        {"extra_columns": 1},
+        id="extra-column",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "counts"), CLEANED)
+def test_bad_input_is_cleaned_and_counted(tmp_path, files, counts):
+    data = load(tmp_path, **files)
+
+    for name, count in counts.items():
+        assert data.report[name] == count, name
+    assert set(data.report) == set(REPORT_KEYS)
+    assert not set(data.users[C.USER_ID]) & {"/*", "", None}
+    assert not set(data.items[C.PRODUCT_ID]) & {"/*", "", None}
+    assert data.items[C.PRODUCT_ID].is_unique
+    assert np.isfinite(data.vectors[data.items[C.VECTOR_ROW][data.items[C.VECTOR_ROW] >= 0]]).all()
+
+
+def without(table: pa.Table, name: str) -> pa.Table:
+    return table.drop_columns([name])
+
+
+#: (files given to write_raw, files then deleted, fragments of the message: file, column, offending values).
+REFUSED = [
+    pytest.param({}, [ACTIONS_FILE], [ACTIONS_FILE, "missing files"], id="missing-actions-file"),
+    pytest.param({}, [CATALOG_FILE], [CATALOG_FILE, "missing files"], id="missing-catalog-file"),
+    pytest.param({}, [MAPPING_FILE], [MAPPING_FILE, "missing files"], id="missing-mapping-file"),
+    pytest.param({}, [VECTORS_FILE], [VECTORS_FILE, "missing files"], id="missing-vectors-file"),
+    pytest.param(
+        {"actions": without(actions_table(), "pageId")}, [], [ACTIONS_FILE, "missing columns pageId"], id="no-page"
+    ),
+    pytest.param(
+        {"catalog": without(catalog_table(), "title")}, [], [CATALOG_FILE, "missing columns title"], id="no-title"
+    ),
+    pytest.param(
+        {"mapping": without(mapping_table(), "vector_id")},
+        [],
+        [MAPPING_FILE, "missing columns vector_id"],
+        id="no-vector-id",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "user_id", [1.5, 2.0, 1.5, 1.5, None])},
+        [],
+        [ACTIONS_FILE, "'user_id'", "string ids", "1.5"],
+        id="float-user-ids",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "title", [11, 21, 31])},
+        [],
+        [CATALOG_FILE, "'title'", "text", "11"],
+        id="integer-titles",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "date", [1, 2, 3, 4, 5])},
+        [],
+        [ACTIONS_FILE, "'date'", "datetimes", "int64"],
+        id="integer-dates",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "add_date", [1.5, 2.5, 3.5])},
+        [],
+        [CATALOG_FILE, "'add_date'", "datetimes", "1.5"],
+        id="float-add-dates",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "date", ["2024-09-07 10:00"] * 4 + ["yesterday"], pa.string())},
+        [],
+        [ACTIONS_FILE, "'date'", "yesterday"],
+        id="unparseable-log-date",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "date", [None] + ["2024-09-07 10:00"] * 4, pa.string())},
+        [],
+        [ACTIONS_FILE, "'date'", "1 missing dates"],
+        id="missing-log-date",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "action", [7, 0, 11, 2, 11])},
+        [],
+        [ACTIONS_FILE, "'action'", "11 (2 rows)"],
+        id="unknown-action-code",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "action", [7, 0, -1, 2, 9])},
+        [],
+        [ACTIONS_FILE, "'action'", "-1 (1 rows)"],
+        id="negative-action-code",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "action", ["view", "0", "5", "2", "9"])},
+        [],
+        [ACTIONS_FILE, "'action'", "'view'"],
+        id="text-action-codes",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "action", [7.0, None, 5.0, 2.0, 9.0], pa.float64())},
+        [],
+        [ACTIONS_FILE, "'action'", "1 missing values"],
+        id="missing-action",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "products", ["[]", "['200']", "[]", "['300']", "[]"])},
+        [],
+        [ACTIONS_FILE, "'products'", "['200']"],
+        id="products-not-lists",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "products", [[], [2.5], [], [], []], pa.list_(pa.float64()))},
+        [],
+        [ACTIONS_FILE, "'products'", "2.5"],
+        id="float-ids-in-products",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "pageId", ["1", "2", "page-x", "4", "5"])},
+        [],
+        [ACTIONS_FILE, "'pageId'", "page-x"],
+        id="text-page",
+    ),
+    pytest.param(
+        {"actions": replace(actions_table(), "pageId", [1.0, 2.0, 3.5, 4.0, 5.0])},
+        [],
+        [ACTIONS_FILE, "'pageId'", "3.5"],
+        id="fractional-page",
+    ),
+    pytest.param({"actions": actions_table().slice(0, 0)}, [], [ACTIONS_FILE, "no events"], id="empty-log"),
+    pytest.param(
+        {"actions": replace(actions_table(), "user_id", ["/*", None, "", "/*", "/*"], pa.string())},
+        [],
+        [ACTIONS_FILE, "no events", "'user_id'", "'/*'", "None"],
+        id="only-junk-users",
+    ),
+    pytest.param(
+        {"catalog": replace(catalog_table(), "product_id", ["/*", "/*", None], pa.string())},
+        [],
+        [CATALOG_FILE, "no products", "'product_id'", "'/*'"],
+        id="only-junk-catalog-products",
+    ),
+    pytest.param(
+        {"mapping": mapping_table([("a100", 0), ("a200", 1)])},
+        [],
+        [MAPPING_FILE, "'product_id'", "'a100'", "'100'"],
+        id="no-product-has-a-vector",
+    ),
+    pytest.param({"vectors": {"embeddings": VECTORS}}, [], [VECTORS_FILE, "'arr_0'", "embeddings"], id="no-arr_0"),
+    pytest.param({"vectors": VECTORS.ravel()}, [], [VECTORS_FILE, "'arr_0'", "2-D", "(12,)"], id="vectors-1d"),
+    pytest.param(
+        {"vectors": VECTORS.astype(np.int64)}, [], [VECTORS_FILE, "'arr_0'", "float", "int64"], id="integer-vectors"
+    ),
+    pytest.param(
+        {"vectors": VECTORS[:2]}, [], [MAPPING_FILE, "'vector_id'", "beyond the 2 rows", "2"], id="too-few-vector-rows"
+    ),
+    pytest.param(
+        {"mapping": mapping_table([*MAPPING, ("400", 7)])},
+        [],
+        [MAPPING_FILE, "'vector_id'", "beyond the 3 rows", "7"],
+        id="vector-id-beyond-vectors",
+    ),
+    pytest.param(
+        {"mapping": replace(mapping_table(), "vector_id", [2, None, 1], pa.int64())},
+        [],
+        [MAPPING_FILE, "'vector_id'", "1 missing values"],
+        id="missing-vector-id",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "remove", "expected"), REFUSED)
+def test_bad_input_is_refused(tmp_path, files, remove, expected):
+    write_raw(tmp_path, **files)
+    for name in remove:
+        (tmp_path / name).unlink()
+    with pytest.raises(DataValidationError) as error:
+        load_dataset(tmp_path, progress=False)
+    for fragment in expected:
+        assert fragment in str(error.value)
 
 
 def test_missing_directory(tmp_path):
@@ -313,56 +601,6 @@ def test_missing_files_are_listed(tmp_path):
     message = str(error.value)
     assert str(tmp_path) in message and VECTORS_FILE in message and MAPPING_FILE in message
     assert f"missing files {MAPPING_FILE}, {VECTORS_FILE}" in message
-
-
-@pytest.mark.parametrize(
-    ("files", "expected"),
-    [
-        pytest.param({"actions": actions_table().drop_columns(["pageId"])}, [ACTIONS_FILE, "pageId"], id="column"),
-        pytest.param(
-            {"actions": replace(actions_table(), "action", [7, 0, 11, 2, 11])},
-            [ACTIONS_FILE, "action", "11 (2 rows)"],
-            id="action-code",
-        ),
-        pytest.param(
-            {"actions": replace(actions_table(), "date", ["2024-09-07 10:00"] * 4 + ["yesterday"], pa.string())},
-            [ACTIONS_FILE, "date", "yesterday"],
-            id="date",
-        ),
-        pytest.param(
-            {"actions": replace(actions_table(), "products", ["[]", "['200']", "[]", "['300']", "[]"])},
-            [ACTIONS_FILE, "products", "['200']"],
-            id="products-not-lists",
-        ),
-        pytest.param(
-            {"actions": replace(actions_table(), "pageId", ["1", "2", "page-x", "4", "5"])},
-            [ACTIONS_FILE, "pageId", "page-x"],
-            id="page-text",
-        ),
-        pytest.param(
-            {"actions": replace(actions_table(), "pageId", [1.0, 2.0, 3.5, 4.0, 5.0])},
-            [ACTIONS_FILE, "pageId", "3.5"],
-            id="page-fraction",
-        ),
-        pytest.param({"vectors": VECTORS.ravel()}, [VECTORS_FILE, VECTORS_KEY, "2-D"], id="vectors-1d"),
-        pytest.param(
-            {"mapping": mapping_table([*MAPPING, ("400", 7)])}, [MAPPING_FILE, "vector_id", "7"], id="vector-id"
-        ),
-    ],
-)
-def test_bad_input_is_rejected(tmp_path, files, expected):
-    write_raw(tmp_path, **files)
-    with pytest.raises(DataValidationError) as error:
-        load_dataset(tmp_path, progress=False)
-    for fragment in expected:
-        assert fragment in str(error.value)
-
-
-def test_vectors_without_arr_0(tmp_path):
-    write_raw(tmp_path)
-    np.savez(tmp_path / VECTORS_FILE, embeddings=VECTORS)
-    with pytest.raises(DataValidationError, match=f"{VECTORS_FILE}.*{VECTORS_KEY}.*keys found: embeddings"):
-        load_dataset(tmp_path, progress=False)
 
 
 @pytest.mark.parametrize("name", RAW_FILES)
@@ -408,7 +646,8 @@ def test_holdout_dev_loads():
 @pytest.mark.skipif(not CATALOG_SAMPLE.is_file(), reason="shared catalog sample not available")
 def test_real_catalog_sample_loads(tmp_path):
     sample = pd.read_csv(CATALOG_SAMPLE, dtype=str, keep_default_na=False)  # all text, as in the sample
-    data = load(tmp_path, catalog=pa.Table.from_pandas(sample, preserve_index=False))
+    mapping = mapping_table([*MAPPING, (sample["product_id"].iloc[0], 0)])  # else no catalog product has a vector
+    data = load(tmp_path, catalog=pa.Table.from_pandas(sample, preserve_index=False), mapping=mapping)
 
     assert data.report["catalog_bad_add_date"] == 7
     assert data.report["catalog_duplicate_rows"] == 3
