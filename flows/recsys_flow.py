@@ -68,13 +68,14 @@ class RecsysFlow(FlowSpec):
         from recsys.cli import resolve_data_dir
         from recsys.data import load_dataset
         from recsys.reranker import parse_grid
-        from recsys.split import make_cuts
+        from recsys.split import check_log_covers_cuts, make_cuts
 
         self.trials = parse_grid(self.grid)  # fail fast on a bad grid or parameter
         pipeline.check_parameters(self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials)
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
+        check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
         self.pools = pipeline.user_pools(self.ds, self.cuts, pipeline.pool_size(self.pool_size, self.top_users))
         for name, cut in self.cuts.items():
             print(f"{cut}: {len(self.pools[name])} users scored")

@@ -77,3 +77,48 @@ def make_cuts(end: pd.Timestamp, n_train: int = 1, horizon_days: int = HORIZON_D
         name = "train" if i == 0 else f"train{i + 1}"
         cuts[name] = Cut(end - step * (i + 2), horizon_days, name)
     return cuts
+
+
+#: Days of log a run needs before its earliest training cut (history for candidates, features and user pools).
+MIN_HISTORY_DAYS = HORIZON_DAYS
+
+
+def log_days(interactions: pd.DataFrame) -> int:
+    """Calendar days the log covers, from the midnight before its first event to the midnight after its last."""
+    ts = interactions[C.TS]
+    return int((ts.max().floor("D") + pd.Timedelta(days=1) - ts.min().floor("D")).days)
+
+
+def check_log_covers_cuts(interactions: pd.DataFrame, cuts: dict[str, Cut], history_days: int = MIN_HISTORY_DAYS):
+    """Refuse, before any model is fitted, a log too short for ``cuts`` or without orders in a target window.
+
+    The earliest cut needs ``history_days`` of log before it, and every cut whose target window lies in the log
+    (training and validation) needs at least one order in that window, to learn from and to score.
+
+    Raises:
+        DataValidationError: naming the file, the column, how many days the log has and how many the cuts need.
+    """
+    from recsys.data import DataValidationError
+    from recsys.schema import ACTIONS_FILE
+
+    ts = interactions[C.TS]
+    first, last = ts.min(), ts.max()
+    end = last.floor("D") + pd.Timedelta(days=1)
+    ordered = sorted(cuts.items(), key=lambda named: named[1].at)
+    have = log_days(interactions)
+    need = int((end - ordered[0][1].at).days) + history_days
+    if have < need:
+        layout = ", ".join(f"{name} {cut.at:%Y-%m-%d}" for name, cut in ordered)
+        raise DataValidationError(
+            f"{ACTIONS_FILE}: column 'date': the log covers {have} days ({first:%Y-%m-%d} to {last:%Y-%m-%d}), "
+            f"the run needs at least {need}: {history_days} days of history before the earliest cut and "
+            f"{need - history_days} from it to the end of the log (cuts: {layout}); use fewer training cuts or a "
+            "longer log"
+        )
+    for name, cut in cuts.items():
+        if cut.target_end <= end and target(interactions, cut).empty:
+            raise DataValidationError(
+                f"{ACTIONS_FILE}: column 'action': no order (code {int(Action.ORDER)}) with a product from "
+                f"{cut.at:%Y-%m-%d %H:%M} to {cut.target_end:%Y-%m-%d %H:%M}, the target window of the {name} cut: "
+                "the run needs buyers in every training and validation window"
+            )

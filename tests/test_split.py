@@ -1,7 +1,11 @@
 import pandas as pd
+import pytest
 
+from recsys.data import DataValidationError
+from recsys.schema import ACTIONS_FILE, Action
 from recsys.schema import Columns as C
-from recsys.split import Cut, history, make_cuts, target
+from recsys.split import Cut, check_log_covers_cuts, history, log_days, make_cuts, target
+from tests.conftest import make_interactions
 
 
 def test_history_is_strictly_before_cut(tiny_interactions):
@@ -33,3 +37,42 @@ def test_make_cuts_walk_back_without_overlap():
     assert cuts["train2"].at == pd.Timestamp("2024-09-20")
     # a training target window never reaches into the validation window
     assert cuts["train"].target_end == cuts["valid"].at
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A log too short for the cuts of a run is refused before any model is fitted
+# ----------------------------------------------------------------------------------------------------------
+
+
+def daily_orders(first: str, days: int):
+    """One order a day at noon for ``days`` days from ``first``: a log covering exactly ``days`` days."""
+    return make_interactions(
+        [(0, 1, Action.ORDER, f"{pd.Timestamp(first) + pd.Timedelta(days=d):%Y-%m-%d} 12:00") for d in range(days)]
+    )
+
+
+@pytest.mark.parametrize(("n_train", "needed"), [(1, 9), (2, 12), (3, 15)])
+def test_log_covering_the_cuts_passes_and_one_day_less_is_refused(n_train, needed):
+    log = daily_orders("2024-09-07", needed)
+    assert log_days(log) == needed
+    check_log_covers_cuts(log, make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), n_train))
+
+    short = log.iloc[1:]  # starts one day later
+    cuts = make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), n_train)
+    with pytest.raises(DataValidationError) as error:
+        check_log_covers_cuts(short, cuts)
+    message = str(error.value)
+    assert f"{ACTIONS_FILE}: column 'date'" in message
+    assert f"covers {needed - 1} days (2024-09-08 to " in message and f"needs at least {needed}" in message
+
+
+def test_a_target_window_without_orders_is_refused():
+    log = daily_orders("2024-09-07", 12)
+    log.loc[log[C.TS] >= "2024-09-16", C.ACTION] = int(Action.VIEW)  # the validation window: views only
+    with pytest.raises(DataValidationError, match=f"{ACTIONS_FILE}: column 'action': no order .* the valid cut"):
+        check_log_covers_cuts(log, make_cuts(pd.Timestamp("2024-09-19"), 2))
+
+
+def test_the_tiny_preset_covers_the_default_cuts(tiny_dataset):
+    check_log_covers_cuts(tiny_dataset.interactions, make_cuts(tiny_dataset.end, n_train=2))
+    assert log_days(tiny_dataset.interactions) == 22
