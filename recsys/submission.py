@@ -56,7 +56,12 @@ def build_submission(
 
 
 def write_submission(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write atomically (temp file in the same folder, then rename), products as list text."""
+    """Write atomically, products as list text: the whole file goes to a hidden temp file in the same folder,
+    reaches the disk (fsync), then replaces ``path`` in one rename.
+
+    ``path`` is therefore either the previous file or the complete new one, never half written. An exception
+    removes the temp file; a killed process may leave it (``.<name>.*.tmp``), never a partial ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = frame[list(SUBMISSION_COLUMNS)].copy()
@@ -65,6 +70,8 @@ def write_submission(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             out.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

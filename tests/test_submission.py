@@ -1,4 +1,5 @@
 import ast
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -70,3 +71,63 @@ def test_read_rejects_bad_files(tmp_path):
     bad.write_text("user_id,products\na,\"['1', \"\n")
     with pytest.raises(SubmissionError, match="not a Python list"):
         read_submission(bad)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The submission file is never left half written
+# ----------------------------------------------------------------------------------------------------------
+
+OLD = build_submission({"old": ["1", "2"]}, PADDING, k=2)
+NEW = build_submission({f"new{i}": [str(i), "2"] for i in range(50)}, PADDING, k=2)
+
+
+@pytest.mark.parametrize(
+    "error", [OSError("No space left on device"), KeyboardInterrupt()], ids=["disk-full", "ctrl-c"]
+)
+def test_a_failure_while_writing_keeps_the_previous_file_and_no_temp_file(tmp_path, monkeypatch, error):
+    path = write_submission(OLD, tmp_path / "submission.csv")
+    before = path.read_bytes()
+
+    def write_half_then_fail(self, fh, **kwargs):
+        fh.write("user_id,products\nnew0,\"['0', ")
+        raise error
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", write_half_then_fail)
+    with pytest.raises(type(error)):
+        write_submission(NEW, path)
+
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_process_killed_while_writing_leaves_the_previous_file(tmp_path):
+    """SIGKILL cannot be cleaned up after: at most a hidden temp file stays, the submission is the old one."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    path = write_submission(OLD, tmp_path / "submission.csv")
+    before = path.read_bytes()
+    child = textwrap.dedent(
+        f"""
+        import os, signal
+        import pandas as pd
+        from recsys.submission import write_submission
+
+        def write_half_then_die(self, fh, **kwargs):
+            fh.write("user_id,products\\nnew0,\\"['0', ")
+            fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        pd.DataFrame.to_csv = write_half_then_die
+        write_submission(pd.DataFrame({{"user_id": ["new0"], "products": [["0", "2"]]}}), {str(path)!r})
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", child], cwd=root, env={"PYTHONPATH": str(root)}, check=False)
+
+    assert done.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before
+    leftovers = [p.name for p in tmp_path.iterdir() if p != path]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".submission.csv.") and leftovers[0].endswith(".tmp")
