@@ -93,6 +93,32 @@ def expected_recall(top_probs: pd.DataFrame, all_probs: pd.DataFrame) -> pd.Seri
     return (hits / np.maximum(total, 1.0)).clip(0, 1)
 
 
+def selection_score(
+    p_buy: pd.Series,
+    strategy: str = "expected_recall",
+    recall_given_buy: pd.Series | None = None,
+    activity: pd.Series | None = None,
+) -> pd.Series:
+    """What ``strategy`` ranks the users of ``p_buy`` by (higher first)."""
+    if strategy == "p_buy":
+        return p_buy
+    if strategy == "expected_recall":
+        if recall_given_buy is None:
+            raise ValueError("strategy 'expected_recall' needs recall_given_buy")
+        return p_buy * recall_given_buy.reindex(p_buy.index).fillna(0)
+    if strategy == "activity":
+        if activity is None:
+            raise ValueError("strategy 'activity' needs activity scores")
+        return activity.reindex(p_buy.index).fillna(0)
+    raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
+
+
+def rank_users(score: pd.Series) -> pd.Index:
+    """Users by descending score, ties broken by the smaller user code (deterministic)."""
+    order = np.lexsort((score.index.to_numpy(), -score.to_numpy()))
+    return score.index[order]
+
+
 def select_users(
     p_buy: pd.Series,
     top_users: int,
@@ -101,17 +127,4 @@ def select_users(
     activity: pd.Series | None = None,
 ) -> pd.Index:
     """The ``top_users`` users with the highest selection score under ``strategy``, best first."""
-    if strategy == "p_buy":
-        score = p_buy
-    elif strategy == "expected_recall":
-        if recall_given_buy is None:
-            raise ValueError("strategy 'expected_recall' needs recall_given_buy")
-        score = p_buy * recall_given_buy.reindex(p_buy.index).fillna(0)
-    elif strategy == "activity":
-        if activity is None:
-            raise ValueError("strategy 'activity' needs activity scores")
-        score = activity.reindex(p_buy.index).fillna(0)
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
-    order = np.lexsort((score.index.to_numpy(), -score.to_numpy()))
-    return score.index[order][:top_users]
+    return rank_users(selection_score(p_buy, strategy, recall_given_buy, activity))[:top_users]

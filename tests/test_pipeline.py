@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from recsys import pipeline
+from recsys.buyers import rank_users
 from recsys.reranker import TrialParams
 from recsys.schema import Action
 from recsys.schema import Columns as C
@@ -111,3 +112,54 @@ def test_bad_run_parameters_are_refused(kwargs, message):
 def test_pool_size_default_is_a_multiple_of_the_budget():
     assert pipeline.pool_size(0, 3000) == pipeline.POOL_FACTOR * 3000
     assert pipeline.pool_size(5000, 3000) == 5000
+
+
+def test_drop_source_removes_its_rows_and_features_and_recounts_sources():
+    from recsys.features import merge_candidates
+
+    def cands(rows):
+        return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.SCORE, C.RANK])
+
+    table = merge_candidates(
+        {"a": cands([(0, 1, 0.9, 1), (0, 2, 0.5, 2)]), "b": cands([(0, 2, 0.7, 1), (0, 3, 0.6, 2)])}
+    )
+    without_a = pipeline.drop_source(table, "a")
+    assert without_a[C.ITEM].tolist() == [2, 3]  # item 1 only came from a
+    assert not any(c.startswith("s_a_") for c in without_a.columns)
+    assert without_a["n_sources"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="no candidate source 'c'"):
+        pipeline.drop_source(table, "c")
+
+
+@pytest.fixture(scope="module")
+def tables(setup):
+    ds, cuts, pools = setup
+    cands = {}
+    for branch in pipeline.BRANCHES:
+        cands.update(pipeline.run_branch(branch, ds, cuts, pools, 30)[0])
+    return {n: pipeline.cut_table(ds, cut, {s: c[n] for s, c in cands.items()}) for n, cut in cuts.items()}
+
+
+def test_source_removed_retrains_without_the_source_deterministically(setup, tables):
+    ds, cuts, pools = setup
+    params = TrialParams("Logloss", depth=3, iterations=30)
+    args = (ds, cuts, pools, tables, ["train"], params, "p_buy")
+    removed = pipeline.sources_removed(*args, ["history", "popular"], 10, 50)
+    assert list(removed) == ["history", "popular"]
+    for diag in removed.values():
+        assert diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["buyers_captured"] <= 1.0
+    assert pipeline.source_removed(*args, "history", 10, 50) == removed["history"]  # same seed, same result
+    # without the user's own history the lists lose most of what buyers buy (the tiny shop's strongest source)
+    setups = {n: pipeline.buyer_setup(ds, cuts[n], pools[n], tables[n]) for n in ("train", "valid")}
+    model, platt = pipeline.train_trial(params, [tables["train"]])
+    pred = pipeline.predict_cut(
+        model, platt, pipeline.fit_buyers([setups["train"]]), tables["valid"], setups["valid"], 10, 50
+    )
+    full = pipeline.evaluate(ds, cuts["valid"], pred, pipeline.valid_padding(ds, cuts["valid"], 10), 10, 50)
+    assert removed["history"]["recall_selected"] < full["p_buy"]["recall_selected"]
+
+    scores = pipeline.selection_scores(pred, setups["valid"])
+    assert set(scores.columns) == {"expected_recall", "p_buy", "activity", "bought"}
+    assert len(scores) == len(pools["valid"]) and scores["bought"].sum() > 0
+    for strategy, users in pred.selected.items():  # the stored scores rank users exactly as the selection did
+        assert rank_users(scores[strategy])[:50].equals(users)
