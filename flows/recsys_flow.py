@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from metaflow import FlowSpec, Parameter, current, step
+from metaflow import FlowSpec, Parameter, card, current, step
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -166,21 +166,38 @@ class RecsysFlow(FlowSpec):
         self.strategy = max(self.results, key=lambda s: self.results[s]["recall"])
         self.recall = self.results[self.strategy]["recall"]
         self.selected = pred.selected[self.strategy]
+        self.selection_scores = pipeline.selection_scores(pred, self.buyer_setups["valid"])  # the buyer curve
         print(f"{self.params.label}: valid recall {self.recall:.4f} ({self.strategy})")
         self.next(self.choose)
 
     @step
     def choose(self, inputs):
-        """Table of every trial; keep the best by validation recall; what each source is worth alone."""
-        self.merge_artifacts(inputs, exclude=["params", "results", "strategy", "recall", "selected"])
+        """Table of every trial; keep the best by validation recall; what each source is worth alone, and what the
+        best recipe loses when retrained without it."""
+        self.merge_artifacts(
+            inputs, exclude=["params", "results", "strategy", "recall", "selected", "selection_scores"]
+        )
         self.trial_table = pipeline.trial_table([(i.params, i.results) for i in inputs])
         best = max(inputs, key=lambda i: i.recall)  # the first of equals: inputs keep the grid's order
         self.best_params, self.best_strategy, self.valid_results = best.params, best.strategy, best.results
-        self.valid_recall = best.recall
+        self.valid_recall, self.selection_scores = best.recall, best.selection_scores
         self.source_alone = {
             s: pipeline.source_alone(self.ds, self.cuts["valid"], c["valid"], best.selected, self.k, self.top_users)
             for s, c in self.source_candidates.items()
         }
+        self.source_removed = pipeline.sources_removed(
+            self.ds,
+            self.cuts,
+            self.pools,
+            self.tables,
+            self.train_names,
+            self.best_params,
+            self.best_strategy,
+            list(self.source_candidates),
+            self.k,
+            self.top_users,
+            self.seed,
+        )
         print(self.trial_table.to_string())
         print(f"best: {self.best_params.label} with {self.best_strategy}: valid recall {self.valid_recall:.4f}")
         self.next(self.final)
@@ -221,7 +238,7 @@ class RecsysFlow(FlowSpec):
         from recsys.tracking import log_flow_run, resolve_tracking_uri
 
         hypotheses = pipeline.hypothesis_table(
-            self.valid_results, self.best_strategy, self.baseline_results, self.source_alone
+            self.valid_results, self.best_strategy, self.baseline_results, self.source_alone, self.source_removed
         )
         self.hypotheses = hypotheses
         report = pipeline.run_report(
@@ -261,9 +278,15 @@ class RecsysFlow(FlowSpec):
         )
         self.next(self.end)
 
+    @card(type="blank", id="report", timeout=600)
     @step
     def end(self):
-        """Summary."""
+        """Summary, and the run report as this step's card (``card view end``; the same content as
+        ``python -m recsys present``)."""
+        from recsys import report
+
+        self.report_summary = report.summarize(self, current.run_id, getattr(self, "_graph_info", None))
+        current.card.extend(report.card_components(*report.build_slides(self.report_summary)))
         print(self.hypotheses.to_string(float_format=lambda v: f"{v:.4f}"))
         print(f"submission: {self.output_path} ({len(self.submission)} users)")
         print(f"MLflow: run {self.mlflow['run_id']}, {self.model_name} v{self.mlflow['model_version']} @champion")

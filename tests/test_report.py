@@ -1,0 +1,147 @@
+"""The run report: the buyer curve, the slides, and their two renderings (Metaflow card, self-contained HTML)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys import pipeline, report
+from recsys.buyers import STRATEGIES, select_users
+from recsys.reranker import TrialParams
+from recsys.split import make_cuts
+
+PNG = b"\x89PNG\r\n\x1a\n"
+DIAG = {"recall": 0.2, "buyers": 40, "selected": 50, "selected_buyers": 20, "buyers_captured": 0.5}
+DIAG.update({"selected_precision": 0.4, "recall_selected": 0.4})
+
+
+def selection_scores(n_users: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({s: rng.random(n_users) for s in STRATEGIES}, index=pd.Index(np.arange(n_users) * 3))
+    frame["p_buy"] = frame["p_buy"].round(1)  # ties, broken by user code as in select_users
+    frame["bought"] = (rng.random(n_users) < 0.1).astype(np.int8)
+    return frame
+
+
+def test_buyer_curve_at_the_budget_is_the_share_of_buyers_select_users_captures():
+    scores = selection_scores()
+    n_buyers = int(scores["bought"].sum()) + 7  # 7 buyers outside the pool: never captured
+    curve = report.buyer_curve(scores, n_buyers, STRATEGIES, budget=123)
+    assert 123 in curve.index and curve.index.max() == len(scores)
+    for strategy in STRATEGIES:
+        chosen = select_users(scores[strategy], 123, "p_buy")  # a score ranks the same under any name
+        assert curve.loc[123, strategy] == pytest.approx(scores.loc[chosen, "bought"].sum() / n_buyers)
+        assert curve[strategy].is_monotonic_increasing
+        assert curve[strategy].iloc[-1] == pytest.approx(scores["bought"].sum() / n_buyers)
+
+
+@pytest.fixture(scope="module")
+def summary(tiny_dataset):
+    ds = tiny_dataset
+    cuts = make_cuts(ds.end, n_train=1)
+    trials = [TrialParams("YetiRank", depth=4), TrialParams("Logloss", depth=4)]
+    results = {s: {**DIAG, "recall": 0.2 + 0.01 * i} for i, s in enumerate(STRATEGIES)}
+    alone = {"history": {**DIAG, "recall": 0.15}, "als": {**DIAG, "recall": 0.1}}
+    removed = {"history": {**DIAG, "recall": 0.12}, "als": {**DIAG, "recall": 0.19}}
+    baselines = {"organisers": {**DIAG, "recall": 0.05}, "history_popularity": {**DIAG, "recall": 0.08}}
+    graph = {
+        "steps": {
+            "start": {"next": ["a", "b"], "type": "split-static", "doc": "load"},
+            "a": {"next": ["join"], "type": "linear", "doc": "branch a"},
+            "b": {"next": ["join"], "type": "linear", "doc": "branch b"},
+            "join": {"next": ["trial"], "type": "split-foreach", "doc": "join"},
+            "trial": {"next": ["end"], "type": "join", "doc": "one trial"},
+            "end": {"next": [], "type": "end", "doc": "summary"},
+        }
+    }
+    data = SimpleNamespace(
+        ds=ds,
+        resolved_data_dir="data/synthetic/tiny-seed0",
+        top_users=50,
+        k=10,
+        cuts=cuts,
+        pools={name: np.arange(100) for name in cuts},
+        best_strategy="p_buy",
+        best_params=trials[0],
+        valid_recall=results["p_buy"]["recall"],
+        valid_results=results,
+        baseline_results=baselines,
+        source_metrics={
+            "history.valid.recall_at_25": 0.3,
+            "history.valid.recall_at_100": 0.4,
+            "als.train.recall_at_25": 0.2,
+            "als.valid.recall_at_25": 0.2,
+            "als.valid.recall_at_100": 0.35,
+        },
+        trial_table=pipeline.trial_table([(t, results) for t in trials]),
+        hypotheses=pipeline.hypothesis_table(results, "p_buy", baselines, alone, removed),
+        feature_importance=pd.Series([3.0, 2.0, 1.0], index=["ui_order", "u_view_all", "i_price"]),
+        test_results={"recall": 0.21, "buyers": 40},
+        mlflow={"run_id": "abc", "model_version": "3", "experiment": "x"},
+        selection_scores=selection_scores(100),
+    )
+    return report.summarize(data, "42", graph)
+
+
+def test_summary_holds_the_run_facts(summary, tiny_dataset):
+    assert summary["run_id"] == "42"
+    assert summary["cleaning"] == tiny_dataset.report
+    assert summary["funnel"]["rows"].sum() == len(tiny_dataset.interactions)
+    assert list(summary["candidate_recall"].columns) == ["recall_at_25", "recall_at_100"]
+    assert list(summary["candidate_recall"].index) == ["history", "als"]  # best recall@100 first, valid cut only
+    assert summary["curve"].loc[50].notna().all() and set(summary["curve"].columns) == set(STRATEGIES)
+    assert set(summary["graph"]) == {"start", "a", "b", "join", "trial", "end"}
+
+
+def test_slides_cover_every_section_with_prose_tables_and_png_figures(summary):
+    slides, figures = report.build_slides(summary)
+    keys = [s.key for s in slides]
+    assert keys == [
+        "overview", "data", "stack", "methodology", "processing", "hypotheses", "algorithms", "hyperparameters",
+        "importance", "selection", "validation",
+    ]  # fmt: skip
+    assert all(s.prose.strip() for s in slides)  # every slide's text is versioned in docs/presentation/
+    assert set(figures) == {"validation", "funnel", "pipeline", "candidate_recall", "sources", "importance",
+                            "buyer_curve"}  # fmt: skip
+    assert all(png.startswith(PNG) for png in figures.values())
+    assert {name for s in slides for name, _ in s.figures} == set(figures)
+    hyp = dict(slides[keys.index("hypotheses")].tables)["validation, same metric for every row"]
+    assert {"source alone: history", "source removed: history", "baseline: organisers"} <= set(hyp.index)
+    overview = slides[0].facts
+    assert "RecsysFlow/42" in overview and "0.2100" in overview and "abc" in overview
+
+
+def test_html_is_one_self_contained_file_with_every_figure_inlined(summary, tmp_path):
+    path = report.write_presentation(summary, tmp_path / "out")
+    text = path.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # nothing to fetch
+    inlined = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    slides, figures = report.build_slides(summary)
+    assert len(inlined) == sum(len(s.figures) for s in slides)
+    assert all(base64.b64decode(b).startswith(PNG) for b in inlined)
+    assert text.count('class="slide"') == len(slides)
+    assert "<table>" in text and "source removed: als" in text
+    assert sorted(p.name for p in (tmp_path / "out" / "figures").iterdir()) == sorted(f"{n}.png" for n in figures)
+
+
+def test_card_components_are_markdown_tables_and_images(summary):
+    from metaflow.cards import Image, Markdown, Table
+
+    slides, figures = report.build_slides(summary)
+    parts = report.card_components(slides, figures)
+    assert sum(isinstance(p, Image) for p in parts) == sum(len(s.figures) for s in slides)
+    assert sum(isinstance(p, Table) for p in parts) == sum(len(s.tables) for s in slides)
+    titles = [p for p in parts if isinstance(p, Markdown)]
+    assert len(titles) >= len(slides)
+
+
+def test_display_table_formats_floats_and_keeps_the_index():
+    frame = pd.DataFrame({"recall": [0.123456, float("nan")], "users": [1000, 2]}, index=pd.Index(["a", "b"], name="m"))
+    shown = report.display_table(frame)
+    assert shown.columns.tolist() == ["m", "recall", "users"]
+    assert shown.to_numpy().tolist() == [["a", "0.1235", "1,000"], ["b", "", "2"]]
