@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from metaflow import FlowSpec, Parameter, card, current, step
+from metaflow import FlowSpec, Parameter, card, current, exit_hook, step
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,15 +29,29 @@ from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-#: Test hook: a step name whose task raises once, to exercise ``resume`` (never set it in production).
+#: Test hook, to exercise ``resume`` (never set it in production): ``<step>`` makes that step's tasks raise,
+#: ``<step>:kill`` makes them SIGKILL their own process (a worker dying mid-step, with nothing saved).
 FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
 
 
 def maybe_fail(step_name: str) -> None:
-    if os.environ.get(FAIL_STEP_ENV) == step_name:
+    requested = os.environ.get(FAIL_STEP_ENV, "")
+    if requested == f"{step_name}:kill":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    if requested == step_name:
         raise RuntimeError(f"failing step {step_name!r} on purpose ({FAIL_STEP_ENV} is set)")
 
 
+def mark_mlflow_failed(run=None):
+    """Exit hook of a failed run (or resume): its MLflow run ends FAILED with the error, never half FINISHED."""
+    from recsys.tracking import fail_metaflow_run
+
+    fail_metaflow_run(run)
+
+
+@exit_hook(on_error=[mark_mlflow_failed])
 class RecsysFlow(FlowSpec):
     """Candidates from five parallel branches, a CatBoost reranker picked over a trial grid, buyer selection,
     a validated submission and an MLflow run with the registered model."""
@@ -60,18 +74,37 @@ class RecsysFlow(FlowSpec):
     )
     tracking_uri = Parameter("tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
     experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
-    model_name = Parameter("model-name", default="stokman-reranker", help="MLflow registered model name")
+    model_name = Parameter("model-name", default="stokman-recommender", help="MLflow registered model name")
 
     @step
     def start(self):
-        """Load and validate the data, fix the cuts and the user pools."""
+        """Check the parameters and the tracking server, load and validate the data, fix the cuts and user pools."""
         from recsys.cli import resolve_data_dir
         from recsys.data import load_dataset
         from recsys.reranker import parse_grid
         from recsys.split import check_log_covers_cuts, make_cuts
+        from recsys.tracking import resolve_tracking_uri, start_flow_run
 
         self.trials = parse_grid(self.grid)  # fail fast on a bad grid or parameter
         pipeline.check_parameters(self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials)
+        self.mlflow_uri = resolve_tracking_uri(self.tracking_uri)
+        self.mlflow_run_id = start_flow_run(
+            tracking_uri=self.mlflow_uri,
+            experiment=self.experiment,
+            run_name=f"{current.flow_name}/{current.run_id}",
+            tags={"metaflow_run_id": current.run_id, "metaflow_flow": current.flow_name},
+            params={
+                "data_dir": self.data_dir or f"synthetic:{self.preset}",
+                "top_users": self.top_users,
+                "k": self.k,
+                "seed": self.seed,
+                "train_cuts": self.train_cuts,
+                "pool_size": self.pool_size,
+                "candidates": self.candidates,
+                "grid": self.grid,
+                "stitch_identities": self.stitch_identities,
+            },
+        )
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
@@ -83,8 +116,9 @@ class RecsysFlow(FlowSpec):
 
     def _branch(self, name: str) -> None:
         maybe_fail(name)
+        self.branch_sources = {}  # fitted on the final cut: the state the served model needs
         self.branch_candidates, self.branch_metrics = pipeline.run_branch(
-            name, self.ds, self.cuts, self.pools, self.candidates, self.seed
+            name, self.ds, self.cuts, self.pools, self.candidates, self.seed, fitted=self.branch_sources
         )
 
     @step
@@ -120,11 +154,13 @@ class RecsysFlow(FlowSpec):
     @step
     def join_candidates(self, inputs):
         """Collect every source's candidates."""
-        self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics"])
+        self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics", "branch_sources"])
         # inputs arrive in completion order: sort so that artifacts do not depend on timing
         collected = {s: c for inp in inputs for s, c in inp.branch_candidates.items()}
         self.source_candidates = {s: collected[s] for s in sorted(collected)}
         self.source_metrics = {m: v for inp in inputs for m, v in inp.branch_metrics.items()}
+        fitted = {s: f for inp in inputs for s, f in inp.branch_sources.items()}
+        self.final_sources = {s: fitted[s] for s in sorted(fitted)}
         self.next(self.build_tables)
 
     @step
@@ -218,7 +254,7 @@ class RecsysFlow(FlowSpec):
             self.seed,
             buyer_cuts=len(self.train_names),
         )
-        self.final_model = result.model
+        self.final_model, self.final_platt, self.final_buyer_model = result.model, result.platt, result.buyer_model
         self.submission = result.submission
         self.feature_importance = result.feature_importance
         self.output_path = str(
@@ -234,8 +270,10 @@ class RecsysFlow(FlowSpec):
 
     @step
     def track(self):
-        """Log the run to MLflow and register the reranker as the champion."""
-        from recsys.tracking import log_flow_run, resolve_tracking_uri
+        """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
+        whole recommender (candidate state, reranker, buyer model) registered as the champion pyfunc model."""
+        from recsys.serving import Recommender
+        from recsys.tracking import log_flow_run
 
         hypotheses = pipeline.hypothesis_table(
             self.valid_results, self.best_strategy, self.baseline_results, self.source_alone, self.source_removed
@@ -243,15 +281,7 @@ class RecsysFlow(FlowSpec):
         self.hypotheses = hypotheses
         report = pipeline.run_report(
             params={
-                "data_dir": self.resolved_data_dir,
-                "top_users": self.top_users,
-                "k": self.k,
-                "seed": self.seed,
-                "train_cuts": self.train_cuts,
-                "pool_size": self.pool_size,
-                "candidates": self.candidates,
-                "grid": self.grid,
-                "stitch_identities": self.stitch_identities,
+                "data_path": self.resolved_data_dir,
                 "strategy": self.best_strategy,
                 **{f"best.{k}": v for k, v in self.best_params.as_dict().items()},
             },
@@ -262,17 +292,30 @@ class RecsysFlow(FlowSpec):
             importance=self.feature_importance,
             final_table=self.tables["final"],
         )
+        recommender = Recommender.build(
+            self.ds,
+            self.cuts["final"],
+            self.final_sources,
+            self.final_model,
+            self.final_platt,
+            self.final_buyer_model,
+            self.best_strategy,
+            self.pools["final"],
+            self.candidates,
+            self.k,
+            self.top_users,
+        )
         self.mlflow = log_flow_run(
-            tracking_uri=resolve_tracking_uri(self.tracking_uri),
-            experiment=self.experiment,
-            run_name=f"RecsysFlow/{current.run_id}",
-            tags={"metaflow_run_id": current.run_id, "metaflow_flow": current.flow_name},
+            tracking_uri=self.mlflow_uri,
+            run_id=self.mlflow_run_id,
+            tags={"metaflow_run_id": current.run_id},
             params=report.params,
             metrics=report.metrics,
             tables=report.tables,
             plots=report.plots,
             files=[Path(self.output_path)],
-            model=self.final_model,
+            reranker=self.final_model,
+            recommender=recommender,
             model_name=self.model_name,
             input_example=report.input_example,
         )

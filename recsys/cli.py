@@ -1,4 +1,4 @@
-"""Command line: ``python -m recsys {generate,baseline,validate} ...`` (``--help`` on each)."""
+"""Command line: ``python -m recsys {generate,baseline,validate,present,recommend,batch} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS, TRUTH_FILE
 
 log = logging.getLogger("recsys")
+
+#: The model the inference commands use by default: the flow registers every run's recommender under this name.
+DEFAULT_MODEL_URI = "models:/stokman-recommender@champion"
 
 
 def resolve_data_dir(data_dir: str | None, preset: str, seed: int) -> Path:
@@ -78,6 +81,67 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_present(args) -> int:
+    from recsys.report import load_run, log_presentation, run_summary, write_presentation
+    from recsys.tracking import resolve_tracking_uri
+
+    run = load_run(args.run_id)
+    summary = run_summary(run)
+    path = write_presentation(summary, args.out)
+    print(f"wrote {path} and {path.parent / 'figures'}/ from {run.pathspec}")
+    mlflow_run = summary.get("mlflow") or {}
+    if args.no_mlflow:
+        return 0
+    if not mlflow_run.get("run_id"):
+        print(f"error: {run.pathspec} has no MLflow run id (pass --no-mlflow)", file=sys.stderr)
+        return 2
+    uri = args.tracking_uri or summary.get("tracking_uri") or resolve_tracking_uri()
+    log_presentation(path.parent, mlflow_run["run_id"], uri)
+    print(f"logged to MLflow run {mlflow_run['run_id']} ({uri}) under presentation/")
+    return 0
+
+
+def _load_recommender(args):
+    import mlflow
+
+    from recsys.serving import load
+    from recsys.tracking import resolve_tracking_uri
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri))
+    return load(args.model)
+
+
+def cmd_recommend(args) -> int:
+    import pandas as pd
+
+    rec = _load_recommender(args)
+    frame = rec.recommend(args.users, args.k)
+    if args.json:
+        print(frame.to_json(orient="records", indent=1))
+    else:
+        with pd.option_context("display.max_rows", None, "display.width", 160):
+            print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from recsys.data import load_dataset
+    from recsys.submission import validate_submission, write_submission
+
+    rec = _load_recommender(args)
+    catalog = None
+    if args.data_dir:
+        ds = load_dataset(args.data_dir)
+        print(f"refitting the candidate sources on {args.data_dir} (log to {ds.end:%Y-%m-%d}); models not retrained")
+        rec = rec.refresh(ds)
+        catalog = ds.items["product_id"]
+    top_users, k = args.top_users or rec.top_users, args.k or rec.k
+    sub = rec.submission(top_users, k)
+    validate_submission(sub, catalog, k, top_users)
+    print(f"wrote {write_submission(sub, args.output)}: {len(sub)} users x {k} products, predicted from {rec.now}")
+    return 0
+
+
 SUMMARY_KEYS = ("recall", "buyers_captured", "recall_selected", "buyers")
 
 
@@ -123,6 +187,35 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--top-users", type=int, default=DEFAULT_TOP_USERS)
     val.add_argument("--k", type=int, default=DEFAULT_K)
     val.set_defaults(func=cmd_validate)
+
+    pres = sub.add_parser("present", help="export a flow run's report as slides (one HTML file) and PNG figures")
+    pres.add_argument("--run-id", default="", help="RecsysFlow run id (default: the latest successful run)")
+    pres.add_argument("--out", default="presentation", help="output folder (its presentation files are replaced)")
+    pres.add_argument("--no-mlflow", action="store_true", help="do not attach the export to the run's MLflow run")
+    pres.add_argument(
+        "--tracking-uri", default="", help="MLflow URI; empty: the run's, else $MLFLOW_TRACKING_URI, else sqlite"
+    )
+    pres.set_defaults(func=cmd_present)
+
+    model_help = "a logged recommender: models:/<name>@champion, runs:/<id>/recommender or a local path"
+    reco = sub.add_parser("recommend", help="print a logged recommender's lists for some users")
+    reco.add_argument("users", nargs="+", help="raw user ids")
+    reco.add_argument("--model", default=DEFAULT_MODEL_URI, help=model_help)
+    reco.add_argument("--k", type=int, default=None, help="products per user (default: the model's)")
+    reco.add_argument("--tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
+    reco.add_argument("--json", action="store_true", help="JSON records instead of a table")
+    reco.set_defaults(func=cmd_recommend)
+
+    batch = sub.add_parser("batch", help="write a submission from a logged recommender, without retraining")
+    batch.add_argument("--model", default=DEFAULT_MODEL_URI, help=model_help)
+    batch.add_argument("--output", default="submission.csv")
+    batch.add_argument(
+        "--data-dir", default="", help="a newer log: refit the candidate sources on it (models are not retrained)"
+    )
+    batch.add_argument("--top-users", type=int, default=0, help="users (default: the model's)")
+    batch.add_argument("--k", type=int, default=0, help="products per user (default: the model's)")
+    batch.add_argument("--tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
+    batch.set_defaults(func=cmd_batch)
     return parser
 
 
@@ -131,12 +224,21 @@ def main(argv=None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
+    from mlflow.exceptions import MlflowException
+
     from recsys.data import DataValidationError
+    from recsys.serving import RequestError
     from recsys.submission import SubmissionError
 
     try:
         return args.func(args)
-    except (DataValidationError, SubmissionError) as err:
+    except (DataValidationError, SubmissionError, RequestError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MlflowException as err:  # e.g. no such registered model or alias
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    except LookupError as err:  # no such Metaflow run
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FileExistsError as err:

@@ -198,12 +198,20 @@ def build_features(
     now: pd.Timestamp,
     user_vectors: pd.DataFrame | None = None,
     item_vectors: np.ndarray | None = None,
+    item_feats: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The reranker's table for one cut: merged candidates plus user, item, pair and similarity features."""
+    """The reranker's table for one cut: merged candidates plus user, item, pair and similarity features.
+
+    Every feature but the item ones depends only on the candidates' users' events, so ``history`` may be just
+    those users' events when ``item_feats`` (:func:`item_features` of the whole history) is given: the rows are
+    the same (this is how the served model scores a few users without scanning the whole log).
+    """
     table = candidates.merge(pair_features(history, candidates, now), on=[C.USER, C.ITEM], how="left")
     users = table[C.USER].unique()
     table = table.merge(user_features(history, now, users), left_on=C.USER, right_index=True, how="left")
-    table = table.merge(item_features(history, items, now), left_on=C.ITEM, right_index=True, how="left")
+    if item_feats is None:
+        item_feats = item_features(history, items, now)
+    table = table.merge(item_feats, left_on=C.ITEM, right_index=True, how="left")
     table["ui_category_share"] = category_share(history, items, table, now)
     table["ui_price_ratio"] = user_price_ratio(history, items, table)
     if user_vectors is not None and item_vectors is not None:

@@ -91,11 +91,18 @@ def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.nda
 
 
 def run_branch(
-    branch: str, ds: Dataset, cuts: dict[str, Cut], pools: dict[str, np.ndarray], n: int, seed: int = 0
+    branch: str,
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    pools: dict[str, np.ndarray],
+    n: int,
+    seed: int = 0,
+    fitted: dict[str, CandidateSource] | None = None,
 ) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, float]]:
     """Fit the branch's sources on every cut; return ``{source: {cut: candidates}}`` and candidate recall@N.
 
-    Recall is over every buyer of the cut's target window (buyers outside the pool count as 0).
+    Recall is over every buyer of the cut's target window (buyers outside the pool count as 0). When ``fitted``
+    is given, it receives the sources fitted on the ``final`` cut by name (the state the served model needs).
     """
     candidates: dict[str, dict[str, pd.DataFrame]] = {}
     metrics: dict[str, float] = {}
@@ -105,6 +112,8 @@ def run_branch(
             started = time.perf_counter()
             cands = source.fit(hist, ds.items, ds.vectors).recommend(pools[name], n)
             candidates.setdefault(source.name, {})[name] = cands
+            if fitted is not None and name == "final":
+                fitted[source.name] = source
             log.info("%s on %s: %d candidates in %.1fs", source.name, cut, len(cands), time.perf_counter() - started)
             if has_target(ds, cut):
                 for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
@@ -112,16 +121,35 @@ def run_branch(
     return candidates, metrics
 
 
+def candidate_features(
+    hist: pd.DataFrame,
+    items: pd.DataFrame,
+    now: pd.Timestamp,
+    candidates: dict[str, pd.DataFrame],
+    embeddings: EmbeddingSource | None = None,
+    item_feats: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Merged candidates with all features; ``embeddings`` (fitted on the same history) gives the similarity
+    feature. The one recipe shared by training, validation, the submission and the served model."""
+    merged = merge_candidates(candidates)
+    user_vectors = item_vectors = None
+    if embeddings is not None:
+        codes, queries = embeddings.user_queries(merged[C.USER].unique())
+        user_vectors, item_vectors = pd.DataFrame(queries, index=codes), embeddings.item_vectors_
+    return build_features(hist, items, merged, now, user_vectors, item_vectors, item_feats)
+
+
+def fit_embeddings(ds: Dataset, hist: pd.DataFrame) -> EmbeddingSource | None:
+    """The title-embedding profiles of a history, or None when no item has a vector."""
+    if not (ds.items[C.VECTOR_ROW] >= 0).any():
+        return None
+    return EmbeddingSource().fit(hist, ds.items, ds.vectors)
+
+
 def cut_table(ds: Dataset, cut: Cut, candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Merged candidates of one cut with all features, and labels when the target window is in the log."""
     hist = model_history(ds, cut)
-    merged = merge_candidates(candidates)
-    user_vectors = item_vectors = None
-    if (ds.items[C.VECTOR_ROW] >= 0).any():
-        emb = EmbeddingSource().fit(hist, ds.items, ds.vectors)
-        codes, queries = emb.user_queries(merged[C.USER].unique())
-        user_vectors, item_vectors = pd.DataFrame(queries, index=codes), emb.item_vectors_
-    table = build_features(hist, ds.items, merged, cut.at, user_vectors, item_vectors)
+    table = candidate_features(hist, ds.items, cut.at, candidates, fit_embeddings(ds, hist))
     if has_target(ds, cut):
         table = add_labels(table, target(ds.interactions, cut))
     return table
@@ -354,6 +382,8 @@ class FinalResult:
     recs: dict  # user code -> item codes, chosen users in order
     submission: pd.DataFrame
     feature_importance: pd.Series
+    platt: tuple[float, float] = (1.0, 0.0)
+    buyer_model: object = None
 
 
 def final_submission(
@@ -380,7 +410,7 @@ def final_submission(
     pred = predict_cut(model, platt, buyer_model, tables["final"], setups["final"], k, top_users)
     recs = recs_for(pred.lists, pred.selected[strategy], valid_padding(ds, cuts["final"], k), k)
     submission = build_submission(ds.raw_recs(recs), ds.padding_ids(k), k, top_users)
-    return FinalResult(model, recs, submission, feature_importance(model))
+    return FinalResult(model, recs, submission, feature_importance(model), platt, buyer_model)
 
 
 def write_checked_submission(ds: Dataset, submission: pd.DataFrame, path, k: int, top_users: int):

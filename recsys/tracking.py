@@ -1,13 +1,16 @@
-"""MLflow logging of a flow run: parameters, metrics, plots, the submission and the registered reranker."""
+"""MLflow logging of a flow run: opened at the start (parameters), finished at the end (metrics, tables, plots, the
+submission, the reranker and the whole recommender registered as a pyfunc model), marked FAILED on error."""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+from mlflow.entities import Param
 
 log = logging.getLogger("recsys.tracking")
 
@@ -38,31 +41,94 @@ def plot_bars(values: pd.Series, title: str, xlabel: str, path: Path) -> Path:
     return path
 
 
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server cannot be reached (checked before any heavy step)."""
+
+
+@contextmanager
+def _no_retries(timeout_s: int = 10):
+    """MLflow retries HTTP calls for minutes by default: fail fast while checking the server."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start_flow_run(*, tracking_uri: str, experiment: str, run_name: str, tags: dict[str, str], params: dict) -> str:
+    """Open the flow's MLflow run (status RUNNING) with its parameters; returns the run id.
+
+    Called first thing in a flow so that an unreachable tracking server stops the run before any heavy step,
+    with :class:`TrackingUnavailableError` naming the URI.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    try:
+        with _no_retries():
+            mlflow.set_tracking_uri(tracking_uri)
+            exp = mlflow.set_experiment(experiment)
+            client = MlflowClient(tracking_uri)
+            run = client.create_run(exp.experiment_id, run_name=run_name, tags=tags)
+    except Exception as err:  # the client raises many types (connection, HTTP, SQL): all mean "cannot track"
+        raise TrackingUnavailableError(
+            f"MLflow tracking at {tracking_uri!r} is unavailable ({type(err).__name__}: {str(err)[:300]}). "
+            "Start the server, or pass --tracking-uri sqlite:///mlflow.db for a local database."
+        ) from err
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:500]) for k, v in params.items()])
+    log.info("MLflow run %s opened in experiment %r at %s", run.info.run_id, experiment, tracking_uri)
+    return run.info.run_id
+
+
+def fail_flow_run(*, tracking_uri: str, run_id: str, error: str) -> None:
+    """Mark the flow's MLflow run FAILED with the error (a finished run is never half logged)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.set_tag(run_id, "error", error[:5000])
+    client.set_terminated(run_id, status="FAILED")
+    log.info("MLflow run %s marked FAILED", run_id)
+
+
 def log_flow_run(
     *,
     tracking_uri: str,
-    experiment: str,
-    run_name: str,
+    run_id: str,
     tags: dict[str, str],
     params: dict,
     metrics: dict[str, float],
     tables: dict[str, pd.DataFrame],
     plots: dict[str, pd.Series],
     files: list[Path],
-    model,
+    reranker,
+    recommender,
     model_name: str,
     input_example: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """One MLflow run with everything the flow produced; the model registered with the ``champion`` alias.
+    """Log what the flow produced into its run (opened by :func:`start_flow_run`) and finish it.
 
-    ``tables`` are logged as CSV, ``plots`` (name -> values) as bar charts. Returns the run id and model version.
+    ``params`` are the ones known only at the end (the chosen trial), added to those logged at the start.
+    ``tables`` are logged as CSV, ``plots`` (name -> values) as bar charts, the CatBoost ``reranker`` as a model
+    of the run, and the whole ``recommender`` (:class:`recsys.serving.Recommender`) as a pyfunc model registered
+    as ``model_name`` with the ``champion`` alias. The run ends FINISHED only when everything was logged; any
+    error ends it FAILED. Returns the run id, the experiment and the model version.
     """
     import mlflow
     from mlflow import MlflowClient
 
+    from recsys import serving
+
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_id=run_id) as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags(tags)
+        if "error" in run.data.tags:  # a resumed run that failed before
+            MlflowClient().delete_tag(run.info.run_id, "error")
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
         for name, table in tables.items():
@@ -73,10 +139,51 @@ def log_flow_run(
             mlflow.log_artifact(str(plot_bars(values, name, "", Path(tmp) / f"{name}.png")), artifact_path="plots")
         for path in files:
             mlflow.log_artifact(str(path), artifact_path="outputs")
-        info = mlflow.catboost.log_model(
-            model, name="reranker", registered_model_name=model_name, input_example=input_example
+        mlflow.catboost.log_model(reranker, name="reranker", input_example=input_example)
+        state = recommender.save(Path(tmp) / "recommender.pkl")
+        info = mlflow.pyfunc.log_model(
+            name="recommender",
+            python_model=serving.RecommenderModel(),
+            artifacts={serving.RECOMMENDER_ARTIFACT: str(state)},
+            code_paths=[str(Path(serving.__file__).parent)],
+            signature=serving.signature(),
+            pip_requirements=serving.pip_requirements(),
+            registered_model_name=model_name,
         )
         version = str(info.registered_model_version)
         MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+        experiment = mlflow.get_experiment(run.info.experiment_id).name
         log.info("MLflow run %s, model %s version %s (@%s)", run.info.run_id, model_name, version, CHAMPION_ALIAS)
         return {"run_id": run.info.run_id, "model_version": version, "experiment": experiment}
+
+
+def fail_metaflow_run(run) -> None:
+    """Exit hook body: mark the MLflow run of a failed Metaflow ``run`` FAILED with the failed steps' errors.
+
+    Does nothing when the run never opened an MLflow run (its ``start`` step did not finish).
+    """
+    if run is None:
+        return
+    try:
+        start = run["start"].task.data
+        uri, run_id = start.mlflow_uri, start.mlflow_run_id
+    except Exception:  # no start task or no MLflow run id: nothing was opened
+        log.info("no MLflow run to mark as failed")
+        return
+    fail_flow_run(tracking_uri=uri, run_id=run_id, error=describe_failure(run))
+
+
+def describe_failure(run) -> str:
+    """``step/task: exception`` for every task of ``run`` that finished unsuccessfully or never finished."""
+    problems = []
+    for step in run:
+        for task in step:
+            if task.successful:
+                continue
+            try:
+                exc = task.exception
+            except Exception:
+                exc = None
+            what = str(exc) if exc is not None else "did not finish (killed, or its worker died)"
+            problems.append(f"{task.pathspec}: {what}")
+    return "; ".join(problems) or f"{run.pathspec} failed"

@@ -54,6 +54,19 @@ class EmbeddingSource(CandidateSource):
         self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
         return self
 
+    def __getstate__(self):
+        # a FAISS index does not pickle: store the vectors it holds and rebuild it on load (exact search, so the
+        # rebuilt index answers identically)
+        return {k: v for k, v in self.__dict__.items() if k != "index_"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "item_vectors_" in state:
+            import faiss
+
+            self.index_ = faiss.IndexFlatIP(self.item_vectors_.shape[1])
+            self.index_.add(self.item_vectors_[self.index_items_])
+
     def user_queries(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(users with a profile, their normalised query vectors)."""
         profile = self.profile_[self.profile_[C.USER].isin(users)]

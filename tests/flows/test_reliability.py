@@ -1,0 +1,66 @@
+"""Reliability of the flow through ``metaflow.Runner`` on the tiny preset (docs/reliability.md).
+
+* two clean runs with the same data and seed write byte-identical submissions;
+* a worker killed mid-trial (SIGKILL, nothing saved) fails the run without a submission, and ``resume`` finishes
+  it with the clean run's submission, byte for byte;
+* a log too short for the run's cuts stops in ``start``, before any candidate or model step.
+
+A raised exception followed by ``resume`` is covered in ``test_recsys_flow.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recsys.schema import ACTIONS_FILE, RAW_FILES
+from tests.flows.test_recsys_flow import clean_run, run_flow  # noqa: F401 (clean_run is a fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_clean_runs_write_byte_identical_submissions(clean_run, tmp_path):  # noqa: F811
+    clean_dir, clean = clean_run
+    again = run_flow(tmp_path)
+    assert again.status == "successful", again.stderr[-3000:]
+    assert again.run.id != clean.id
+    assert (tmp_path / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
+
+
+def test_resume_after_a_worker_is_killed_mid_trial(clean_run, tmp_path):  # noqa: F811
+    clean_dir, _ = clean_run
+    killed = run_flow(tmp_path, fail_step="train_trial:kill")
+    assert killed.status == "failed"
+    assert not (tmp_path / "submission.csv").exists()
+    steps = {s.id for s in killed.run}
+    assert "build_tables" in steps and "choose" not in steps  # it died in the trials, after the tables were saved
+    assert not any(task.successful for task in killed.run["train_trial"])
+
+    resumed = run_flow(tmp_path, command="resume", origin_run_id=killed.run.id)
+    assert resumed.status == "successful", resumed.stderr[-3000:]
+    assert resumed.run["build_tables"].task.origin_pathspec is not None  # cloned from the killed run
+    assert all(task.origin_pathspec is None for task in resumed.run["train_trial"])  # rerun
+    assert (tmp_path / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
+
+
+def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path):
+    data_dir = tmp_path / "short"
+    data_dir.mkdir()
+    for name in RAW_FILES:
+        shutil.copy(tiny_dataset_dir / name, data_dir / name)
+    actions = pq.read_table(tiny_dataset_dir / ACTIONS_FILE)
+    dates = actions["date"].to_pandas()
+    last_8_days = dates >= dates.max().floor("D") - pd.Timedelta(days=7)  # one training cut needs 9 days
+    pq.write_table(actions.filter(pa.array(last_8_days.to_numpy())), data_dir / ACTIONS_FILE)
+
+    result = run_flow(tmp_path, data_dir=str(data_dir))
+
+    assert result.status == "failed"
+    assert [s.id for s in result.run] == ["start"]
+    error = result.run["start"].task.stderr
+    assert f"DataValidationError: {ACTIONS_FILE}: column 'date': the log covers 8 days" in error
+    assert "needs at least 9" in error

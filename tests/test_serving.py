@@ -1,0 +1,354 @@
+"""The packaged recommender: same lists as the flow's path, clear refusals, the pyfunc model and the HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys import pipeline
+from recsys.reranker import TrialParams
+from recsys.schema import DEFAULT_K
+from recsys.serving import (
+    FROM_FALLBACK,
+    FROM_MODEL,
+    MAX_K,
+    MAX_USERS_PER_REQUEST,
+    OUTPUT_COLUMNS,
+    Recommender,
+    RequestError,
+    request_user_ids,
+)
+from recsys.split import make_cuts
+
+K, TOP_USERS, CANDIDATES = 10, 60, 30
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset):
+    """What the flow does, in one process: branches (keeping the final-cut sources), tables, the final models."""
+    ds = tiny_dataset
+    cuts = make_cuts(ds.end, n_train=1)
+    pools = pipeline.user_pools(ds, cuts, 300)
+    fitted, candidates = {}, {}
+    for branch in pipeline.BRANCHES:
+        cands, _ = pipeline.run_branch(branch, ds, cuts, pools, CANDIDATES, fitted=fitted)
+        candidates.update(cands)
+    tables = {n: pipeline.cut_table(ds, c, {s: x[n] for s, x in candidates.items()}) for n, c in cuts.items()}
+    setups = {n: pipeline.buyer_setup(ds, c, pools[n], tables[n]) for n, c in cuts.items()}
+    params = TrialParams(depth=4, iterations=30)
+    final = pipeline.final_submission(ds, cuts, tables, setups, params, "expected_recall", K, TOP_USERS)
+    rec = Recommender.build(
+        ds, cuts["final"], fitted, final.model, final.platt, final.buyer_model, "expected_recall", pools["final"],
+        CANDIDATES, K, TOP_USERS,
+    )  # fmt: skip
+    return ds, final, rec
+
+
+def lists_of(frame: pd.DataFrame) -> dict[str, list[str]]:
+    return {u: g.sort_values("rank")["product_id"].tolist() for u, g in frame.groupby("user_id")}
+
+
+def test_rebuilds_the_flow_submission(trained):
+    _, final, rec = trained
+    pd.testing.assert_frame_equal(rec.submission(), final.submission)
+
+
+def test_recommendations_equal_the_submission_lists(trained):
+    _, final, rec = trained
+    users = final.submission["user_id"].tolist()[:15]
+    out = rec.recommend(users, K)
+    assert list(out.columns) == OUTPUT_COLUMNS
+    expected = dict(zip(final.submission["user_id"], final.submission["products"], strict=True))
+    assert lists_of(out) == {u: expected[u] for u in users}
+    assert out["p_buy"].between(0, 1).all() and (out.groupby("user_id")["rank"].max() == K).all()
+
+
+def test_unknown_user_gets_a_marked_popularity_fallback(trained):
+    ds, _, rec = trained
+    known = ds.users["user_id"].iloc[0]
+    out = rec.recommend(["never-seen", known], 5)
+    unknown = out[out["user_id"] == "never-seen"]
+    assert len(unknown) == 5 and (unknown["source"] == FROM_FALLBACK).all()
+    assert unknown["p_buy"].isna().all() and unknown["score"].isna().all()
+    assert unknown["product_id"].tolist() == list(rec.product_ids[rec.padding[:5]])
+    assert (out[out["user_id"] == known]["source"] != FROM_FALLBACK).all()
+
+
+def test_scores_are_descending_probabilities(trained):
+    _, final, rec = trained
+    out = rec.recommend(final.submission["user_id"].tolist()[:5], K)
+    model_rows = out[out["source"] == FROM_MODEL]
+    assert model_rows["score"].between(0, 1).all()
+    for _, group in model_rows.groupby("user_id"):
+        assert group["score"].is_monotonic_decreasing
+
+
+def test_save_and_load_keep_the_answers(trained, tmp_path):
+    _, final, rec = trained
+    users = final.submission["user_id"].tolist()[:5] + ["never-seen"]
+    again = Recommender.load(rec.save(tmp_path / "rec.pkl"))
+    pd.testing.assert_frame_equal(again.recommend(users, 7), rec.recommend(users, 7))
+
+
+def test_answers_do_not_depend_on_the_batch(trained):
+    """A user's list is the same alone or among others (features are per user, items precomputed)."""
+    _, final, rec = trained
+    users = final.submission["user_id"].tolist()[:8]
+    together = lists_of(rec.recommend(users, K))
+    assert all(lists_of(rec.recommend([u], K))[u] == together[u] for u in users[:3])
+
+
+@pytest.mark.parametrize(
+    ("model_input", "k", "message"),
+    [
+        ("u1", None, "must be a list"),
+        ({"user_id": "u1"}, None, "must be a list"),
+        ({"uid": ["u1"]}, None, "exactly one field 'user_id'"),
+        (pd.DataFrame({"uid": ["u1"]}), None, "exactly one column 'user_id'"),
+        ({"user_id": [None]}, None, "non-empty strings"),
+        ({"user_id": [5]}, None, "non-empty strings"),
+        ({"user_id": [""]}, None, "non-empty strings"),
+        ({"user_id": [["a"]]}, None, "must be a list"),
+        ([f"u{i}" for i in range(MAX_USERS_PER_REQUEST + 1)], None, "the limit is"),
+        (["u1"], 0, "between 1 and"),
+        (["u1"], MAX_K + 1, "between 1 and"),
+        (["u1"], "5", "between 1 and"),
+        (["u1"], True, "between 1 and"),
+    ],
+)
+def test_malformed_requests_are_refused_with_a_reason(trained, model_input, k, message):
+    _, _, rec = trained
+    with pytest.raises(RequestError, match=message):
+        rec.recommend(request_user_ids(model_input), k)
+
+
+def test_accepted_request_shapes(trained):
+    assert request_user_ids({"user_id": np.array(["a", "b"])}) == ["a", "b"]
+    assert request_user_ids(np.array(["a"])) == ["a"]
+    assert request_user_ids(pd.DataFrame({"user_id": ["a"]})) == ["a"]
+    assert trained[2].recommend([], 3).empty
+
+
+def test_refresh_on_the_same_log_reproduces_the_submission(trained):
+    """Refitting every candidate source on the same log gives back the same state (fits are deterministic)."""
+    ds, final, rec = trained
+    pd.testing.assert_frame_equal(rec.refresh(ds).submission(), final.submission)
+
+
+def test_refresh_on_another_log_predicts_from_its_end(trained):
+    import dataclasses
+
+    from recsys.split import history
+    from recsys.submission import validate_submission
+
+    ds, final, rec = trained
+    valid = make_cuts(ds.end)["valid"]
+    shorter = dataclasses.replace(ds, interactions=history(ds.interactions, valid))
+    again = rec.refresh(shorter)
+    assert again.now == valid.at and again.history["ts"].max() < valid.at
+    assert again.reranker is rec.reranker and again.buyer_model is rec.buyer_model  # nothing retrained
+    sub = again.submission()
+    validate_submission(sub, ds.items["product_id"], K, TOP_USERS)
+    assert not sub.equals(final.submission)
+
+
+# -- MLflow: the logged pyfunc model and the scoring server -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def logged(trained, tmp_path_factory):
+    """The recommender logged and registered the way the flow's ``track`` step does it."""
+    from recsys.tracking import log_flow_run, start_flow_run
+
+    _, final, rec = trained
+    tmp = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    sub = tmp / "submission.csv"
+    final.submission.to_csv(sub, index=False)
+    run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
+    info = log_flow_run(
+        tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "1"}, params={"strategy": "expected_recall"},
+        metrics={"valid.recall": 0.1}, tables={}, plots={}, files=[sub], reranker=final.model, recommender=rec,
+        model_name="test-recommender",
+    )  # fmt: skip
+    return uri, info
+
+
+@pytest.mark.slow
+def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, logged, tmp_path):
+    from mlflow import MlflowClient
+
+    from recsys.tracking import log_flow_run, start_flow_run
+
+    _, final, rec = trained
+    uri, first = logged
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(first["run_id"])
+    assert run.info.status == "FINISHED" and run.data.metrics["valid.recall"] == 0.1
+    assert run.data.params["strategy"] == "expected_recall" and run.data.tags["metaflow_run_id"] == "1"
+    assert {a.path for a in client.list_artifacts(first["run_id"], "outputs")} == {"outputs/submission.csv"}
+    assert {"reranker", "recommender"} <= {m.name for m in client.search_logged_models([run.info.experiment_id])}
+    run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t2", tags={}, params={"k": K})
+    second = log_flow_run(
+        tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "2"}, params={}, metrics={}, tables={},
+        plots={}, files=[], reranker=final.model, recommender=rec, model_name="test-recommender",
+    )  # fmt: skip
+    assert (first["model_version"], second["model_version"]) == ("1", "2")
+    champion = client.get_model_version_by_alias("test-recommender", "champion")
+    assert str(champion.version) == "2" and champion.run_id == second["run_id"]
+
+
+@pytest.mark.slow
+def test_pyfunc_model_answers_like_the_recommender(trained, logged):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _, final, rec = trained
+    uri, info = logged
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/test-recommender@champion")
+    users = final.submission["user_id"].tolist()[:5] + ["never-seen"]
+    out = model.predict(pd.DataFrame({"user_id": users}), params={"k": 6})
+    pd.testing.assert_frame_equal(out, rec.recommend(users, 6))
+    with pytest.raises(MlflowException, match="between 1 and") as err:
+        model.predict({"user_id": ["x"]}, params={"k": 0})
+    assert err.value.get_http_status_code() == 400
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(port: int, body) -> tuple[int, dict]:
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def server(logged, tmp_path_factory):
+    """``mlflow models serve -m models:/test-recommender@champion --env-manager local`` on a free loopback port."""
+    uri, _ = logged
+    port = free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    cmd = [os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", "models:/test-recommender@champion"]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"the server did not answer /ping:\n{log.read_text()[-3000:]}")
+        yield port
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_server_answers_with_the_submission_lists(trained, server):
+    _, final, _ = trained
+    users = final.submission["user_id"].tolist()[:10]
+    status, body = post(server, {"inputs": {"user_id": [*users, "never-seen"]}, "params": {"k": K}})
+    assert status == 200
+    out = pd.DataFrame(body["predictions"])
+    expected = dict(zip(final.submission["user_id"], final.submission["products"], strict=True))
+    got = lists_of(out)
+    assert {u: got[u] for u in users} == {u: expected[u] for u in users}
+    assert set(out.loc[out["user_id"] == "never-seen", "source"]) == {FROM_FALLBACK}
+    status, body = post(server, {"dataframe_split": {"columns": ["user_id"], "data": [[users[0]]]}})
+    assert status == 200 and len(body["predictions"]) == DEFAULT_K  # the signature's default k
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"inputs": {"uid": ["x"]}}, "exactly one field 'user_id'"),
+        ({"inputs": {"user_id": "x"}}, "must be a list"),
+        ({"inputs": {"user_id": [None, 5]}}, "non-empty strings"),
+        ({"inputs": {"user_id": ["x"]}, "params": {"k": 1000}}, "between 1 and"),
+        ({"inputs": {"user_id": [f"u{i}" for i in range(MAX_USERS_PER_REQUEST + 1)]}}, "the limit is"),
+        ({"users": ["x"]}, "input fields"),
+        ('{"inputs": ', "valid JSON"),
+    ],
+)
+def test_server_refuses_malformed_requests_with_a_400(server, body, message):
+    status, answer = post(server, body)
+    assert status == 400, answer
+    assert message in answer["message"]
+    assert "stack_trace" not in answer and "Traceback" not in answer["message"]
+
+
+@pytest.mark.slow
+def test_batch_command_writes_the_flow_submission(trained, logged, tmp_path, capsys):
+    from recsys.cli import main
+    from recsys.submission import read_submission
+
+    _, final, _ = trained
+    uri, _ = logged
+    out = tmp_path / "batch.csv"
+    code = main(["batch", "--model", "models:/test-recommender@champion", "--tracking-uri", uri, "--output", str(out)])
+    assert code == 0
+    pd.testing.assert_frame_equal(read_submission(out), read_submission_frame(final.submission, tmp_path))
+    user = final.submission["user_id"].iloc[0]
+    code = main(
+        [
+            "recommend",
+            user,
+            "never-seen",
+            "--model",
+            "models:/test-recommender@champion",
+            "--tracking-uri",
+            uri,
+            "--k",
+            "3",
+            "--json",
+        ]
+    )  # noqa: E501
+    assert code == 0
+    printed = pd.DataFrame(json.loads(capsys.readouterr().out.split("\n", 1)[1]))
+    assert printed.groupby("user_id").size().to_dict() == {user: 3, "never-seen": 3}
+
+
+def read_submission_frame(frame: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
+    from recsys.submission import read_submission, write_submission
+
+    return read_submission(write_submission(frame, tmp_path / "expected.csv"))
+
+
+def test_commands_report_a_missing_model(tmp_path, capsys):
+    from recsys.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["recommend", "u1", "--model", "models:/nothing@champion", "--tracking-uri", uri]) == 2
+    assert "nothing" in capsys.readouterr().err
