@@ -5,7 +5,13 @@ A failed Runner run does not raise, so every test asserts on the run's status an
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -107,26 +113,93 @@ def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
     pd.testing.assert_frame_equal(clean, again)
 
 
-def test_notebook_reads_the_run(clean_run):
-    """The notebook's code cells run against the clean run's artifacts."""
-    import matplotlib
+def test_notebook_runs_against_the_run(clean_run):
+    """notebooks/explore_run.ipynb executes top to bottom (nbclient, the venv's kernel) on the clean run's artifacts
+    and draws its plots."""
     import nbformat
+    from nbclient import NotebookClient
 
-    matplotlib.use("Agg")
     _, run = clean_run
-    notebook = nbformat.read(FLOW.parents[1] / "notebooks" / "explore_run.ipynb", as_version=4)
-    namespace = {}
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            exec(cell.source.replace("RUN_ID = None", f"RUN_ID = {run.id!r}"), namespace)  # noqa: S102
-    assert namespace["run"].id == run.id
-    assert set(namespace["candidate_recall"].index) == {
-        "als",
-        "covisit",
-        "faiss",
-        "history",
-        "popular",
-        "popular_category",
-    }
-    assert "recall_at_25" in namespace["candidate_recall"].columns
-    assert namespace["hypotheses"].index[0].startswith("reranker")
+    path = FLOW.parents[1] / "notebooks" / "explore_run.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    os.environ["RECSYS_RUN_ID"] = run.id  # the kernel inherits the environment (and the test datastore)
+    try:
+        NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
+    finally:
+        del os.environ["RECSYS_RUN_ID"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"RecsysFlow/{run.id}" in printed and f"kernel: {sys.executable}" in printed
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6  # every section draws its plot
+    tables = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "source removed: history" in tables and "recall_at_25" in tables
+
+
+def test_card_shows_every_section(clean_run):
+    """The end step's card, where ``card view end`` reads it (Metaflow keeps local cards under the run's working
+    directory, whatever the datastore root)."""
+    workdir, run = clean_run
+    task = run["end"].task
+    cards = list(
+        (workdir / ".metaflow" / "mf.cards" / "RecsysFlow" / "runs" / run.id).glob("steps/end/tasks/*/cards/*")
+    )
+    assert [c.name.split("-")[:2] for c in cards] == [["blank", "report"]] and task.id == cards[0].parts[-3]
+    html = cards[0].read_text()
+    # the card's components travel as base64 JSON inside the HTML (rendered by the card's own JS)
+    blob = re.search(r'window\.__MF_DATA__\["[^"]+"\] = "([A-Za-z0-9+/=]+)"', html).group(1)
+    html = json.dumps(json.loads(base64.b64decode(blob))["components"])
+    sections = ["The data", "Stack, tools and the pipeline", "Hypotheses tested", "Hyperparameter search"]
+    sections += ["Feature importance", "Choosing the users", "Validation results", "source removed: history"]
+    for title in sections:
+        assert title in html
+    assert html.count("data:image/png;base64") >= 7  # funnel, pipeline, recall, sources, importance, curve, baselines
+
+
+def test_presentation_export_is_logged_to_mlflow_and_renders_in_chromium(clean_run, tmp_path):
+    """``python -m recsys present`` from the run, attached to its MLflow run, opened in headless Chromium."""
+    from mlflow import MlflowClient
+
+    from recsys.cli import main
+
+    workdir, run = clean_run
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    out = tmp_path / "presentation"
+    assert main(["present", "--run-id", run.id, "--out", str(out), "--tracking-uri", uri]) == 0
+    html = out / "presentation.html"
+    assert html.is_file() and len(list((out / "figures").glob("*.png"))) == 7
+    mlflow_run = run["end"].task.data.mlflow["run_id"]
+    logged = {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(mlflow_run, "presentation")}
+    assert {"presentation/presentation.html", "presentation/figures"} <= logged
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is missing in CI: .ci/run installs it (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    shot = tmp_path / "screenshot.png"
+    checker = FLOW.parents[1] / "tools" / "check_presentation.py"
+    done = subprocess.run(
+        [sys.executable, str(checker), str(html), "--screenshot", str(shot)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    facts = json.loads(done.stdout)
+    assert facts["images"] >= 7 and facts["broken"] == [] and facts["slides"] == 11
+    assert shot.is_file() and facts["pixel_std"] > 8
+
+
+def test_an_unreachable_tracking_server_stops_the_run_in_start(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{s.getsockname()[1]}"
+    result = run_flow(tmp_path, tracking_uri=uri)
+    assert result.status == "failed"
+    assert f"MLflow tracking at '{uri}' is unavailable" in result.stderr
+    assert [step.id for step in result.run] == ["start"]  # nothing heavy ran
