@@ -72,11 +72,18 @@ def write_submission(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
             out.to_csv(fh, index=False)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a submission is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_submission(path: str | os.PathLike) -> pd.DataFrame:

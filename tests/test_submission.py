@@ -1,4 +1,5 @@
 import ast
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -131,3 +132,13 @@ def test_a_process_killed_while_writing_leaves_the_previous_file(tmp_path):
     assert path.read_bytes() == before
     leftovers = [p.name for p in tmp_path.iterdir() if p != path]
     assert len(leftovers) == 1 and leftovers[0].startswith(".submission.csv.") and leftovers[0].endswith(".tmp")
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    """The temp file is owner-only; the submission itself gets the usual mode (0666 minus the umask)."""
+    mask = os.umask(0o022)
+    try:
+        path = write_submission(pd.DataFrame({"user_id": ["u"], "products": [["p"]]}), tmp_path / "s.csv")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
