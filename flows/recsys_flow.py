@@ -21,7 +21,10 @@ from pathlib import Path
 
 from metaflow import FlowSpec, Parameter, card, current, exit_hook, step
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# the exit hook runs in a fresh interpreter that imports it by module path: let that one find recsys too
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 from recsys import pipeline  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
@@ -44,14 +47,8 @@ def maybe_fail(step_name: str) -> None:
         raise RuntimeError(f"failing step {step_name!r} on purpose ({FAIL_STEP_ENV} is set)")
 
 
-def mark_mlflow_failed(run=None):
-    """Exit hook of a failed run (or resume): its MLflow run ends FAILED with the error, never half FINISHED."""
-    from recsys.tracking import fail_metaflow_run
-
-    fail_metaflow_run(run)
-
-
-@exit_hook(on_error=[mark_mlflow_failed])
+# a failed run (or resume) ends its MLflow run FAILED with the error, never FINISHED with half the artifacts
+@exit_hook(on_error=["recsys.tracking.fail_metaflow_run"])
 class RecsysFlow(FlowSpec):
     """Candidates from five parallel branches, a CatBoost reranker picked over a trial grid, buyer selection,
     a validated submission and an MLflow run with the registered model."""
@@ -291,6 +288,7 @@ class RecsysFlow(FlowSpec):
             test_results=self.test_results,
             importance=self.feature_importance,
             final_table=self.tables["final"],
+            data_report=self.ds.report,
         )
         recommender = Recommender.build(
             self.ds,

@@ -470,9 +470,11 @@ def run_report(
     test_results: dict[str, float],
     importance: pd.Series,
     final_table: pd.DataFrame,
+    data_report: dict[str, int] | None = None,
 ) -> RunReport:
-    """What a run logs to MLflow."""
-    metrics = {f"valid.{k}": v for k, v in hypotheses.iloc[0].items()}
+    """What a run logs to MLflow (``data_report``: the loader's cleaning counts, as ``data.<counter>``)."""
+    metrics = {f"data.{k}": v for k, v in (data_report or {}).items()}
+    metrics.update({f"valid.{k}": v for k, v in hypotheses.iloc[0].items()})
     metrics.update({f"test.{k}": v for k, v in test_results.items()})
     metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
     for row in trials.itertuples():

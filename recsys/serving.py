@@ -26,6 +26,7 @@ from recsys.baselines import pad, user_activity_scores
 from recsys.candidates import CandidateSource, EmbeddingSource, popular_items
 from recsys.dataset import Dataset
 from recsys.features import item_features, user_features
+from recsys.reranker import sigmoid
 from recsys.schema import DEFAULT_K, USER_DTYPE
 from recsys.schema import Columns as C
 from recsys.split import Cut, model_history
@@ -196,7 +197,7 @@ class Recommender:
             else:
                 ranked = lists.get(code)
                 top = [] if ranked is None else ranked[C.ITEM].tolist()
-                probs = [] if ranked is None else list(1.0 / (1.0 + np.exp(-(a * ranked[C.SCORE].to_numpy() + b))))
+                probs = [] if ranked is None else list(sigmoid(a * ranked[C.SCORE].to_numpy() + b))
                 items = pad(top, self.padding, k)
                 scores = probs + [np.nan] * (len(items) - len(top))
                 source = [FROM_MODEL] * len(top) + [FROM_PADDING] * (len(items) - len(top))

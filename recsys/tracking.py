@@ -184,6 +184,8 @@ def describe_failure(run) -> str:
                 exc = task.exception
             except Exception:
                 exc = None
-            what = str(exc) if exc is not None else "did not finish (killed, or its worker died)"
+            lines = [line for line in str(exc or "").splitlines() if line.strip()]
+            # the exception's own line, not the traceback; no exception: stopped by the runtime or its worker died
+            what = lines[-1].strip() if lines else "did not finish (stopped after another failure, or killed)"
             problems.append(f"{task.pathspec}: {what}")
     return "; ".join(problems) or f"{run.pathspec} failed"

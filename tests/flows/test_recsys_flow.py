@@ -94,17 +94,46 @@ def test_mlflow_run_has_metrics_artifacts_and_champion(clean_run):
     assert "test.recall" in mlrun.data.metrics and "source.history.valid.recall_at_25" in mlrun.data.metrics
     artifacts = {a.path for d in ("tables", "plots", "outputs") for a in client.list_artifacts(mlrun.info.run_id, d)}
     assert {"tables/trials.csv", "plots/feature_importance_top30.png", "outputs/submission.csv"} <= artifacts
-    version = client.get_model_version_by_alias("stokman-reranker", "champion")
+    assert mlrun.info.status == "FINISHED" and "error" not in mlrun.data.tags
+    ds = run["start"].task.data.ds  # the loader's cleaning counts are metrics too
+    assert {f"data.{k}": float(v) for k, v in ds.report.items()}.items() <= mlrun.data.metrics.items()
+    version = client.get_model_version_by_alias("stokman-recommender", "champion")
     assert str(version.version) == data.mlflow["model_version"] and version.run_id == mlrun.info.run_id
+
+
+def test_champion_model_serves_the_submission_lists(clean_run):
+    """The registered pyfunc model, loaded without the flow or its data, gives the submitted users their lists."""
+    import mlflow
+
+    workdir, _ = clean_run
+    sub = validate_submission(workdir / "submission.csv", k=K, top_users=TOP_USERS)
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/stokman-recommender@champion")
+    users = sub["user_id"].tolist()[:20]
+    served = model.predict(pd.DataFrame({"user_id": [*users, "never-seen"]}), params={"k": K})
+    lists = {u: g.sort_values("rank")["product_id"].tolist() for u, g in served.groupby("user_id")}
+    assert {u: lists[u] for u in users} == dict(zip(sub["user_id"][:20], sub["products"][:20], strict=True))
+    assert set(served.loc[served["user_id"] == "never-seen", "source"]) == {"popular_fallback"}
 
 
 def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
     clean_dir, _ = clean_run
+    from mlflow import MlflowClient
+
     failed = run_flow(tmp_path, fail_step="final")
     assert failed.status == "failed"
     assert not (tmp_path / "submission.csv").exists()
+    # the MLflow run opened in start ends FAILED with the error (the flow's exit hook), nothing half-finished
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow_id = failed.run["start"].task.data.mlflow_run_id
+    mlrun = client.get_run(mlflow_id)
+    assert mlrun.info.status == "FAILED" and "failing step 'final' on purpose" in mlrun.data.tags["error"]
+    assert not client.list_artifacts(mlflow_id, "outputs")
     resumed = run_flow(tmp_path, command="resume", origin_run_id=failed.run.id)
     assert resumed.status == "successful", resumed.stderr[-3000:]
+    assert resumed.run["end"].task.data.mlflow["run_id"] == mlflow_id  # the same MLflow run, now finished
+    mlrun = client.get_run(mlflow_id)
+    assert mlrun.info.status == "FINISHED" and "error" not in mlrun.data.tags
     assert resumed.run.id != failed.run.id
     # the steps before the failure were cloned, not rerun
     assert resumed.run["start"].task.origin_pathspec is not None
@@ -201,5 +230,5 @@ def test_an_unreachable_tracking_server_stops_the_run_in_start(tmp_path):
         uri = f"http://127.0.0.1:{s.getsockname()[1]}"
     result = run_flow(tmp_path, tracking_uri=uri)
     assert result.status == "failed"
-    assert f"MLflow tracking at '{uri}' is unavailable" in result.stderr
+    assert f"MLflow tracking at '{uri}' is unavailable" in result.run["start"].task.stderr
     assert [step.id for step in result.run] == ["start"]  # nothing heavy ran
