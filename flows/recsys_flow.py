@@ -54,7 +54,7 @@ class RecsysFlow(FlowSpec):
     a validated submission and an MLflow run with the registered model."""
 
     data_dir = Parameter("data-dir", default="", help="Folder with the four files; empty: embedded synthetic data")
-    preset = Parameter("preset", default="default", help="Synthetic preset when --data-dir is empty: tiny|default|full")
+    preset = Parameter("preset", default="default", help="Synthetic preset if no --data-dir: tiny|default|full[@0.25]")
     seed = Parameter("seed", default=0, type=int, help="Seed of the synthetic data and of every model")
     top_users = Parameter("top-users", default=DEFAULT_TOP_USERS, type=int, help="Users in the submission")
     k = Parameter("k", default=DEFAULT_K, type=int, help="Products per user")

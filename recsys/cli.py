@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write the embedded synthetic dataset in the real schema")
-    gen.add_argument("--preset", default="default", choices=["tiny", "default", "full"])
+    gen.add_argument("--preset", default="default", help="tiny, default or full, optionally scaled: full@0.25")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", required=True, help="output directory")
     gen.add_argument("--overwrite", action="store_true")
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     base = sub.add_parser("baseline", help="score the baselines on the validation cut (and the truth file)")
     base.add_argument("--data-dir", default="", help="the four files; empty: the embedded synthetic dataset")
-    base.add_argument("--preset", default="default", choices=["tiny", "default", "full"])
+    base.add_argument("--preset", default="default", help="tiny, default or full, optionally scaled: full@0.25")
     base.add_argument("--seed", type=int, default=0)
     base.add_argument("--top-users", type=int, default=DEFAULT_TOP_USERS)
     base.add_argument("--k", type=int, default=DEFAULT_K)

@@ -34,7 +34,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -333,13 +333,37 @@ def ensure_dataset(preset: str | Preset = "default", seed: int = 0, cache_dir="d
         raise
 
 
+def scaled(preset: str | Preset, fraction: float) -> Preset:
+    """``preset`` with ``fraction`` of its people, items and categories (named ``<name>@<fraction>``): the same
+    behaviour per person, so rows, users and buyers scale with ``fraction`` (the performance scaling series)."""
+    base = _resolve(preset)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return base
+    return replace(
+        base,
+        name=f"{base.name}@{fraction:g}",
+        n_items=max(100, round(base.n_items * fraction)),
+        n_categories=max(10, round(base.n_categories * fraction)),
+        n_browsers=max(10, round(base.n_browsers * fraction)),
+        n_shoppers=max(10, round(base.n_shoppers * fraction)),
+    )
+
+
 def _resolve(preset: str | Preset) -> Preset:
+    """A preset, a preset's name, or ``<name>@<fraction>`` (see :func:`scaled`)."""
     if isinstance(preset, Preset):
         return preset
+    name, _, fraction = preset.partition("@")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} (optionally @<fraction>)")
+    if not fraction:
+        return PRESETS[name]
     try:
-        return PRESETS[preset]
-    except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
+        return scaled(name, float(fraction))
+    except ValueError as err:
+        raise ValueError(f"bad preset {preset!r}: {err}") from None
 
 
 def _is_complete(out_dir: Path, preset: Preset, seed: int) -> bool:

@@ -364,3 +364,15 @@ def test_junk_values_are_present(raw, exploded):
     assert 1 <= parsed.isna().sum() <= 2
     logged = set(exploded["products"].dropna())
     assert logged - set(valid["product_id"])
+
+
+def test_a_scaled_preset_keeps_the_behaviour_and_shrinks_the_volume():
+    from recsys.synthetic import PRESETS, generate, scaled
+
+    half = scaled("tiny", 0.5)
+    assert half.name == "tiny@0.5" and half.n_shoppers == PRESETS["tiny"].n_shoppers // 2
+    assert half.shopper_sessions_per_day == PRESETS["tiny"].shopper_sessions_per_day
+    ratio = len(generate("tiny@0.5").actions) / len(generate("tiny").actions)
+    assert 0.35 < ratio < 0.65
+    with pytest.raises(ValueError, match="fraction must be in"):
+        scaled("tiny", 1.5)
