@@ -1,0 +1,209 @@
+"""Run the whole flow on a synthetic preset and record wall time and peak memory per step.
+
+    python benchmarks/flow_benchmark.py --preset full                        # real volume (~7M exploded rows)
+    python benchmarks/flow_benchmark.py --preset full@0.25 --top-users 750   # a point of the scaling series
+    python benchmarks/flow_benchmark.py --series full --fractions 0.125 0.25 0.5 1
+
+The flow runs as users run it (``flows/recsys_flow.py run --max-workers 2``) in a scratch folder. A sampler polls
+the process tree every 0.2 s: each Metaflow task is a process whose command line names its step, so the peak
+resident memory of every step is the largest RSS seen for its tasks (a task's own process; the tasks of a
+parallel fan-out are listed separately and summed under "whole flow"). Wall time per step comes from the run's
+task timestamps (first task started to last task finished). Results go to ``--json`` and are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STEP_RE = re.compile(r"\bstep\s+(\w+)\b")
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS per Metaflow step (by task process) and of the whole process tree."""
+
+    def __init__(self, root_pid: int, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.root_pid, self.interval = root_pid, interval
+        self.step_peak: dict[str, int] = {}
+        self.tree_peak = 0
+        self._stop = threading.Event()
+        self._steps: dict[int, str | None] = {}
+
+    def _step_of(self, proc) -> str | None:
+        if proc.pid not in self._steps:
+            try:
+                match = STEP_RE.search(" ".join(proc.cmdline()))
+            except Exception:
+                return None
+            self._steps[proc.pid] = match.group(1) if match else None
+        return self._steps[proc.pid]
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.root_pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            total = 0
+            for proc in procs:
+                try:
+                    rss = proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                total += rss
+                step = self._step_of(proc)
+                if step:
+                    self.step_peak[step] = max(self.step_peak.get(step, 0), rss)
+            self.tree_peak = max(self.tree_peak, total)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+
+def step_times(run) -> dict[str, float]:
+    """Seconds from the first task's start to the last task's end, per step."""
+    out = {}
+    for step in run:
+        tasks = list(step)
+        starts = [t.created_at for t in tasks if t.created_at]
+        ends = [t.finished_at for t in tasks if t.finished_at]
+        if starts and ends:
+            out[step.id] = (max(ends) - min(starts)).total_seconds()
+    return dict(reversed(list(out.items())))  # the client lists the newest step first
+
+
+def benchmark(preset: str, top_users: int, workdir: Path, flow_args: list[str], seed: int = 0) -> dict:
+    """Generate (or reuse) the preset's data, run the flow on it, and measure."""
+    from recsys.data import load_dataset
+    from recsys.synthetic import ensure_dataset
+
+    started = time.perf_counter()
+    data_dir = ensure_dataset(preset, seed, cache_dir=ROOT / "data" / "synthetic")
+    generate_s = time.perf_counter() - started
+    ds = load_dataset(data_dir, progress=False)
+    rows, users, items = len(ds.interactions), len(ds.users), len(ds.items)
+    del ds
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "USERNAME": os.environ.get("USERNAME") or os.environ.get("USER") or "benchmark",
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(workdir),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+    }
+    cmd = [sys.executable, str(ROOT / "flows" / "recsys_flow.py"), "--no-pylint", "run", "--max-workers", "2"]
+    cmd += ["--data-dir", str(data_dir), "--top-users", str(top_users), "--seed", str(seed)]
+    cmd += ["--output", str(workdir / "submission.csv"), *flow_args]
+    log_path = workdir / "flow.log"
+    print(f"running the flow on {preset} ({rows:,} rows); log: {log_path}", flush=True)
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        sampler = MemorySampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+        sampler.stop()
+    wall_s = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"the flow failed (exit {code}); see {log_path}")
+
+    os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(workdir)
+    from metaflow import Flow, namespace
+
+    namespace(None)
+    run = Flow("RecsysFlow").latest_successful_run
+    data = run["end"].task.data
+    gb = 1024**3
+    return {
+        "preset": preset,
+        "rows": rows,
+        "users": users,
+        "items": items,
+        "top_users": top_users,
+        "flow_args": flow_args,
+        "run": run.pathspec,
+        "generate_s": round(generate_s, 1),
+        "wall_s": round(wall_s, 1),
+        "tree_peak_gb": round(sampler.tree_peak / gb, 2),
+        "steps": {
+            step: {"wall_s": round(seconds, 1), "peak_gb": round(sampler.step_peak.get(step, 0) / gb, 2)}
+            for step, seconds in step_times(run).items()
+        },
+        "valid_recall": float(data.valid_recall),
+        "test_recall": float(data.test_results.get("recall", float("nan"))),
+    }
+
+
+def markdown(results: list[dict]) -> str:
+    steps = list(dict.fromkeys(s for r in results for s in r["steps"]))
+    head = "| step | " + " | ".join(f"{r['preset']} s | {r['preset']} GB" for r in results) + " |"
+    lines = [head, "|---" * (1 + 2 * len(results)) + "|"]
+    for step in steps:
+        cells = []
+        for r in results:
+            s = r["steps"].get(step, {})
+            cells += [f"{s.get('wall_s', '')}", f"{s.get('peak_gb', '')}"]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    lines.append("| **whole flow** | " + " | ".join(f"{r['wall_s']} | {r['tree_peak_gb']}" for r in results) + " |")
+    lines.append("")
+    lines.append("| preset | rows | users | items | top users | wall s | tree peak GB | valid recall | test recall |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        lines.append(
+            f"| {r['preset']} | {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['top_users']} | {r['wall_s']} "
+            f"| {r['tree_peak_gb']} | {r['valid_recall']:.4f} | {r['test_recall']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="full", help="synthetic preset, e.g. full or full@0.25")
+    parser.add_argument("--series", default="", help="run a scaling series of this preset instead")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
+    parser.add_argument("--top-users", type=int, default=0, help="default: 3000 x the preset's fraction")
+    parser.add_argument("--workdir", default="", help="scratch folder (default: a new temp folder)")
+    parser.add_argument("--json", default="", help="write the results here")
+    parser.add_argument("flow_args", nargs="*", help="extra flow parameters, after --")
+    args = parser.parse_args(argv)
+
+    presets = [args.preset]
+    if args.series:
+        presets = [f"{args.series}@{f:g}" if f < 1 else args.series for f in args.fractions]
+    base = Path(args.workdir or tempfile.mkdtemp(prefix="recsys-bench-"))
+    results = []
+    for preset in presets:
+        fraction = float(preset.partition("@")[2] or 1)
+        top_users = args.top_users or max(100, round(3000 * fraction))
+        results.append(benchmark(preset, top_users, base / preset.replace("@", "_"), args.flow_args))
+        print(markdown(results[-1:]), flush=True)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2))
+    if len(results) > 1:
+        print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
