@@ -38,7 +38,7 @@ class MemorySampler(threading.Thread):
         self.root_pid, self.interval = root_pid, interval
         self.step_peak: dict[str, int] = {}
         self.tree_peak = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
         self._steps: dict[int, str | None] = {}
 
     def _step_of(self, proc) -> str | None:
@@ -57,7 +57,7 @@ class MemorySampler(threading.Thread):
             root = psutil.Process(self.root_pid)
         except psutil.NoSuchProcess:
             return
-        while not self._stop.is_set():
+        while not self._done.is_set():
             try:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
@@ -73,10 +73,10 @@ class MemorySampler(threading.Thread):
                 if step:
                     self.step_peak[step] = max(self.step_peak.get(step, 0), rss)
             self.tree_peak = max(self.tree_peak, total)
-            self._stop.wait(self.interval)
+            self._done.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
