@@ -261,7 +261,7 @@ def source_figure(hypotheses: pd.DataFrame) -> bytes:
     frame.plot.barh(ax=ax, color=["#94a3b8", "#2563eb"])
     ax.axvline(recall.iloc[0], color="#dc2626", linestyle="--", label=f"all sources ({recall.iloc[0]:.4f})")
     ax.set_xlabel("validation recall")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
     ax.set_title("what each source is worth: alone, and removed (retrained without it)")
     return _png(fig)
 
