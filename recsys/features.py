@@ -39,34 +39,48 @@ def _age_days(ts: pd.Series, now: pd.Timestamp) -> np.ndarray:
 
 
 def user_features(history: pd.DataFrame, now: pd.Timestamp, users: np.ndarray | None = None) -> pd.DataFrame:
-    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days."""
+    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days.
+
+    One row per user with events (sorted codes); vectorised with bincount so that a handful of users (a served
+    request) costs milliseconds, not one pandas groupby per column.
+    """
     frame = history if users is None else history[history[C.USER].isin(users)]
     age = _age_days(frame[C.TS], now)
-    codes = frame[C.USER].to_numpy()
+    uniq, inv = np.unique(frame[C.USER].to_numpy(), return_inverse=True)
+    n = len(uniq)
     action = frame[C.ACTION].to_numpy()
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(inv[mask], minlength=n).astype(np.float32)
+
+    def smallest(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.inf)
+        np.minimum.at(out, inv[mask], values[mask])
+        return np.where(np.isinf(out), np.nan, out)
+
+    def distinct(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        codes, uniques = pd.factorize(values[mask])
+        pairs = np.unique(inv[mask].astype(np.int64) * max(len(uniques), 1) + codes)
+        return np.bincount(pairs // max(len(uniques), 1), minlength=n).astype(np.float32)
+
+    everything = np.ones(len(age), dtype=bool)
     out = {}
     for name, act in USER_COUNT_ACTIONS.items():
         is_act = action == int(act)
         for window in (*WINDOWS, None):
-            mask = is_act if window is None else is_act & (age < window)
-            out[f"u_{name}_{window or 'all'}"] = pd.Series(mask.astype(np.float32), index=codes).groupby(level=0).sum()
-        last = pd.Series(np.where(is_act, age, np.nan), index=codes).groupby(level=0).min()
+            out[f"u_{name}_{window or 'all'}"] = count(is_act if window is None else is_act & (age < window))
         if name in ("view", "addb", "order", "visit"):
-            out[f"u_days_since_{name}"] = last
-    feats = pd.DataFrame(out)
-    grouped = pd.Series(age, index=codes).groupby(level=0)
-    feats["u_days_since_last"] = grouped.min()
-    feats["u_days_since_first"] = grouped.max()
-    feats["u_active_days"] = pd.Series(np.floor(age), index=codes).groupby(level=0).nunique()
-    feats["u_events"] = grouped.size().astype(np.float32)
+            out[f"u_days_since_{name}"] = smallest(age, is_act)
+    out["u_days_since_last"] = smallest(age, everything)
+    out["u_days_since_first"] = -smallest(-age, everything)
+    out["u_active_days"] = distinct(np.floor(age).astype(np.int64), everything)
+    out["u_events"] = count(everything)
     recent = age < 7
-    items7 = pd.Series(frame[C.ITEM].to_numpy()[recent], index=codes[recent])
-    feats["u_items_7"] = items7[items7 != NO_ITEM].groupby(level=0).nunique()
-    feats["u_pages_7"] = pd.Series(frame[C.PAGE].to_numpy()[recent], index=codes[recent]).groupby(level=0).nunique()
-    feats.index.name = C.USER
-    count_cols = [c for c in feats.columns if not c.startswith("u_days_since")]
-    feats[count_cols] = feats[count_cols].fillna(0)
-    return feats.astype(np.float32)
+    out["u_items_7"] = distinct(
+        frame[C.ITEM].to_numpy().astype(np.int64), recent & frame[C.ITEM].ne(NO_ITEM).to_numpy()
+    )
+    out["u_pages_7"] = distinct(frame[C.PAGE].to_numpy().astype(np.int64), recent)
+    return pd.DataFrame(out, index=pd.Index(uniq, name=C.USER)).astype(np.float32)
 
 
 def item_features(history: pd.DataFrame, items: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
