@@ -1,0 +1,106 @@
+"""Time and memory of the flow's hot parts, one at a time, on one cut of a synthetic preset.
+
+    python benchmarks/micro_benchmark.py --preset full --json micro.json
+    python benchmarks/micro_benchmark.py --preset full@0.25 --top-users 750
+
+Stages, in the order the flow runs them, all on the validation cut (history = the log before it): loading the
+four files; each candidate source fitted and asked for the pool's candidates (co-visitation, ALS, FAISS, history,
+popularity); building the feature table with labels; one CatBoost trial (the default recipe: YetiRank, depth 6,
+300 iterations, 2 threads) trained on that table; buyer selection (buyer model fitted, P(buy), E[recall | buy],
+the three strategies). Peak memory is the process's largest RSS during the stage minus its RSS before it,
+sampled every 0.05 s. The flow's own per-step figures come from ``benchmarks/flow_benchmark.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def measured(results: dict, name: str, **extra):
+    """Record wall seconds and peak RSS growth of the block under ``results[name]``."""
+    import psutil
+
+    proc = psutil.Process()
+    before = proc.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            done.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    started = time.perf_counter()
+    row = {}
+    try:
+        yield row
+    finally:
+        seconds = time.perf_counter() - started
+        done.set()
+        thread.join()
+        row.update(seconds=round(seconds, 2), peak_gb=round((max(peak[0], proc.memory_info().rss) - before) / 1e9, 2))
+        results[name] = {**row, **extra}
+        print(f"{name:<28} {seconds:8.1f} s  +{row['peak_gb']:.2f} GB  {extra or ''}", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="full")
+    parser.add_argument("--top-users", type=int, default=0, help="default: 3000 x the preset's fraction")
+    parser.add_argument("--candidates", type=int, default=50)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args(argv)
+
+    from recsys import buyers, pipeline
+    from recsys.data import load_dataset
+    from recsys.reranker import TrialParams
+    from recsys.split import make_cuts
+    from recsys.synthetic import ensure_dataset
+
+    fraction = float(args.preset.partition("@")[2] or 1)
+    top_users = args.top_users or max(100, round(3000 * fraction))
+    data_dir = ensure_dataset(args.preset, 0, cache_dir=ROOT / "data" / "synthetic")
+    results: dict = {"preset": args.preset, "top_users": top_users}
+
+    with measured(results, "load") as row:
+        ds = load_dataset(data_dir, progress=False)
+        row["rows"] = len(ds.interactions)
+    cut = make_cuts(ds.end)["valid"]
+    hist = pipeline.model_history(ds, cut)
+    pool = pipeline.user_pools(ds, {"valid": cut}, pipeline.pool_size(0, top_users))["valid"]
+    candidates = {}
+    for make in pipeline.BRANCHES.values():
+        for source in make(0):
+            with measured(results, f"candidates.{source.name}") as row:
+                candidates[source.name] = source.fit(hist, ds.items, ds.vectors).recommend(pool, args.candidates)
+                row["candidates"] = len(candidates[source.name])
+    with measured(results, "features") as row:
+        table = pipeline.cut_table(ds, cut, candidates)
+        row.update(rows=len(table), columns=table.shape[1])
+    with measured(results, "catboost_trial"):
+        model, platt = pipeline.train_trial(TrialParams(), [table])
+    with measured(results, "buyer_selection"):
+        setup = pipeline.buyer_setup(ds, cut, pool, table)
+        buyer_model = pipeline.fit_buyers([setup])
+        pred = pipeline.predict_cut(model, platt, buyer_model, table, setup, 25, top_users)
+        assert set(pred.selected) == set(buyers.STRATEGIES)
+
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
