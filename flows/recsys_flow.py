@@ -4,8 +4,8 @@
     python flows/recsys_flow.py run --data-dir data/      # the real four files
     python flows/recsys_flow.py resume                    # continue the last run after a failure
 
-start -> (history | covisit | als | faiss | popularity) -> join_candidates -> build_tables
-      -> train_trial (foreach trial)
+start -> (history | covisit | als | faiss | popularity) -> join_candidates -> split_cuts
+      -> build_table (foreach cut) -> join_tables -> prepare_trials -> train_trial (foreach trial)
       -> choose -> final -> track -> end
 
 Steps only load inputs, call ``recsys`` and store outputs; the logic lives in the library.
@@ -104,6 +104,7 @@ class RecsysFlow(FlowSpec):
         )
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
+        self.truth = pipeline.truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
         check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
         self.pools = pipeline.user_pools(self.ds, self.cuts, pipeline.pool_size(self.pool_size, self.top_users))
@@ -158,38 +159,58 @@ class RecsysFlow(FlowSpec):
         self.source_metrics = {m: v for inp in inputs for m, v in inp.branch_metrics.items()}
         fitted = {s: f for inp in inputs for s, f in inp.branch_sources.items()}
         self.final_sources = {s: fitted[s] for s in sorted(fitted)}
-        self.next(self.build_tables)
+        self.next(self.split_cuts)
 
     @step
-    def build_tables(self):
-        """Features and labels for every cut, the buyer model for validation, the baselines."""
-        self.tables = {
-            name: pipeline.cut_table(self.ds, cut, {s: c[name] for s, c in self.source_candidates.items()})
-            for name, cut in self.cuts.items()
-        }
-        self.buyer_setups = {
-            name: pipeline.buyer_setup(self.ds, cut, self.pools[name], self.tables[name])
-            for name, cut in self.cuts.items()
-        }
+    def split_cuts(self):
+        """Fan out over the cuts (Metaflow needs a step between a join and a foreach)."""
+        self.cut_names = list(self.cuts)
+        self.next(self.build_table, foreach="cut_names")
+
+    @step
+    def build_table(self):
+        """Features and labels of one cut, and its buyer-model inputs (cuts in parallel, one table per task)."""
+        name = self.input
+        table = pipeline.cut_table(self.ds, self.cuts[name], {s: c[name] for s, c in self.source_candidates.items()})
+        # one artifact per cut, so that later steps load only the tables they use
+        setattr(self, pipeline.table_artifact(name), table)
+        self.cut_buyer_setup = pipeline.buyer_setup(self.ds, self.cuts[name], self.pools[name], table)
+        print(f"{name}: {len(table):,} candidate rows, {table['user'].nunique():,} users")
+        self.next(self.join_tables)
+
+    @step
+    def join_tables(self, inputs):
+        """Collect the cut tables (passed on by reference, not loaded) and the buyer-model inputs."""
+        self.merge_artifacts(inputs, exclude=["cut_buyer_setup"])
+        self.buyer_setups = {name: inp.cut_buyer_setup for name in self.cuts for inp in inputs if inp.input == name}
+        self.next(self.prepare_trials)
+
+    @step
+    def prepare_trials(self):
+        """The buyer model for validation and the baselines, then one task per trial."""
         self.train_names = [n for n in self.cuts if n.startswith("train")]
         self.valid_buyer_model = pipeline.fit_buyers([self.buyer_setups[n] for n in self.train_names], self.seed)
         self.baseline_results = pipeline.baselines(self.ds, self.cuts["valid"], self.k, self.top_users)
-        for name, table in self.tables.items():
-            print(f"{name}: {len(table):,} candidate rows, {table['user'].nunique():,} users")
         self.next(self.train_trial, foreach="trials")
+
+    def _tables(self, names) -> dict:
+        """The feature tables of the named cuts (each a separate artifact, loaded on access)."""
+        return {n: getattr(self, pipeline.table_artifact(n)) for n in names}
 
     @step
     def train_trial(self):
         """One reranker trial: fit on the training cuts, score on the validation cut with the exact metric."""
         maybe_fail("train_trial")
         self.params = self.input
-        model, platt = pipeline.train_trial(self.params, [self.tables[n] for n in self.train_names], self.seed)
+        tables = self._tables([*self.train_names[: self.params.train_cuts], "valid"])
+        train = [tables[n] for n in self.train_names[: self.params.train_cuts]]
+        model, platt = pipeline.train_trial(self.params, train, self.seed)
         valid = self.cuts["valid"]
         pred = pipeline.predict_cut(
             model,
             platt,
             self.valid_buyer_model,
-            self.tables["valid"],
+            tables["valid"],
             self.buyer_setups["valid"],
             self.k,
             self.top_users,
@@ -222,7 +243,7 @@ class RecsysFlow(FlowSpec):
             self.ds,
             self.cuts,
             self.pools,
-            self.tables,
+            self._tables([*self.train_names, "valid"]),
             self.train_names,
             self.best_params,
             self.best_strategy,
@@ -239,10 +260,12 @@ class RecsysFlow(FlowSpec):
     def final(self):
         """Retrain the chosen configuration on the newest cuts, predict the days after the log, write the CSV."""
         maybe_fail("final")
+        labelled = [n for n in self.cuts if n != "final"]  # newest first: the reranker learns from the first ones
+        tables = self._tables(["final", *labelled[: self.best_params.train_cuts]])
         result = pipeline.final_submission(
             self.ds,
             self.cuts,
-            self.tables,
+            tables,
             self.buyer_setups,
             self.best_params,
             self.best_strategy,
@@ -254,12 +277,11 @@ class RecsysFlow(FlowSpec):
         self.final_model, self.final_platt, self.final_buyer_model = result.model, result.platt, result.buyer_model
         self.submission = result.submission
         self.feature_importance = result.feature_importance
+        self.final_table_head = tables["final"].head(5)  # the model's input example
         self.output_path = str(
             pipeline.write_checked_submission(self.ds, result.submission, self.output, self.k, self.top_users)
         )
-        self.test_results = pipeline.score_truth_file(
-            self.ds, self.resolved_data_dir, result.recs, self.k, self.top_users
-        )
+        self.test_results = pipeline.score_truth(self.ds, self.truth, result.recs, self.k, self.top_users)
         print(f"wrote {self.output_path}: {len(self.submission)} users")
         if self.test_results:
             print(f"test recall against the truth file: {self.test_results['recall']:.4f}")
@@ -287,7 +309,7 @@ class RecsysFlow(FlowSpec):
             source_metrics=self.source_metrics,
             test_results=self.test_results,
             importance=self.feature_importance,
-            final_table=self.tables["final"],
+            final_table=self.final_table_head,
             data_report=self.ds.report,
         )
         recommender = Recommender.build(
@@ -311,7 +333,7 @@ class RecsysFlow(FlowSpec):
             metrics=report.metrics,
             tables=report.tables,
             plots=report.plots,
-            files=[Path(self.output_path)],
+            submission=self.submission,
             reranker=self.final_model,
             recommender=recommender,
             model_name=self.model_name,

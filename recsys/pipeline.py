@@ -121,6 +121,11 @@ def run_branch(
     return candidates, metrics
 
 
+def table_artifact(cut_name: str) -> str:
+    """The flow artifact holding a cut's feature table (one per cut, so a step loads only what it uses)."""
+    return f"table_{cut_name}"
+
+
 def candidate_features(
     hist: pd.DataFrame,
     items: pd.DataFrame,
@@ -405,7 +410,7 @@ def final_submission(
     from recsys.submission import build_submission
 
     labelled = [n for n in cuts if n != "final" and has_target(ds, cuts[n])]  # newest first: valid, train, ...
-    model, platt = train_trial(params, [tables[n] for n in labelled], seed)
+    model, platt = train_trial(params, [tables[n] for n in labelled[: params.train_cuts]], seed)
     buyer_model = fit_buyers([setups[n] for n in labelled[:buyer_cuts]], seed)
     pred = predict_cut(model, platt, buyer_model, tables["final"], setups["final"], k, top_users)
     recs = recs_for(pred.lists, pred.selected[strategy], valid_padding(ds, cuts["final"], k), k)
@@ -421,18 +426,25 @@ def write_checked_submission(ds: Dataset, submission: pd.DataFrame, path, k: int
     return write_submission(submission, path)
 
 
-def score_truth_file(ds: Dataset, data_dir, recs: dict, k: int, top_users: int) -> dict[str, float]:
-    """Diagnostics against ``<data_dir>/truth/truth.parquet`` when the data ships one (else empty)."""
+def truth_file(data_dir) -> pd.DataFrame | None:
+    """``<data_dir>/truth/truth.parquet`` when the data ships one (read in ``start``, so that later steps need
+    nothing outside the datastore), else None."""
     from pathlib import Path
 
     from recsys.data import load_truth
-    from recsys.evaluation import score_against_truth
     from recsys.schema import TRUTH_FILE
 
     path = Path(data_dir) / TRUTH_FILE
-    if not path.is_file():
+    return load_truth(path) if path.is_file() else None
+
+
+def score_truth(ds: Dataset, truth: pd.DataFrame | None, recs: dict, k: int, top_users: int) -> dict[str, float]:
+    """Diagnostics against the truth of the days after the log (empty without one)."""
+    from recsys.evaluation import score_against_truth
+
+    if truth is None:
         return {}
-    return score_against_truth(ds, recs, load_truth(path), top_users, k).as_dict()
+    return score_against_truth(ds, recs, truth, top_users, k).as_dict()
 
 
 @dataclass

@@ -16,6 +16,8 @@ log = logging.getLogger("recsys.tracking")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION_ALIAS = "champion"
+#: Name of the submission among a run's MLflow artifacts (``outputs/``).
+SUBMISSION_FILE = "submission.csv"
 
 
 def resolve_tracking_uri(uri: str = "") -> str:
@@ -105,7 +107,7 @@ def log_flow_run(
     metrics: dict[str, float],
     tables: dict[str, pd.DataFrame],
     plots: dict[str, pd.Series],
-    files: list[Path],
+    submission: pd.DataFrame | None,
     reranker,
     recommender,
     model_name: str,
@@ -114,10 +116,11 @@ def log_flow_run(
     """Log what the flow produced into its run (opened by :func:`start_flow_run`) and finish it.
 
     ``params`` are the ones known only at the end (the chosen trial), added to those logged at the start.
-    ``tables`` are logged as CSV, ``plots`` (name -> values) as bar charts, the CatBoost ``reranker`` as a model
-    of the run, and the whole ``recommender`` (:class:`recsys.serving.Recommender`) as a pyfunc model registered
-    as ``model_name`` with the ``champion`` alias. The run ends FINISHED only when everything was logged; any
-    error ends it FAILED. Returns the run id, the experiment and the model version.
+    ``tables`` are logged as CSV, ``plots`` (name -> values) as bar charts, the submission as
+    ``outputs/submission.csv``, the CatBoost ``reranker`` as a model of the run, and the whole ``recommender``
+    (:class:`recsys.serving.Recommender`) as a pyfunc model registered as ``model_name`` with the ``champion``
+    alias. The run ends FINISHED only when everything was logged; any error ends it FAILED. Returns the run id,
+    the experiment and the model version.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -137,8 +140,10 @@ def log_flow_run(
             mlflow.log_artifact(str(path), artifact_path="tables")
         for name, values in plots.items():
             mlflow.log_artifact(str(plot_bars(values, name, "", Path(tmp) / f"{name}.png")), artifact_path="plots")
-        for path in files:
-            mlflow.log_artifact(str(path), artifact_path="outputs")
+        if submission is not None:  # from the artifact, not the --output file: a remote track step has no such file
+            from recsys.submission import write_submission
+
+            mlflow.log_artifact(str(write_submission(submission, Path(tmp) / SUBMISSION_FILE)), artifact_path="outputs")
         mlflow.catboost.log_model(reranker, name="reranker", input_example=input_example)
         state = recommender.save(Path(tmp) / "recommender.pkl")
         info = mlflow.pyfunc.log_model(

@@ -169,18 +169,20 @@ def test_refresh_on_another_log_predicts_from_its_end(trained):
 @pytest.fixture(scope="module")
 def logged(trained, tmp_path_factory):
     """The recommender logged and registered the way the flow's ``track`` step does it."""
+    from mlflow import MlflowClient
+
     from recsys.tracking import log_flow_run, start_flow_run
 
     _, final, rec = trained
     tmp = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    sub = tmp / "submission.csv"
-    final.submission.to_csv(sub, index=False)
+    # artifacts beside the database, not in ./mlruns of the working directory
+    MlflowClient(uri).create_experiment("test", artifact_location=(tmp / "artifacts").as_uri())
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
     info = log_flow_run(
         tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "1"}, params={"strategy": "expected_recall"},
-        metrics={"valid.recall": 0.1}, tables={}, plots={}, files=[sub], reranker=final.model, recommender=rec,
-        model_name="test-recommender",
+        metrics={"valid.recall": 0.1}, tables={}, plots={}, submission=final.submission, reranker=final.model,
+        recommender=rec, model_name="test-recommender",
     )  # fmt: skip
     return uri, info
 
@@ -202,7 +204,7 @@ def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, lo
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t2", tags={}, params={"k": K})
     second = log_flow_run(
         tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "2"}, params={}, metrics={}, tables={},
-        plots={}, files=[], reranker=final.model, recommender=rec, model_name="test-recommender",
+        plots={}, submission=None, reranker=final.model, recommender=rec, model_name="test-recommender",
     )  # fmt: skip
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     champion = client.get_model_version_by_alias("test-recommender", "champion")

@@ -37,12 +37,12 @@ def test_resume_after_a_worker_is_killed_mid_trial(clean_run, tmp_path):  # noqa
     assert killed.status == "failed"
     assert not (tmp_path / "submission.csv").exists()
     steps = {s.id for s in killed.run}
-    assert "build_tables" in steps and "choose" not in steps  # it died in the trials, after the tables were saved
+    assert "join_tables" in steps and "choose" not in steps  # it died in the trials, after the tables were saved
     assert not any(task.successful for task in killed.run["train_trial"])
 
     resumed = run_flow(tmp_path, command="resume", origin_run_id=killed.run.id)
     assert resumed.status == "successful", resumed.stderr[-3000:]
-    assert resumed.run["build_tables"].task.origin_pathspec is not None  # cloned from the killed run
+    assert resumed.run["join_tables"].task.origin_pathspec is not None  # cloned from the killed run
     assert all(task.origin_pathspec is None for task in resumed.run["train_trial"])  # rerun
     assert (tmp_path / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
 
