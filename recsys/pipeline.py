@@ -301,11 +301,15 @@ def source_removed(
     candidates) and the reranker are refitted on the training cuts exactly as in the flow, the users are selected
     by ``strategy``, and the lists are scored with the competition metric. Deterministic for a given ``seed``.
     """
-    names = [*train_names, "valid"]
-    ablated = {n: drop_source(tables[n], source) for n in names}
-    setups = {n: buyer_setup(ds, cuts[n], pools[n], ablated[n]) for n in names}
+    reranker_names = train_names[: params.train_cuts]
+    ablated, setups = {}, {}
+    for n in [*train_names, "valid"]:  # keep only the ablated tables still needed (memory at the real volume)
+        table = drop_source(tables[n], source)
+        setups[n] = buyer_setup(ds, cuts[n], pools[n], table)
+        if n in reranker_names or n == "valid":
+            ablated[n] = table
     buyer_model = fit_buyers([setups[n] for n in train_names], seed)
-    model, platt = train_trial(params, [ablated[n] for n in train_names], seed)
+    model, platt = train_trial(params, [ablated[n] for n in reranker_names], seed)
     pred = predict_cut(model, platt, buyer_model, ablated["valid"], setups["valid"], k, top_users)
     pred.selected = {strategy: pred.selected[strategy]}
     return evaluate(ds, cuts["valid"], pred, valid_padding(ds, cuts["valid"], k), k, top_users)[strategy]

@@ -1,8 +1,21 @@
 """Metaflow reads its configuration when first imported: give the flow tests one private local datastore and a
-user name (CI has no USER) before any test imports it."""
+user name (CI has no USER) before any test imports it. The clean tiny run is shared by every flow test module."""
 
 import os
 import tempfile
 
+import pytest
+
 os.environ.setdefault("USERNAME", "tester")
 os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = tempfile.mkdtemp(prefix="recsys-metaflow-")
+
+
+@pytest.fixture(scope="session")
+def clean_run(tmp_path_factory):
+    """One successful run of the flow on the tiny preset: ``(workdir, metaflow Run)``."""
+    from tests.flows.runner import run_flow
+
+    workdir = tmp_path_factory.mktemp("flow_clean")
+    result = run_flow(workdir)
+    assert result.status == "successful", result.stderr[-3000:]
+    return workdir, result.run

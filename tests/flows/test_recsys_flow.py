@@ -12,50 +12,14 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from recsys.submission import validate_submission
-
-FLOW = Path(__file__).resolve().parents[2] / "flows" / "recsys_flow.py"
-TOP_USERS, K = 100, 10
-PARAMS = {
-    "preset": "tiny",
-    "top_users": TOP_USERS,
-    "k": K,
-    "pool_size": 300,
-    "candidates": 30,
-    "train_cuts": 1,
-    "grid": '{"objective": ["YetiRank", "Logloss"], "depth": [4], "iterations": [30]}',
-}
+from tests.flows.runner import FLOW, TOP_USERS, K, run_flow
 
 pytestmark = pytest.mark.slow
-
-
-def run_flow(workdir: Path, command: str = "run", fail_step: str | None = None, **kwargs):
-    """Run (or resume) the flow in ``workdir`` (its data cache, submission and MLflow DB live there)."""
-    from metaflow import Runner
-
-    env = {
-        "USERNAME": os.environ["USERNAME"],
-        "METAFLOW_DATASTORE_SYSROOT_LOCAL": os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"],
-        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
-        "RECSYS_FAIL_STEP": fail_step or "",
-    }
-    runner = Runner(str(FLOW), show_output=False, cwd=str(workdir), env=env)
-    if command == "run":
-        return runner.run(output=str(workdir / "submission.csv"), **PARAMS, **kwargs)
-    return runner.resume(**kwargs)
-
-
-@pytest.fixture(scope="module")
-def clean_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("flow_clean")
-    result = run_flow(workdir)
-    assert result.status == "successful", result.stderr[-3000:]
-    return workdir, result.run
 
 
 def test_run_succeeds_with_a_valid_submission(clean_run):

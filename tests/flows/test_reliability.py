@@ -18,12 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from recsys.schema import ACTIONS_FILE, RAW_FILES
-from tests.flows.test_recsys_flow import clean_run, run_flow  # noqa: F401 (clean_run is a fixture)
+from tests.flows.runner import run_flow
 
 pytestmark = pytest.mark.slow
 
 
-def test_two_clean_runs_write_byte_identical_submissions(clean_run, tmp_path):  # noqa: F811
+def test_two_clean_runs_write_byte_identical_submissions(clean_run, tmp_path):
     clean_dir, clean = clean_run
     again = run_flow(tmp_path)
     assert again.status == "successful", again.stderr[-3000:]
@@ -31,7 +31,7 @@ def test_two_clean_runs_write_byte_identical_submissions(clean_run, tmp_path):  
     assert (tmp_path / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
 
 
-def test_resume_after_a_worker_is_killed_mid_trial(clean_run, tmp_path):  # noqa: F811
+def test_resume_after_a_worker_is_killed_mid_trial(clean_run, tmp_path):
     clean_dir, _ = clean_run
     killed = run_flow(tmp_path, fail_step="train_trial:kill")
     assert killed.status == "failed"
