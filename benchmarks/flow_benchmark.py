@@ -127,31 +127,55 @@ def benchmark(preset: str, top_users: int, workdir: Path, flow_args: list[str], 
     if code != 0:
         raise SystemExit(f"the flow failed (exit {code}); see {log_path}")
 
-    os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(workdir)
-    from metaflow import Flow, namespace
-
-    namespace(None)
-    run = Flow("RecsysFlow").latest_successful_run
-    data = run["end"].task.data
+    facts = run_facts(workdir)
     gb = 1024**3
     return {
         "preset": preset,
+        "workdir": str(workdir),
         "rows": rows,
         "users": users,
         "items": items,
         "top_users": top_users,
         "flow_args": flow_args,
-        "run": run.pathspec,
+        "run": facts["run"],
         "generate_s": round(generate_s, 1),
         "wall_s": round(wall_s, 1),
         "tree_peak_gb": round(sampler.tree_peak / gb, 2),
         "steps": {
-            step: {"wall_s": round(seconds, 1), "peak_gb": round(sampler.step_peak.get(step, 0) / gb, 2)}
-            for step, seconds in step_times(run).items()
+            step: {"wall_s": seconds, "peak_gb": round(sampler.step_peak.get(step, 0) / gb, 2)}
+            for step, seconds in facts["steps"].items()
         },
+        "valid_recall": facts["valid_recall"],
+        "test_recall": facts["test_recall"],
+    }
+
+
+def run_facts(workdir: Path) -> dict:
+    """Step times and recalls of the latest successful run in ``workdir``'s datastore.
+
+    Read in a fresh interpreter: Metaflow fixes its datastore root when first imported, so one process cannot
+    read the runs of several benchmark folders.
+    """
+    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(workdir)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--facts", str(workdir)], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def print_facts() -> None:
+    from metaflow import Flow, namespace
+
+    namespace(None)
+    run = Flow("RecsysFlow").latest_successful_run
+    data = run["end"].task.data
+    facts = {
+        "run": run.pathspec,
+        "steps": {step: round(seconds, 1) for step, seconds in step_times(run).items()},
         "valid_recall": float(data.valid_recall),
         "test_recall": float(data.test_results.get("recall", float("nan"))),
     }
+    print(json.dumps(facts))
 
 
 def markdown(results: list[dict]) -> str:
@@ -184,8 +208,23 @@ def main(argv=None) -> int:
     parser.add_argument("--top-users", type=int, default=0, help="default: 3000 x the preset's fraction")
     parser.add_argument("--workdir", default="", help="scratch folder (default: a new temp folder)")
     parser.add_argument("--json", default="", help="write the results here")
+    parser.add_argument("--facts", default="", help=argparse.SUPPRESS)  # internal: see run_facts
+    parser.add_argument("--refresh", default="", help="re-read step times and recalls of the runs in this JSON")
     parser.add_argument("flow_args", nargs="*", help="extra flow parameters, after --")
     args = parser.parse_args(argv)
+    if args.facts:
+        print_facts()
+        return 0
+    if args.refresh:
+        results = json.loads(Path(args.refresh).read_text())
+        for r in results:
+            facts = run_facts(Path(r["workdir"]))
+            peaks = {step: v["peak_gb"] for step, v in r["steps"].items()}
+            r["steps"] = {s: {"wall_s": t, "peak_gb": peaks.get(s, 0)} for s, t in facts["steps"].items()}
+            r.update(run=facts["run"], valid_recall=facts["valid_recall"], test_recall=facts["test_recall"])
+        Path(args.refresh).write_text(json.dumps(results, indent=2))
+        print(markdown(results))
+        return 0
 
     presets = [args.preset]
     if args.series:
