@@ -23,7 +23,7 @@ from mlflow.pyfunc import PythonModel
 
 from recsys import buyers
 from recsys.baselines import pad, user_activity_scores
-from recsys.candidates import CandidateSource, EmbeddingSource, popular_items
+from recsys.candidates import CandidateSource, EmbeddingSource
 from recsys.dataset import Dataset
 from recsys.features import item_features, user_features
 from recsys.reranker import sigmoid
@@ -90,6 +90,8 @@ class Recommender:
         top_users: int = 3000,
     ) -> Recommender:
         """From a dataset, the cut the ``sources`` were fitted on, and the trained models."""
+        from recsys.pipeline import valid_padding
+
         hist = model_history(ds, cut)[HISTORY_COLUMNS].reset_index(drop=True)
         embeddings = sources.get("faiss")
         if not isinstance(embeddings, EmbeddingSource):
@@ -112,7 +114,7 @@ class Recommender:
             top_users=top_users,
             user_ids=ds.users[C.USER_ID].to_numpy().astype(str),
             product_ids=ds.items[C.PRODUCT_ID].to_numpy().astype(str),
-            padding=popular_items(history_before(ds, cut), 2 * MAX_K),
+            padding=valid_padding(ds, cut, MAX_K),  # the flow's padding list, longer: k may reach MAX_K
             item_feats=item_features(hist, ds.items, cut.at),
             activity=user_activity_scores(hist),
         )
@@ -242,13 +244,6 @@ class Recommender:
     def load(cls, path: str | Path) -> Recommender:
         with open(path, "rb") as f:
             return cls(**pickle.load(f))
-
-
-def history_before(ds: Dataset, cut: Cut) -> pd.DataFrame:
-    """The log before the cut (not stitched): what the flow pads lists from."""
-    from recsys.split import history
-
-    return history(ds.interactions, cut)
 
 
 def check_k(k) -> int:
