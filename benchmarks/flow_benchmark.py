@@ -3,6 +3,7 @@
     python benchmarks/flow_benchmark.py --preset full                        # real volume (~7M exploded rows)
     python benchmarks/flow_benchmark.py --preset full@0.25 --top-users 750   # a point of the scaling series
     python benchmarks/flow_benchmark.py --series full --fractions 0.125 0.25 0.5 1
+    python benchmarks/flow_benchmark.py --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 --top-users 1500
 
 The flow runs as users run it (``flows/recsys_flow.py run --max-workers 2``) in a scratch folder. A sampler polls
 the process tree every 0.2 s: each Metaflow task is a process whose command line names its step, so the peak
@@ -92,13 +93,16 @@ def step_times(run) -> dict[str, float]:
     return dict(reversed(list(out.items())))  # the client lists the newest step first
 
 
-def benchmark(preset: str, top_users: int, workdir: Path, flow_args: list[str], seed: int = 0) -> dict:
-    """Generate (or reuse) the preset's data, run the flow on it, and measure."""
+def benchmark(
+    preset: str, top_users: int, workdir: Path, flow_args: list[str], seed: int = 0, data_dir: str = ""
+) -> dict:
+    """Generate (or reuse) the preset's data, or take ``data_dir``, run the flow on it, and measure."""
     from recsys.data import load_dataset
     from recsys.synthetic import ensure_dataset
 
     started = time.perf_counter()
-    data_dir = ensure_dataset(preset, seed, cache_dir=ROOT / "data" / "synthetic")
+    if not data_dir:
+        data_dir = ensure_dataset(preset, seed, cache_dir=ROOT / "data" / "synthetic")
     generate_s = time.perf_counter() - started
     ds = load_dataset(data_dir, progress=False)
     rows, users, items = len(ds.interactions), len(ds.users), len(ds.items)
@@ -203,6 +207,7 @@ def markdown(results: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="full", help="synthetic preset, e.g. full or full@0.25")
+    parser.add_argument("--data-dir", default="", help="a folder of the four files instead of a preset (a dev case)")
     parser.add_argument("--series", default="", help="run a scaling series of this preset instead")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
     parser.add_argument("--top-users", type=int, default=0, help="default: 3000 x the preset's fraction")
@@ -227,8 +232,18 @@ def main(argv=None) -> int:
         return 0
 
     presets = [args.preset]
+    if args.data_dir:
+        name = Path(args.data_dir).resolve().name
+        top_users = args.top_users or 3000
+        results = [benchmark(name, top_users, Path(args.workdir or tempfile.mkdtemp(prefix="recsys-bench-")) / name,
+                             args.flow_args, data_dir=str(Path(args.data_dir).resolve()))]  # fmt: skip
+        print(markdown(results), flush=True)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return 0
     if args.series:
-        presets = [f"{args.series}@{f:g}" if f < 1 else args.series for f in args.fractions]
+        presets = [f"{args.series}@{f:g}" if f != 1 else args.series for f in args.fractions]
     base = Path(args.workdir or tempfile.mkdtemp(prefix="recsys-bench-"))
     results = []
     for preset in presets:

@@ -5,10 +5,11 @@
 
 Stages, in the order the flow runs them, all on the validation cut (history = the log before it): loading the
 four files; each candidate source fitted and asked for the pool's candidates (co-visitation, ALS, FAISS, history,
-popularity); building the feature table with labels; one CatBoost trial (the default recipe: YetiRank, depth 6,
-300 iterations, 2 threads) trained on that table; buyer selection (buyer model fitted, P(buy), E[recall | buy],
-the three strategies). Peak memory is the process's largest RSS during the stage minus its RSS before it,
-sampled every 0.05 s. The flow's own per-step figures come from ``benchmarks/flow_benchmark.py``.
+popularity); building the feature table with labels and the buyer inputs; one CatBoost trial per objective (the
+default recipe, early-stopped, 2 threads) trained on that table's learnable rows; buyer selection (buyer model
+fitted, P(buy), E[recall | buy], the three strategies). Peak memory is the process's largest RSS during the stage
+minus its RSS before it, sampled every 0.05 s. The flow's own per-step figures come from
+``benchmarks/flow_benchmark.py``.
 """
 
 from __future__ import annotations
@@ -63,10 +64,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
 
-    from recsys import buyers, pipeline
+    from recsys import buyers, experiment
+    from recsys.candidates import SOURCES, make_source
     from recsys.data import load_dataset
-    from recsys.reranker import TrialParams
-    from recsys.split import make_cuts
+    from recsys.model import cut_data, predict
+    from recsys.reranker import Reranker, TrialParams, learnable_rows
+    from recsys.split import make_cuts, model_history
     from recsys.synthetic import ensure_dataset
 
     fraction = float(args.preset.partition("@")[2] or 1)
@@ -78,23 +81,23 @@ def main(argv=None) -> int:
         ds = load_dataset(data_dir, progress=False)
         row["rows"] = len(ds.interactions)
     cut = make_cuts(ds.end)["valid"]
-    hist = pipeline.model_history(ds, cut)
-    pool = pipeline.user_pools(ds, {"valid": cut}, pipeline.pool_size(0, top_users))["valid"]
+    hist = model_history(ds, cut)
+    pool = experiment.user_pools(ds, {"valid": cut}, experiment.pool_size(0, top_users))["valid"]
     candidates = {}
-    for make in pipeline.BRANCHES.values():
-        for source in make(0):
-            with measured(results, f"candidates.{source.name}") as row:
-                candidates[source.name] = source.fit(hist, ds.items, ds.vectors).recommend(pool, args.candidates)
-                row["candidates"] = len(candidates[source.name])
+    for name in SOURCES:
+        with measured(results, f"candidates.{name}") as row:
+            candidates[name] = make_source(name).fit(hist, ds.items, ds.vectors).recommend(pool, args.candidates)
+            row["candidates"] = len(candidates[name])
     with measured(results, "features") as row:
-        table = pipeline.cut_table(ds, cut, candidates)
-        row.update(rows=len(table), columns=table.shape[1])
-    with measured(results, "catboost_trial"):
-        model, platt = pipeline.train_trial(TrialParams(), [table])
+        data = cut_data(ds, cut, pool, candidates)
+        row.update(rows=len(data.table), columns=data.table.shape[1])
+    for objective in ("YetiRank", "Logloss"):
+        with measured(results, f"catboost_trial.{objective}") as row:
+            reranker = Reranker(TrialParams(objective)).fit([learnable_rows(data.table)], learnable=True)
+            row["trees"] = int(reranker.best_iteration_ + 1)
     with measured(results, "buyer_selection"):
-        setup = pipeline.buyer_setup(ds, cut, pool, table)
-        buyer_model = pipeline.fit_buyers([setup])
-        pred = pipeline.predict_cut(model, platt, buyer_model, table, setup, 25, top_users)
+        buyer_model = buyers.BuyerModel().fit([data.inputs])
+        pred = predict(reranker, buyer_model, data.table, data.inputs, 25, top_users)
         assert set(pred.selected) == set(buyers.STRATEGIES)
 
     if args.json:

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     load_s = time.perf_counter() - started
     pool = rec.user_ids[rec.pool]
     rng = np.random.default_rng(args.seed)
-    results = {"model": args.model, "pool_users": len(pool), "history_rows": len(rec.history), "load_s": load_s}
+    results = {"model": args.model, "pool_users": len(pool), "history_rows": len(rec.model.history), "load_s": load_s}
 
     started = time.perf_counter()
     for i in range(0, len(pool), 1000):

@@ -8,6 +8,8 @@ start -> (history | covisit | als | faiss | popularity) -> join_candidates -> sp
       -> build_table (foreach cut) -> join_tables -> prepare_trials -> train_trial (foreach trial)
       -> choose -> final -> track -> end
 
+The branches are the ones of ``recsys.candidates.SOURCES`` (a test checks that every branch has its step).
+
 Steps only load inputs, call ``recsys`` and store outputs; the logic lives in the library.
 """
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 # the exit hook runs in a fresh interpreter that imports it by module path: let that one find recsys too
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
-from recsys import pipeline  # noqa: E402
+from recsys import experiment  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
 
@@ -69,6 +71,13 @@ class RecsysFlow(FlowSpec):
         type=bool,
         help="Give each user_id the history of the user_ids linked to it through shared loc_user_ids",
     )
+    ablation = Parameter(
+        "ablation",
+        default=False,
+        type=bool,
+        help="Retrain the chosen recipe without each candidate source (the 'source removed' rows; one retraining "
+        "per source)",
+    )
     tracking_uri = Parameter("tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
     experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
     model_name = Parameter("model-name", default="stokman-recommender", help="MLflow registered model name")
@@ -78,12 +87,15 @@ class RecsysFlow(FlowSpec):
         """Check the parameters and the tracking server, load and validate the data, fix the cuts and user pools."""
         from recsys.cli import resolve_data_dir
         from recsys.data import load_dataset
+        from recsys.evaluation import truth_file
         from recsys.reranker import parse_grid
         from recsys.split import check_log_covers_cuts, make_cuts
         from recsys.tracking import resolve_tracking_uri, start_flow_run
 
         self.trials = parse_grid(self.grid)  # fail fast on a bad grid or parameter
-        pipeline.check_parameters(self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials)
+        experiment.check_parameters(
+            self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials
+        )
         self.mlflow_uri = resolve_tracking_uri(self.tracking_uri)
         self.mlflow_run_id = start_flow_run(
             tracking_uri=self.mlflow_uri,
@@ -100,22 +112,23 @@ class RecsysFlow(FlowSpec):
                 "candidates": self.candidates,
                 "grid": self.grid,
                 "stitch_identities": self.stitch_identities,
+                "ablation": self.ablation,
             },
         )
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
-        self.truth = pipeline.truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
+        self.truth = truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
         check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
-        self.pools = pipeline.user_pools(self.ds, self.cuts, pipeline.pool_size(self.pool_size, self.top_users))
+        self.pools = experiment.user_pools(self.ds, self.cuts, experiment.pool_size(self.pool_size, self.top_users))
         for name, cut in self.cuts.items():
-            print(f"{cut}: {len(self.pools[name])} users scored")
+            print(f"{cut}: {len(self.pools[name]):,} users scored")
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
     def _branch(self, name: str) -> None:
         maybe_fail(name)
         self.branch_sources = {}  # fitted on the final cut: the state the served model needs
-        self.branch_candidates, self.branch_metrics = pipeline.run_branch(
+        self.branch_candidates, self.branch_metrics = experiment.run_branch(
             name, self.ds, self.cuts, self.pools, self.candidates, self.seed, fitted=self.branch_sources
         )
 
@@ -169,89 +182,111 @@ class RecsysFlow(FlowSpec):
 
     @step
     def build_table(self):
-        """Features and labels of one cut, and its buyer-model inputs (cuts in parallel, one table per task)."""
+        """Features and labels of one cut, its learnable rows and its buyer-model inputs (cuts in parallel)."""
+        from recsys.model import cut_data
+        from recsys.reranker import learnable_rows
+
         name = self.input
-        table = pipeline.cut_table(self.ds, self.cuts[name], {s: c[name] for s, c in self.source_candidates.items()})
+        data = cut_data(
+            self.ds, self.cuts[name], self.pools[name], {s: c[name] for s, c in self.source_candidates.items()}
+        )
         # one artifact per cut, so that later steps load only the tables they use
-        setattr(self, pipeline.table_artifact(name), table)
-        self.cut_buyer_setup = pipeline.buyer_setup(self.ds, self.cuts[name], self.pools[name], table)
-        print(f"{name}: {len(table):,} candidate rows, {table['user'].nunique():,} users")
+        setattr(self, experiment.table_artifact(name), data.table)
+        if experiment.has_target(self.ds, self.cuts[name]):
+            setattr(self, experiment.rows_artifact(name), learnable_rows(data.table))
+        self.cut_inputs = data.inputs
+        self.cut_without = (
+            experiment.aggregates_without(data.table, list(self.source_candidates)) if self.ablation else {}
+        )
+        print(f"{name}: {len(data.table):,} candidate rows, {data.table['user'].nunique():,} users")
         self.next(self.join_tables)
 
     @step
     def join_tables(self, inputs):
         """Collect the cut tables (passed on by reference, not loaded) and the buyer-model inputs."""
-        self.merge_artifacts(inputs, exclude=["cut_buyer_setup"])
-        self.buyer_setups = {name: inp.cut_buyer_setup for name in self.cuts for inp in inputs if inp.input == name}
+        self.merge_artifacts(inputs, exclude=["cut_inputs", "cut_without"])
+        by_cut = {inp.input: inp for inp in inputs}
+        self.buyer_inputs = {name: by_cut[name].cut_inputs for name in self.cuts}
+        self.buyer_without = {name: by_cut[name].cut_without for name in self.cuts}
         self.next(self.prepare_trials)
 
     @step
     def prepare_trials(self):
         """The buyer model for validation and the baselines, then one task per trial."""
+        from recsys.buyers import BuyerModel
+
         self.train_names = [n for n in self.cuts if n.startswith("train")]
-        self.valid_buyer_model = pipeline.fit_buyers([self.buyer_setups[n] for n in self.train_names], self.seed)
-        self.baseline_results = pipeline.baselines(self.ds, self.cuts["valid"], self.k, self.top_users)
+        self.valid_buyer_model = BuyerModel(self.seed).fit([self.buyer_inputs[n] for n in self.train_names])
+        self.baseline_results = experiment.baselines(self.ds, self.cuts["valid"], self.k, self.top_users)
         self.next(self.train_trial, foreach="trials")
 
-    def _tables(self, names) -> dict:
-        """The feature tables of the named cuts (each a separate artifact, loaded on access)."""
-        return {n: getattr(self, pipeline.table_artifact(n)) for n in names}
+    def _artifacts(self, kind, names) -> list:
+        """The per-cut artifacts (``kind``: ``experiment.table_artifact`` or ``rows_artifact``) of ``names``."""
+        return [getattr(self, kind(n)) for n in names]
 
     @step
     def train_trial(self):
         """One reranker trial: fit on the training cuts, score on the validation cut with the exact metric."""
         maybe_fail("train_trial")
         self.params = self.input
-        tables = self._tables([*self.train_names[: self.params.train_cuts], "valid"])
-        train = [tables[n] for n in self.train_names[: self.params.train_cuts]]
-        model, platt = pipeline.train_trial(self.params, train, self.seed)
-        valid = self.cuts["valid"]
-        pred = pipeline.predict_cut(
-            model,
-            platt,
+        train_rows = self._artifacts(experiment.rows_artifact, self.train_names[: self.params.train_cuts])
+        reranker = experiment.train_trial(self.params, train_rows, self.seed)
+        pred, self.results = experiment.validate(
+            self.ds,
+            self.cuts["valid"],
+            reranker,
             self.valid_buyer_model,
-            tables["valid"],
-            self.buyer_setups["valid"],
+            getattr(self, experiment.table_artifact("valid")),
+            self.buyer_inputs["valid"],
             self.k,
             self.top_users,
         )
-        padding = pipeline.valid_padding(self.ds, valid, self.k)
-        self.results = pipeline.evaluate(self.ds, valid, pred, padding, self.k, self.top_users)
+        self.best_iteration = reranker.best_iteration_
         self.strategy = max(self.results, key=lambda s: self.results[s]["recall"])
         self.recall = self.results[self.strategy]["recall"]
         self.selected = pred.selected[self.strategy]
-        self.selection_scores = pipeline.selection_scores(pred, self.buyer_setups["valid"])  # the buyer curve
-        print(f"{self.params.label}: valid recall {self.recall:.4f} ({self.strategy})")
+        self.selection_scores = experiment.selection_scores(pred, self.buyer_inputs["valid"])  # the buyer curve
+        print(f"{self.params.label}: valid recall {self.recall:.4f} ({self.strategy}), {self.best_iteration + 1} trees")
         self.next(self.choose)
 
     @step
     def choose(self, inputs):
-        """Table of every trial; keep the best by validation recall; what each source is worth alone, and what the
-        best recipe loses when retrained without it."""
+        """Table of every trial; keep the best by validation recall; what each source is worth alone and, with
+        --ablation, what the best recipe loses when retrained without it."""
         self.merge_artifacts(
-            inputs, exclude=["params", "results", "strategy", "recall", "selected", "selection_scores"]
+            inputs,
+            exclude=["params", "results", "strategy", "recall", "selected", "selection_scores", "best_iteration"],
         )
-        self.trial_table = pipeline.trial_table([(i.params, i.results) for i in inputs])
+        self.trial_table = experiment.trial_table([(i.params, i.results) for i in inputs])
         best = max(inputs, key=lambda i: i.recall)  # the first of equals: inputs keep the grid's order
         self.best_params, self.best_strategy, self.valid_results = best.params, best.strategy, best.results
         self.valid_recall, self.selection_scores = best.recall, best.selection_scores
         self.source_alone = {
-            s: pipeline.source_alone(self.ds, self.cuts["valid"], c["valid"], best.selected, self.k, self.top_users)
+            s: experiment.source_alone(self.ds, self.cuts["valid"], c["valid"], best.selected, self.k, self.top_users)
             for s, c in self.source_candidates.items()
         }
-        self.source_removed = pipeline.sources_removed(
-            self.ds,
-            self.cuts,
-            self.pools,
-            self._tables([*self.train_names, "valid"]),
-            self.train_names,
-            self.best_params,
-            self.best_strategy,
-            list(self.source_candidates),
-            self.k,
-            self.top_users,
-            self.seed,
-        )
+        self.source_removed = None  # None: the ablation was skipped (--ablation False)
+        if self.ablation:
+            train = self.train_names[: self.best_params.train_cuts]
+            inputs_ = experiment.AblationInputs(
+                train_rows=self._artifacts(experiment.rows_artifact, train),
+                buyer_inputs=[self.buyer_inputs[n] for n in self.train_names],
+                buyer_without=[self.buyer_without[n] for n in self.train_names],
+                valid_table=getattr(self, experiment.table_artifact("valid")),
+                valid_inputs=self.buyer_inputs["valid"],
+            )
+            self.source_removed = experiment.sources_removed(
+                self.ds,
+                self.cuts["valid"],
+                inputs_,
+                self.best_params,
+                self.best_strategy,
+                list(self.source_candidates),
+                self.k,
+                self.top_users,
+                self.seed,
+                progress=lambda i, n, msg: print(f"ablation {i}/{n}: {msg}", flush=True),
+            )
         print(self.trial_table.to_string())
         print(f"best: {self.best_params.label} with {self.best_strategy}: valid recall {self.valid_recall:.4f}")
         self.next(self.final)
@@ -259,30 +294,35 @@ class RecsysFlow(FlowSpec):
     @step
     def final(self):
         """Retrain the chosen configuration on the newest cuts, predict the days after the log, write the CSV."""
+        from recsys.evaluation import score_truth
+        from recsys.submission import write_checked_submission
+
         maybe_fail("final")
         labelled = [n for n in self.cuts if n != "final"]  # newest first: the reranker learns from the first ones
-        tables = self._tables(["final", *labelled[: self.best_params.train_cuts]])
-        result = pipeline.final_submission(
+        result = experiment.final_submission(
             self.ds,
-            self.cuts,
-            tables,
-            self.buyer_setups,
+            self.cuts["final"],
+            getattr(self, experiment.table_artifact("final")),
+            self.buyer_inputs["final"],
+            self._artifacts(experiment.rows_artifact, labelled[: self.best_params.train_cuts]),
+            [self.buyer_inputs[n] for n in labelled[: len(self.train_names)]],  # as many cuts as in validation
             self.best_params,
             self.best_strategy,
             self.k,
             self.top_users,
             self.seed,
-            buyer_cuts=len(self.train_names),
         )
-        self.final_model, self.final_platt, self.final_buyer_model = result.model, result.platt, result.buyer_model
+        self.final_reranker, self.final_buyer_model = result.reranker, result.buyer_model
         self.submission = result.submission
         self.feature_importance = result.feature_importance
-        self.final_table_head = tables["final"].head(5)  # the model's input example
+        self.final_table_head = getattr(self, experiment.table_artifact("final")).head(5)  # the model's input example
         self.output_path = str(
-            pipeline.write_checked_submission(self.ds, result.submission, self.output, self.k, self.top_users)
+            write_checked_submission(
+                result.submission, self.ds.items["product_id"], self.output, self.k, self.top_users
+            )
         )
-        self.test_results = pipeline.score_truth(self.ds, self.truth, result.recs, self.k, self.top_users)
-        print(f"wrote {self.output_path}: {len(self.submission)} users")
+        self.test_results = score_truth(self.ds, self.truth, result.recs, self.k, self.top_users)
+        print(f"wrote {self.output_path}: {len(self.submission):,} users")
         if self.test_results:
             print(f"test recall against the truth file: {self.test_results['recall']:.4f}")
         self.next(self.track)
@@ -290,15 +330,16 @@ class RecsysFlow(FlowSpec):
     @step
     def track(self):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
-        whole recommender (candidate state, reranker, buyer model) registered as the champion pyfunc model."""
+        whole two-stage model (candidate state, reranker, buyer model) registered as the champion pyfunc model."""
+        from recsys.model import TwoStageModel
         from recsys.serving import Recommender
-        from recsys.tracking import log_flow_run
+        from recsys.tracking import log_flow_run, run_report
 
-        hypotheses = pipeline.hypothesis_table(
+        hypotheses = experiment.hypothesis_table(
             self.valid_results, self.best_strategy, self.baseline_results, self.source_alone, self.source_removed
         )
         self.hypotheses = hypotheses
-        report = pipeline.run_report(
+        report = run_report(
             params={
                 "data_path": self.resolved_data_dir,
                 "strategy": self.best_strategy,
@@ -312,19 +353,16 @@ class RecsysFlow(FlowSpec):
             final_table=self.final_table_head,
             data_report=self.ds.report,
         )
-        recommender = Recommender.build(
+        model = TwoStageModel.at_cut(
             self.ds,
             self.cuts["final"],
             self.final_sources,
-            self.final_model,
-            self.final_platt,
+            self.final_reranker,
             self.final_buyer_model,
             self.best_strategy,
-            self.pools["final"],
             self.candidates,
-            self.k,
-            self.top_users,
         )
+        recommender = Recommender.from_dataset(self.ds, model, self.pools["final"], self.k, self.top_users)
         self.mlflow = log_flow_run(
             tracking_uri=self.mlflow_uri,
             run_id=self.mlflow_run_id,
@@ -334,7 +372,7 @@ class RecsysFlow(FlowSpec):
             tables=report.tables,
             plots=report.plots,
             submission=self.submission,
-            reranker=self.final_model,
+            reranker=self.final_reranker,
             recommender=recommender,
             model_name=self.model_name,
             input_example=report.input_example,

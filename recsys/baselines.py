@@ -10,12 +10,11 @@ Both return ``user code -> [item codes]`` for a cut, computed from that cut's hi
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from recsys.candidates.base import cut_time, decay, item_events
 from recsys.candidates.history import HistorySource
-from recsys.candidates.popularity import popular_items
+from recsys.candidates.popularity import pad, padding_items
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS, NO_ITEM, Action
 from recsys.schema import Columns as C
 
@@ -28,19 +27,6 @@ USER_ACTIVITY_WEIGHTS: dict[int, float] = {
     int(Action.DEL_BASKET): 0.5,
     int(Action.VIEW): 0.2,
 }
-
-
-def pad(ranked: list, padding: np.ndarray, k: int) -> list:
-    """``ranked`` cut to ``k`` and completed with unused ``padding`` items, order kept."""
-    out = list(dict.fromkeys(ranked))[:k]
-    seen = set(out)
-    for item in padding:
-        if len(out) >= k:
-            break
-        if item not in seen:
-            out.append(item)
-            seen.add(item)
-    return out
 
 
 def user_activity_scores(history: pd.DataFrame, half_life_days: float = 2.0) -> pd.Series:
@@ -64,7 +50,7 @@ def organisers_baseline(
     last_add = first.groupby(C.USER)[C.TS].max().sort_values(ascending=False, kind="stable")
     users = last_add.index[:top_users]
     items = first[first[C.USER].isin(users)].groupby(C.USER, sort=False)[C.ITEM].agg(list)
-    padding = popular_items(history, k * 2)
+    padding = padding_items(history, int(history[C.ITEM].max()) + 1, 2 * k)
     return {int(u): pad(items.get(u, []), padding, k) for u in users}
 
 
@@ -78,7 +64,7 @@ def history_popularity_baseline(
     users = user_activity_scores(history).index[:top_users].to_numpy()
     own = HistorySource().fit(history, items).recommend(users, k)
     own_lists = own.groupby(C.USER, sort=False)[C.ITEM].agg(list)
-    padding = popular_items(history, k * 2)
+    padding = padding_items(history, len(items), 2 * k)
     return {int(u): pad(own_lists.get(u, []), padding, k) for u in users}
 
 

@@ -7,11 +7,16 @@ probabilities estimate the second (the expected share of the user's purchases it
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from recsys.baselines import user_activity_scores
+from recsys.features import rank_columns, user_features
 from recsys.schema import Columns as C
+from recsys.schema import source_columns
 from recsys.split import Cut, target
 
 #: Selection strategies compared on validation: ``p_buy`` ranks by the buyer model alone, ``expected_recall``
@@ -19,7 +24,7 @@ from recsys.split import Cut, target
 STRATEGIES = ("expected_recall", "p_buy", "activity")
 
 #: Candidate-table columns aggregated per user for the buyer model (max over the user's candidates).
-CANDIDATE_AGGREGATES = ("ui_in_basket", "ui_interest", "ui_addb", "ui_order", "n_sources")
+CANDIDATE_AGGREGATES = ("ui_in_basket", "ui_interest", "ui_addb", "ui_order", C.N_SOURCES)
 
 
 def user_pool(history: pd.DataFrame, size: int) -> np.ndarray:
@@ -31,16 +36,63 @@ def user_pool(history: pd.DataFrame, size: int) -> np.ndarray:
     return np.sort(scores.index.to_numpy()[:size])
 
 
-def buyer_table(user_feats: pd.DataFrame, candidates: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per-user inputs of the buyer model: activity features plus aggregates of the user's candidate rows."""
-    table = user_feats.copy()
-    if candidates is not None and len(candidates):
+def candidate_aggregates(candidates: pd.DataFrame, without: str | None = None) -> pd.DataFrame:
+    """Per user, aggregates of their candidate rows (the max of :data:`CANDIDATE_AGGREGATES`, the number of
+    candidates and of items in the basket). ``without``: as if that source had never run (its own rows dropped,
+    ``n_sources`` recounted), without copying the table (the ablation)."""
+    if without is not None:
+        _, rank = source_columns(without)
+        others = [c for c in rank_columns(candidates) if c != rank]
+        if rank not in candidates:
+            raise ValueError(f"no candidate source {without!r} in the table (no column {rank!r})")
+        keep = candidates[others].notna().any(axis=1).to_numpy() if others else np.zeros(len(candidates), bool)
+        cols = [c for c in CANDIDATE_AGGREGATES if c in candidates and c != C.N_SOURCES]
+        frame = candidates.loc[keep, [C.USER, *cols]]
+        frame[C.N_SOURCES] = candidates.loc[keep, others].notna().sum(axis=1).astype(np.float32)
+    else:
         cols = [c for c in CANDIDATE_AGGREGATES if c in candidates]
-        agg = candidates.groupby(C.USER)[cols].max().add_prefix("max_")
-        agg["n_in_basket"] = candidates.groupby(C.USER)["ui_in_basket"].sum() if "ui_in_basket" in candidates else 0
-        agg["n_candidates"] = candidates.groupby(C.USER).size()
-        table = table.join(agg, how="left")
-    return table.astype(np.float32)
+        frame = candidates[[C.USER, *cols]]
+    grouped = frame.groupby(C.USER)
+    agg = grouped[[c for c in CANDIDATE_AGGREGATES if c in frame]].max().add_prefix("max_")
+    agg["n_in_basket"] = grouped["ui_in_basket"].sum() if "ui_in_basket" in frame else 0
+    agg["n_candidates"] = grouped.size()
+    return agg.astype(np.float32)
+
+
+@dataclass
+class BuyerInputs:
+    """The buyer model's inputs for one cut's user pool: activity features (they do not depend on the candidate
+    sources, so the ablation computes them once), aggregates of the candidate table, the activity score (the
+    ``activity`` strategy) and, where the target window is known, who bought."""
+
+    user_feats: pd.DataFrame
+    aggregates: pd.DataFrame
+    activity: pd.Series
+    labels: pd.Series | None = None
+
+    @property
+    def users(self) -> pd.Index:
+        return self.user_feats.index
+
+    def table(self) -> pd.DataFrame:
+        return self.user_feats.join(self.aggregates, how="left").astype(np.float32)
+
+    def without(self, candidates: pd.DataFrame, source: str) -> BuyerInputs:
+        """The same inputs with the aggregates of ``candidates`` as if ``source`` had never run."""
+        return dataclasses.replace(self, aggregates=candidate_aggregates(candidates, without=source))
+
+
+def buyer_inputs(
+    history: pd.DataFrame,
+    now: pd.Timestamp,
+    users: np.ndarray,
+    candidates: pd.DataFrame,
+    activity: pd.Series,
+    labels: pd.Series | None = None,
+) -> BuyerInputs:
+    """:class:`BuyerInputs` of ``users`` from a cut's history (events before ``now``) and candidate table."""
+    feats = user_features(history, now, users).reindex(users)
+    return BuyerInputs(feats, candidate_aggregates(candidates), activity, labels)
 
 
 def buyer_labels(interactions: pd.DataFrame, cut: Cut, users: np.ndarray) -> pd.Series:
@@ -49,37 +101,37 @@ def buyer_labels(interactions: pd.DataFrame, cut: Cut, users: np.ndarray) -> pd.
     return pd.Series([int(u in buyers) for u in users], index=users, dtype=np.int8)
 
 
-def fit_buyer_model(
-    table: pd.DataFrame,
-    labels: pd.Series,
-    seed: int = 0,
-    iterations: int = 400,
-    depth: int = 5,
-    learning_rate: float = 0.05,
-    threads: int = 2,
-):
-    """CatBoost classifier of P(user buys in the window)."""
-    from catboost import CatBoostClassifier
+class BuyerModel:
+    """CatBoost classifier of P(user buys in the target window), learned from the pools of labelled cuts."""
 
-    y = labels.reindex(table.index).fillna(0).astype(int)
-    if y.nunique() < 2:
-        raise ValueError(f"buyer model needs buyers and non-buyers among the pool users, got {int(y.sum())} buyers")
-    model = CatBoostClassifier(
-        iterations=iterations,
-        depth=depth,
-        learning_rate=learning_rate,
-        random_seed=seed,
-        thread_count=threads,
-        verbose=False,
-        allow_writing_files=False,
-        auto_class_weights=None,
-    )
-    model.fit(table, y)
-    return model
+    def __init__(self, seed: int = 0, iterations: int = 400, depth: int = 5, learning_rate: float = 0.05, threads=2):
+        self.seed, self.iterations, self.depth = seed, iterations, depth
+        self.learning_rate, self.threads = learning_rate, threads
+        self.model_ = None
 
+    def fit(self, inputs: list[BuyerInputs]) -> BuyerModel:
+        from catboost import CatBoostClassifier
 
-def predict_buy(model, table: pd.DataFrame) -> pd.Series:
-    return pd.Series(model.predict_proba(table[model.feature_names_])[:, 1], index=table.index)
+        table = pd.concat([i.table() for i in inputs], ignore_index=True)
+        y = pd.concat([i.labels.reindex(i.users).fillna(0) for i in inputs], ignore_index=True).astype(int)
+        if y.nunique() < 2:
+            raise ValueError(f"buyer model needs buyers and non-buyers among the pool users, got {int(y.sum())} buyers")
+        self.model_ = CatBoostClassifier(
+            iterations=self.iterations,
+            depth=self.depth,
+            learning_rate=self.learning_rate,
+            random_seed=self.seed,
+            thread_count=self.threads,
+            verbose=False,
+            allow_writing_files=False,
+        )
+        self.model_.fit(table, y)
+        return self
+
+    def predict(self, inputs: BuyerInputs) -> pd.Series:
+        """P(buy) per user of ``inputs``."""
+        table = inputs.table()
+        return pd.Series(self.model_.predict_proba(table[self.model_.feature_names_])[:, 1], index=table.index)
 
 
 def expected_recall(top_probs: pd.DataFrame, all_probs: pd.DataFrame) -> pd.Series:

@@ -25,3 +25,22 @@ def score_against_truth(
     """
     raw_truth = truth.rename(columns={C.USER_ID: C.USER, C.PRODUCT_ID: C.ITEM})
     return diagnostics(ds.raw_recs(recs), raw_truth, top_users, k)
+
+
+def truth_file(data_dir) -> pd.DataFrame | None:
+    """``<data_dir>/truth/truth.parquet`` when the data ships one (read in ``start``, so that later steps need
+    nothing outside the datastore), else None."""
+    from pathlib import Path
+
+    from recsys.data import load_truth
+    from recsys.schema import TRUTH_FILE
+
+    path = Path(data_dir) / TRUTH_FILE
+    return load_truth(path) if path.is_file() else None
+
+
+def score_truth(ds: Dataset, truth: pd.DataFrame | None, recs: dict, k: int, top_users: int) -> dict[str, float]:
+    """Diagnostics against the truth of the days after the log (empty without one)."""
+    if truth is None:
+        return {}
+    return score_against_truth(ds, recs, truth, top_users, k).as_dict()

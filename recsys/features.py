@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events
-from recsys.schema import NO_ITEM, Action
+from recsys.candidates.embeddings import EmbeddingSource
+from recsys.schema import NO_ITEM, NON_FEATURE_COLUMNS, PAIR_KEYS, Action, source_columns, source_of_rank_column
 from recsys.schema import Columns as C
 
 DAY = pd.Timedelta(days=1)
@@ -30,8 +31,6 @@ USER_COUNT_ACTIONS = {
 }
 PAIR_ACTIONS = {k: USER_COUNT_ACTIONS[k] for k in ("view", "like", "addb", "delb", "order", "listb")}
 CATEGORICAL_FEATURES = [C.CATEGORY]
-#: Which stacked training cut a row comes from (a key, not a feature).
-CUT_ID = "cut_id"
 
 
 def _age_days(ts: pd.Series, now: pd.Timestamp) -> np.ndarray:
@@ -114,34 +113,34 @@ def item_features(history: pd.DataFrame, items: pd.DataFrame, now: pd.Timestamp)
 def pair_features(history: pd.DataFrame, pairs: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     """Per (user, item) pair: counts per action, recency of the last view / addB / delB / order, basket state,
     recency-weighted interest, and the user's share of interest in the item's category."""
-    keys = pairs[[C.USER, C.ITEM]].drop_duplicates()
+    keys = pairs[PAIR_KEYS].drop_duplicates()
     frame = history[history[C.ITEM].ne(NO_ITEM) & history[C.USER].isin(keys[C.USER].unique())]
-    frame = frame.merge(keys, on=[C.USER, C.ITEM])
+    frame = frame.merge(keys, on=PAIR_KEYS)
     age = _age_days(frame[C.TS], now)
     frame = frame.assign(_age=age)
-    out = keys.set_index([C.USER, C.ITEM])
-    grouped = frame.groupby([C.USER, C.ITEM])
+    out = keys.set_index(PAIR_KEYS)
+    grouped = frame.groupby(PAIR_KEYS)
     for name, act in PAIR_ACTIONS.items():
-        sub = frame[frame[C.ACTION] == int(act)].groupby([C.USER, C.ITEM])["_age"]
+        sub = frame[frame[C.ACTION] == int(act)].groupby(PAIR_KEYS)["_age"]
         out[f"ui_{name}"] = sub.size().reindex(out.index).fillna(0).astype(np.float32)
         if name in ("view", "addb", "delb", "order"):
             out[f"ui_days_since_{name}"] = sub.min().reindex(out.index).astype(np.float32)
     out["ui_days_since_any"] = grouped["_age"].min().reindex(out.index).astype(np.float32)
     # still in the basket: the last basket action on the item is an add, after the user's last clear
     basket = frame[frame[C.ACTION].isin([int(Action.ADD_BASKET), int(Action.DEL_BASKET), int(Action.ORDER)])]
-    last = basket.sort_values(C.TS, kind="stable").groupby([C.USER, C.ITEM]).tail(1)
+    last = basket.sort_values(C.TS, kind="stable").groupby(PAIR_KEYS).tail(1)
     clears = history[history[C.ACTION] == int(Action.CLEAR_BASKET)].groupby(C.USER)[C.TS].max()
     cleared_after = last[C.TS].to_numpy() <= clears.reindex(last[C.USER]).to_numpy()
     in_basket = (last[C.ACTION].to_numpy() == int(Action.ADD_BASKET)) & ~cleared_after
     out["ui_in_basket"] = (
-        pd.Series(in_basket.astype(np.float32), index=pd.MultiIndex.from_frame(last[[C.USER, C.ITEM]]))
+        pd.Series(in_basket.astype(np.float32), index=pd.MultiIndex.from_frame(last[PAIR_KEYS]))
         .reindex(out.index)
         .fillna(0)
     )
     weights = frame[C.ACTION].map(ACTION_WEIGHTS).fillna(0).to_numpy(np.float32)
     interest = weights * np.exp2(-frame["_age"].to_numpy() / 3.0)
     out["ui_interest"] = (
-        pd.Series(interest, index=pd.MultiIndex.from_frame(frame[[C.USER, C.ITEM]]))
+        pd.Series(interest, index=pd.MultiIndex.from_frame(frame[PAIR_KEYS]))
         .groupby(level=[0, 1])
         .sum()
         .reindex(out.index)
@@ -192,17 +191,38 @@ def merge_candidates(candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
     the source did not propose the pair) and the number of sources that did."""
     merged = None
     for name in sorted(candidates):  # a canonical column order, whatever order the sources arrive in
-        frame = candidates[name]
-        part = frame[[C.USER, C.ITEM, C.SCORE, C.RANK]].rename(
-            columns={C.SCORE: f"s_{name}_score", C.RANK: f"s_{name}_rank"}
-        )
-        merged = part if merged is None else merged.merge(part, on=[C.USER, C.ITEM], how="outer")
+        score, rank = source_columns(name)
+        part = candidates[name][[*PAIR_KEYS, C.SCORE, C.RANK]].rename(columns={C.SCORE: score, C.RANK: rank})
+        merged = part if merged is None else merged.merge(part, on=PAIR_KEYS, how="outer")
     if merged is None:
         raise ValueError("no candidate sources given")
-    rank_cols = [f"s_{name}_rank" for name in sorted(candidates)]
+    rank_cols = rank_columns(merged)
     merged[rank_cols] = merged[rank_cols].astype(np.float32)
-    merged["n_sources"] = merged[rank_cols].notna().sum(axis=1).astype(np.float32)
-    return merged.sort_values([C.USER, C.ITEM], kind="stable").reset_index(drop=True)
+    merged[C.N_SOURCES] = merged[rank_cols].notna().sum(axis=1).astype(np.float32)
+    return merged.sort_values(PAIR_KEYS, kind="stable").reset_index(drop=True)
+
+
+def rank_columns(table: pd.DataFrame) -> list[str]:
+    """The rank columns of the candidate sources present in ``table``."""
+    return [c for c in table.columns if source_of_rank_column(c) is not None]
+
+
+def sources_of(table: pd.DataFrame) -> list[str]:
+    """The candidate sources whose columns ``table`` carries."""
+    return [source_of_rank_column(c) for c in rank_columns(table)]
+
+
+def drop_source(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A candidate table as if ``source`` had never run: the rows only it proposed are gone, its score and rank
+    features too, and ``n_sources`` counts the remaining sources."""
+    score, rank = source_columns(source)
+    if rank not in table:
+        raise ValueError(f"no candidate source {source!r} in the table (no column {rank!r})")
+    others = [c for c in rank_columns(table) if c != rank]
+    kept = table[table[others].notna().any(axis=1)] if others else table.iloc[:0]
+    kept = kept.drop(columns=[score, rank])
+    kept[C.N_SOURCES] = kept[others].notna().sum(axis=1).astype(np.float32)
+    return kept.reset_index(drop=True)
 
 
 def build_features(
@@ -220,7 +240,7 @@ def build_features(
     those users' events when ``item_feats`` (:func:`item_features` of the whole history) is given: the rows are
     the same (this is how the served model scores a few users without scanning the whole log).
     """
-    table = candidates.merge(pair_features(history, candidates, now), on=[C.USER, C.ITEM], how="left")
+    table = candidates.merge(pair_features(history, candidates, now), on=PAIR_KEYS, how="left")
     users = table[C.USER].unique()
     table = table.merge(user_features(history, now, users), left_on=C.USER, right_index=True, how="left")
     if item_feats is None:
@@ -236,12 +256,45 @@ def build_features(
 
 def add_labels(table: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame:
     """``target`` column: 1 where the user ordered the item in the cut's target window."""
-    bought = target[[C.USER, C.ITEM]].drop_duplicates().assign(**{C.TARGET: np.int8(1)})
-    out = table.drop(columns=[C.TARGET], errors="ignore").merge(bought, on=[C.USER, C.ITEM], how="left")
+    bought = target[PAIR_KEYS].drop_duplicates().assign(**{C.TARGET: np.int8(1)})
+    out = table.drop(columns=[C.TARGET], errors="ignore").merge(bought, on=PAIR_KEYS, how="left")
     out[C.TARGET] = out[C.TARGET].fillna(0).astype(np.int8)
     return out
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
     """The model inputs: every column except keys, the label and the stacked-cut id."""
-    return [c for c in table.columns if c not in (C.USER, C.ITEM, C.TARGET, CUT_ID)]
+    return [c for c in table.columns if c not in NON_FEATURE_COLUMNS]
+
+
+class FeatureRecipe:
+    """The feature recipe of one cut, fitted on that cut's history: the item features, the catalog and the users'
+    title-embedding profiles (for the similarity feature). :meth:`table` turns any users' candidates into the
+    reranker's table; training, validation, the submission and the served model all go through it.
+    """
+
+    def __init__(self, now: pd.Timestamp, items: pd.DataFrame, item_feats: pd.DataFrame, embeddings=None):
+        self.now = now
+        self.items = items
+        self.item_feats = item_feats
+        self.embeddings = embeddings
+
+    @classmethod
+    def fit(
+        cls, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None, now: pd.Timestamp
+    ) -> FeatureRecipe:
+        """``history``: the cut's events (strictly before ``now``)."""
+        has_vectors = vectors is not None and len(vectors) and (items[C.VECTOR_ROW] >= 0).any()
+        embeddings = EmbeddingSource().fit(history, items, vectors) if has_vectors else None
+        kept = items.drop(columns=[C.TITLE], errors="ignore")
+        return cls(now, kept, item_features(history, kept, now), embeddings)
+
+    def table(self, history: pd.DataFrame, candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Merged candidates with every feature. ``history`` may be only the candidates' users' events (the item
+        features were computed on the whole history at fit time), so a few users cost milliseconds."""
+        merged = merge_candidates(candidates)
+        user_vectors = item_vectors = None
+        if self.embeddings is not None:
+            codes, queries = self.embeddings.user_queries(merged[C.USER].unique())
+            user_vectors, item_vectors = pd.DataFrame(queries, index=codes), self.embeddings.item_vectors_
+        return build_features(history, self.items, merged, self.now, user_vectors, item_vectors, self.item_feats)

@@ -39,7 +39,7 @@ DIAG_COLUMNS = ["recall", "buyers_captured", "recall_selected", "selected_precis
 def buyer_curve(scores: pd.DataFrame, n_buyers: int, strategies, budget: int | None = None) -> pd.DataFrame:
     """Share of all the period's buyers among the first N users of each strategy's ranking, for N up to the pool.
 
-    ``scores`` is :func:`recsys.pipeline.selection_scores` (a ``bought`` flag and one score column per strategy);
+    ``scores`` is :func:`recsys.experiment.selection_scores` (a ``bought`` flag and one score column per strategy);
     users are ranked as :func:`recsys.buyers.select_users` ranks them, so the value at N = ``top_users`` is the
     strategy's ``buyers_captured``. About :data:`CURVE_POINTS` values of N are kept, ``budget`` always among them.
     """
@@ -135,6 +135,8 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
         "tracking_uri": _get(data, "mlflow_uri"),
         "budget": int(data.top_users),
         "curve": None,
+        # None: an older run; False: the flow ran with --ablation False and has no "source removed" rows
+        "ablation": _get(data, "ablation"),
     }
     scores = _get(data, "selection_scores")
     if scores is not None and "bought" in scores:
@@ -418,6 +420,11 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     slides.append(processing)
 
     hyp = Slide("hypotheses", "Hypotheses tested", read_prose("hypotheses", prose_dir))
+    if summary.get("ablation") is False:
+        hyp.facts = (
+            'The source ablation was skipped in this run (`--ablation False`): no "source removed" rows. '
+            "Run the flow with `--ablation True` to retrain the chosen recipe without each source."
+        )
     if summary["hypotheses"] is not None:
         hyp.tables.append(("validation, same metric for every row", summary["hypotheses"][DIAG_COLUMNS]))
         if summary["hypotheses"].index.str.startswith("source").any():

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.features import CATEGORICAL_FEATURES, CUT_ID, feature_columns
+from recsys.features import CATEGORICAL_FEATURES, feature_columns
 from recsys.schema import Columns as C
 
 OBJECTIVES = ("YetiRank", "Logloss")
@@ -21,7 +21,13 @@ OBJECTIVES = ("YetiRank", "Logloss")
 
 @dataclass(frozen=True)
 class TrialParams:
-    """One reranker configuration. ``train_cuts``: how many stacked training cuts (newest first) it learns from."""
+    """One reranker configuration.
+
+    ``train_cuts``: how many stacked training cuts (newest first) it learns from. ``negatives``: the share of
+    non-bought candidates kept in each training group (every bought one is kept; 1 keeps all). ``iterations`` is
+    an upper bound: training stops once the held-out users' loss has not improved for :data:`EARLY_STOP_ROUNDS`
+    rounds, and the best iteration is kept.
+    """
 
     objective: str = "YetiRank"
     depth: int = 6
@@ -29,22 +35,27 @@ class TrialParams:
     iterations: int = 300
     l2_leaf_reg: float = 3.0
     train_cuts: int = 1
+    negatives: float = 1.0
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.depth < 1 or self.iterations < 1 or self.learning_rate <= 0 or self.train_cuts < 1:
             raise ValueError(f"invalid trial parameters: {self}")
+        if not 0 < self.negatives <= 1:
+            raise ValueError(f"negatives must be a share in (0, 1], got {self.negatives}")
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @property
     def label(self) -> str:
-        return (
-            f"{self.objective} d{self.depth} lr{self.learning_rate:g} it{self.iterations} "
-            f"l2={self.l2_leaf_reg:g} cuts{self.train_cuts}"
+        """A name a person reads: ``YetiRank, depth 6, lr 0.08, ≤300 trees, 1 window``."""
+        label = (
+            f"{self.objective}, depth {self.depth}, lr {self.learning_rate:g}, ≤{self.iterations} trees, "
+            f"l2 {self.l2_leaf_reg:g}, {self.train_cuts} window{'s' if self.train_cuts > 1 else ''}"
         )
+        return label + (f", {self.negatives:.0%} negatives" if self.negatives < 1 else "")
 
 
 DEFAULT_GRID = json.dumps(
@@ -82,51 +93,135 @@ def learnable_rows(table: pd.DataFrame) -> pd.DataFrame:
 
     A group is a user of one cut: with stacked cuts (``cut_id``) the same user forms one group per cut.
     """
-    keys = [CUT_ID, C.USER] if CUT_ID in table else [C.USER]
+    keys = [C.CUT_ID, C.USER] if C.CUT_ID in table else [C.USER]
     positives = table.groupby(keys)[C.TARGET].transform("max") > 0
     return table[positives].sort_values([*keys, C.ITEM], kind="stable")
 
 
-def fit_reranker(train: pd.DataFrame, params: TrialParams, seed: int = 0, threads: int = 2):
-    """Fit CatBoost on labelled candidate rows (``learnable_rows`` of the training cuts)."""
-    from catboost import CatBoost, Pool
-
-    rows = learnable_rows(train)
-    if rows.empty or rows[C.TARGET].sum() == 0:
-        raise ValueError("no bought item among the training candidates: cannot train the reranker")
-    features = feature_columns(rows)
-    cat = [c for c in CATEGORICAL_FEATURES if c in features]
-    # users of different cuts are different groups: the group id combines the cut and the user
-    group = rows[CUT_ID].astype(np.int64) * 10**9 + rows[C.USER] if CUT_ID in rows else rows[C.USER]
-    pool = Pool(rows[features], label=rows[C.TARGET], group_id=group.to_numpy(), cat_features=cat)
-    model = CatBoost(
-        {
-            "loss_function": params.objective,
-            "depth": params.depth,
-            "learning_rate": params.learning_rate,
-            "iterations": params.iterations,
-            "l2_leaf_reg": params.l2_leaf_reg,
-            "random_seed": seed,
-            "thread_count": threads,
-            "verbose": False,
-            "allow_writing_files": False,
-        }
-    )
-    model.fit(pool)
-    return model
+def stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several cuts in one table, ``cut_id`` telling them apart (for ranking groups)."""
+    return pd.concat([p.assign(**{C.CUT_ID: i}) for i, p in enumerate(parts)], ignore_index=True)
 
 
-def predict(model, table: pd.DataFrame) -> np.ndarray:
-    """Raw scores (higher = more likely bought) for candidate rows."""
-    return model.predict(table[model.feature_names_], prediction_type="RawFormulaVal")
+def group_ids(rows: pd.DataFrame) -> np.ndarray:
+    """One id per ranking group: the user, and the cut when rows of several cuts are stacked."""
+    if C.CUT_ID in rows:
+        return rows[C.CUT_ID].to_numpy(np.int64) * 10**9 + rows[C.USER].to_numpy(np.int64)
+    return rows[C.USER].to_numpy(np.int64)
 
 
-def top_k(table: pd.DataFrame, scores: np.ndarray, k: int) -> pd.DataFrame:
-    """The ``k`` best-scored candidates per user: ``user, item, score, rank``."""
-    frame = pd.DataFrame({C.USER: table[C.USER].to_numpy(), C.ITEM: table[C.ITEM].to_numpy(), C.SCORE: scores})
-    frame = frame.sort_values([C.USER, C.SCORE, C.ITEM], ascending=[True, False, True], kind="stable")
-    frame[C.RANK] = frame.groupby(C.USER, sort=False).cumcount() + 1
-    return frame[frame[C.RANK] <= k].reset_index(drop=True)
+#: Share of the training groups held out to stop boosting early (at least one group when there are two).
+HOLDOUT_SHARE = 0.15
+#: Rounds without improvement on the held-out groups before boosting stops.
+EARLY_STOP_ROUNDS = 40
+
+
+def split_groups(rows: pd.DataFrame, seed: int, share: float = HOLDOUT_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, holdout) over ``rows`` that keep whole groups on one side, seeded."""
+    groups = group_ids(rows)
+    uniq = np.unique(groups)
+    n_out = int(round(share * len(uniq))) if len(uniq) >= 2 else 0
+    n_out = min(max(n_out, 1 if len(uniq) >= 2 else 0), len(uniq) - 1) if len(uniq) else 0
+    held = np.random.default_rng(seed).choice(uniq, size=n_out, replace=False) if n_out else uniq[:0]
+    out = np.isin(groups, held)
+    return ~out, out
+
+
+def sample_negatives(rows: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """Every bought row and a seeded ``share`` of the others, group by group (at least one negative per group
+    that has one), order kept."""
+    if share >= 1:
+        return rows
+    rng = np.random.default_rng(seed)
+    negative = rows[C.TARGET].to_numpy() == 0
+    keep = ~negative | (rng.random(len(rows)) < share)
+    # a group keeps at least one negative: the first one, where sampling dropped them all
+    groups = group_ids(rows)
+    has_kept = pd.Series(keep & negative).groupby(groups).transform("any").to_numpy()
+    first_negative = negative & ~pd.Series(negative).groupby(groups).cumsum().gt(1).to_numpy()
+    keep |= first_negative & ~has_kept
+    return rows[keep]
+
+
+class Reranker:
+    """The second stage: a CatBoost model that ranks a user's candidates, and the Platt calibration that turns its
+    scores into P(the user buys the item | the user buys), fitted and used as one object.
+
+    :meth:`fit` learns from the learnable rows (:func:`learnable_rows`) of one or more labelled cut tables:
+    a seeded slice of the groups is held out to stop boosting early, negatives are sampled inside the other
+    groups (``params.negatives``), and the calibration is fitted on every learnable row.
+    """
+
+    def __init__(self, params: TrialParams | None = None, seed: int = 0, threads: int = 2):
+        self.params = params or TrialParams()
+        self.seed, self.threads = seed, threads
+        self.model_ = None
+        self.platt_: tuple[float, float] = (1.0, 0.0)
+        self.best_iteration_: int | None = None
+
+    def fit(self, tables: list[pd.DataFrame], learnable: bool = False) -> Reranker:
+        """Fit on labelled tables, newest first (the first ``params.train_cuts`` are used). ``learnable``: the
+        tables are already :func:`learnable_rows` (the flow stores those, small, per cut)."""
+        from catboost import CatBoost, Pool
+
+        parts = tables[: self.params.train_cuts]
+        rows = stack(parts) if len(parts) > 1 else parts[0]
+        if not learnable:
+            rows = learnable_rows(rows)
+        elif len(parts) > 1:
+            rows = rows.sort_values([C.CUT_ID, C.USER, C.ITEM], kind="stable")
+        if rows.empty or rows[C.TARGET].sum() == 0:
+            raise ValueError("no bought item among the training candidates: cannot train the reranker")
+        features = feature_columns(rows)
+        cat = [c for c in CATEGORICAL_FEATURES if c in features]
+        fit_mask, holdout_mask = split_groups(rows, self.seed)
+        train = sample_negatives(rows[fit_mask], self.params.negatives, self.seed)
+
+        def pool(frame):
+            return Pool(frame[features], label=frame[C.TARGET], group_id=group_ids(frame), cat_features=cat)
+
+        holdout = rows[holdout_mask]
+        use_holdout = len(holdout) and holdout[C.TARGET].sum() > 0
+        self.model_ = CatBoost(
+            {
+                "loss_function": self.params.objective,
+                "depth": self.params.depth,
+                "learning_rate": self.params.learning_rate,
+                "iterations": self.params.iterations,
+                "l2_leaf_reg": self.params.l2_leaf_reg,
+                "boosting_type": "Plain",
+                "random_seed": self.seed,
+                "thread_count": self.threads,
+                "verbose": False,
+                "allow_writing_files": False,
+                **({"od_type": "Iter", "od_wait": EARLY_STOP_ROUNDS, "use_best_model": True} if use_holdout else {}),
+            }
+        )
+        self.model_.fit(pool(train), eval_set=pool(holdout) if use_holdout else None)
+        self.best_iteration_ = self.model_.get_best_iteration() if use_holdout else self.params.iterations - 1
+        self.platt_ = fit_platt(self.raw(rows), rows[C.TARGET].to_numpy())
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.model_.feature_names_)
+
+    def raw(self, table: pd.DataFrame) -> np.ndarray:
+        """Raw scores (higher = more likely bought) of candidate rows."""
+        return self.model_.predict(table[self.model_.feature_names_], prediction_type="RawFormulaVal")
+
+    def proba(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated P(bought | the user buys) of raw scores."""
+        a, b = self.platt_
+        return sigmoid(a * np.asarray(raw, dtype=np.float64) + b)
+
+    def feature_importance(self) -> pd.Series:
+        """How much each feature moves the predictions (CatBoost's PredictionValuesChange), descending.
+
+        That type needs no data and works for ranking and classification losses alike.
+        """
+        values = self.model_.get_feature_importance(type="PredictionValuesChange")
+        return pd.Series(values, index=self.model_.feature_names_).sort_values(ascending=False)
 
 
 def fit_platt(scores: np.ndarray, labels: np.ndarray, steps: int = 50) -> tuple[float, float]:
@@ -148,12 +243,3 @@ def fit_platt(scores: np.ndarray, labels: np.ndarray, steps: int = 50) -> tuple[
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
-
-
-def feature_importance(model) -> pd.Series:
-    """How much each feature moves the predictions (CatBoost's PredictionValuesChange), descending.
-
-    That type needs no data and works for ranking and classification losses alike.
-    """
-    values = model.get_feature_importance(type="PredictionValuesChange")
-    return pd.Series(values, index=model.feature_names_).sort_values(ascending=False)

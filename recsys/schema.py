@@ -95,6 +95,29 @@ class Columns:
     WEIGHT = "weight"
     TARGET = "target"
     SOURCE = "source"
+    N_SOURCES = "n_sources"  # how many candidate sources proposed a (user, item) pair
+    CUT_ID = "cut_id"  # which stacked cut a training row comes from (a key, not a feature)
+    P_BUY = "p_buy"  # the buyer model's probability that a user buys in the target window
+
+
+#: The key of every candidate, feature and prediction table: one row per (user, item).
+PAIR_KEYS = [Columns.USER, Columns.ITEM]
+#: What every candidate source returns (rank 1 = best, scores descending within a user).
+CANDIDATE_COLUMNS = [Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK]
+#: Columns of a feature table that are not model inputs.
+NON_FEATURE_COLUMNS = (Columns.USER, Columns.ITEM, Columns.TARGET, Columns.CUT_ID)
+
+
+def source_columns(source: str) -> tuple[str, str]:
+    """The score and rank columns a candidate source contributes to the merged candidate table."""
+    return f"s_{source}_score", f"s_{source}_rank"
+
+
+def source_of_rank_column(column: str) -> str | None:
+    """The source whose rank column ``column`` is (None for any other column)."""
+    if column.startswith("s_") and column.endswith("_rank"):
+        return column[2 : -len("_rank")]
+    return None
 
 
 NO_ITEM = -1

@@ -1,10 +1,10 @@
-"""The whole recommender in one object, for inference without retraining and without the training data.
+"""The registered recommender: a :class:`~recsys.model.TwoStageModel` at the end of the log, behind raw ids.
 
-:class:`Recommender` holds what the flow fitted for the final cut (the end of the log): every candidate source's
-state, the event history the features read, the item features, the reranker with its Platt calibration, the buyer
-model and the chosen user-selection strategy. It recomputes candidates and features for the users asked for with
-the same functions as the flow (``recsys.pipeline.candidate_features``, ``predict_cut``), so its lists equal the
-flow's for the same users, and :meth:`Recommender.submission` rebuilds the flow's submission.
+:class:`Recommender` holds the two-stage model the flow's ``final`` step trained (sources fitted at the end of the
+log, the feature recipe, the reranker, the buyer model, the validated strategy), the user pool and the id maps.
+It adds only what a server needs: raw ids in and out, a popularity fallback for unknown users, request checks.
+Lists and the submission come from the model's own :meth:`~recsys.model.TwoStageModel.predict`, the recipe the
+flow used, so a submitted user gets exactly their submission list.
 
 :class:`RecommenderModel` wraps it as an MLflow pyfunc model (``mlflow models serve``): the input is a column of
 ``user_id`` strings, the optional parameter ``k``; the output has one row per (user, rank).
@@ -12,112 +12,61 @@ flow's for the same users, and :meth:`Recommender.submission` rebuilds the flow'
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from recsys import buyers
-from recsys.baselines import pad, user_activity_scores
-from recsys.candidates import CandidateSource, EmbeddingSource
+from recsys.candidates import pad
 from recsys.dataset import Dataset
-from recsys.features import item_features, user_features
-from recsys.reranker import sigmoid
-from recsys.schema import DEFAULT_K, USER_DTYPE
+from recsys.model import TwoStageModel, recs_for
+from recsys.schema import DEFAULT_K
 from recsys.schema import Columns as C
-from recsys.split import Cut, model_history
 
 #: Largest ``k`` a request may ask for (candidates per source cap what the reranker can rank anyway).
 MAX_K = 100
 #: Largest number of users in one request; bigger batches go through ``python -m recsys batch``.
 MAX_USERS_PER_REQUEST = 10_000
+#: Longest user id a request may carry (real ids are 36-character UUIDs).
+MAX_ID_LENGTH = 200
 #: Values of the ``source`` output column.
 FROM_MODEL = "reranker"
 FROM_PADDING = "popular_padding"  # a known user's list completed with popular items
 FROM_FALLBACK = "popular_fallback"  # an unknown user: popular items only
 #: The columns of :meth:`Recommender.recommend`.
-OUTPUT_COLUMNS = [C.USER_ID, C.RANK, C.PRODUCT_ID, C.SCORE, "p_buy", C.SOURCE]
-#: The history columns the features and sources read.
-HISTORY_COLUMNS = [C.USER, C.ITEM, C.ACTION, C.TS, C.PAGE]
+OUTPUT_COLUMNS = [C.USER_ID, C.RANK, C.PRODUCT_ID, C.SCORE, C.P_BUY, C.SOURCE]
+#: Request parameters the model accepts.
+PARAMS = ("k",)
 
 
 class RequestError(ValueError):
     """A request the model cannot answer as asked (the server turns it into a 400 with this message)."""
 
 
-@dataclass
 class Recommender:
-    """Everything needed to recommend at ``now`` (the final cut); build it with :meth:`build`."""
+    """A trained :class:`TwoStageModel` at the end of a log, its user pool and the raw id maps."""
 
-    now: pd.Timestamp
-    history: pd.DataFrame
-    items: pd.DataFrame
-    sources: dict[str, CandidateSource]
-    embeddings: EmbeddingSource | None
-    reranker: object
-    platt: tuple[float, float]
-    buyer_model: object
-    strategy: str
-    pool: np.ndarray
-    n_candidates: int
-    k: int
-    top_users: int
-    user_ids: np.ndarray
-    product_ids: np.ndarray
-    padding: np.ndarray
-    item_feats: pd.DataFrame
-    activity: pd.Series
-    _rows_by_user: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-    _user_codes: dict | None = field(default=None, repr=False)
+    def __init__(
+        self, model: TwoStageModel, pool: np.ndarray, user_ids, product_ids, k: int = DEFAULT_K, top_users: int = 3000
+    ):
+        self.model = model
+        self.pool = np.asarray(pool)
+        self.user_ids = np.asarray(user_ids).astype(str)
+        self.product_ids = np.asarray(product_ids).astype(str)
+        self.k, self.top_users = k, top_users
+        self._user_codes: dict | None = None
 
     @classmethod
-    def build(
-        cls,
-        ds: Dataset,
-        cut: Cut,
-        sources: dict[str, CandidateSource],
-        reranker,
-        platt: tuple[float, float],
-        buyer_model,
-        strategy: str,
-        pool: np.ndarray,
-        n_candidates: int,
-        k: int = DEFAULT_K,
-        top_users: int = 3000,
+    def from_dataset(
+        cls, ds: Dataset, model: TwoStageModel, pool: np.ndarray, k: int = DEFAULT_K, top_users: int = 3000
     ) -> Recommender:
-        """From a dataset, the cut the ``sources`` were fitted on, and the trained models."""
-        from recsys.pipeline import valid_padding
+        return cls(model, pool, ds.users[C.USER_ID].to_numpy(), ds.items[C.PRODUCT_ID].to_numpy(), k, top_users)
 
-        hist = model_history(ds, cut)[HISTORY_COLUMNS].reset_index(drop=True)
-        embeddings = sources.get("faiss")
-        if not isinstance(embeddings, EmbeddingSource):
-            from recsys.pipeline import fit_embeddings
-
-            embeddings = fit_embeddings(ds, hist)
-        return cls(
-            now=cut.at,
-            history=hist,
-            items=ds.items.drop(columns=[C.TITLE], errors="ignore"),
-            sources=dict(sorted(sources.items())),
-            embeddings=embeddings,
-            reranker=reranker,
-            platt=platt,
-            buyer_model=buyer_model,
-            strategy=strategy,
-            pool=np.asarray(pool),
-            n_candidates=n_candidates,
-            k=k,
-            top_users=top_users,
-            user_ids=ds.users[C.USER_ID].to_numpy().astype(str),
-            product_ids=ds.items[C.PRODUCT_ID].to_numpy().astype(str),
-            padding=valid_padding(ds, cut, MAX_K),  # the flow's padding list, longer: k may reach MAX_K
-            item_feats=item_features(hist, ds.items, cut.at),
-            activity=user_activity_scores(hist),
-        )
+    @property
+    def now(self) -> pd.Timestamp:
+        return self.model.now
 
     def refresh(self, ds: Dataset) -> Recommender:
         """The same trained reranker and buyer model over a newer log: the candidate sources are refitted on
@@ -126,47 +75,22 @@ class Recommender:
         Category codes are mapped to the ones the reranker learned (by raw ``category_id``; new ones become -1).
         """
         import copy
+        import dataclasses
 
         from recsys.buyers import user_pool
-        from recsys.split import make_cuts
+        from recsys.split import make_cuts, model_history
 
         items = ds.items.copy()
-        learned = dict(zip(self.items[C.CATEGORY_ID], self.items[C.CATEGORY], strict=True))
-        items[C.CATEGORY] = items[C.CATEGORY_ID].map(learned).fillna(-1).astype(self.items[C.CATEGORY].dtype)
+        learned_items = self.model.recipe.items
+        learned = dict(zip(learned_items[C.CATEGORY_ID], learned_items[C.CATEGORY], strict=True))
+        items[C.CATEGORY] = items[C.CATEGORY_ID].map(learned).fillna(-1).astype(learned_items[C.CATEGORY].dtype)
         ds = dataclasses.replace(ds, items=items)
         cut = make_cuts(ds.end)["final"]
         hist = model_history(ds, cut)
-        sources = {name: copy.deepcopy(src).fit(hist, ds.items, ds.vectors) for name, src in self.sources.items()}
-        pool = user_pool(hist, len(self.pool))
-        return Recommender.build(
-            ds, cut, sources, self.reranker, self.platt, self.buyer_model, self.strategy, pool,
-            self.n_candidates, self.k, self.top_users,
-        )  # fmt: skip
-
-    # -- scoring -------------------------------------------------------------------------------------------------
-
-    def user_history(self, codes: np.ndarray) -> pd.DataFrame:
-        """The events of ``codes`` in log order (what every user-side feature reads)."""
-        if self._rows_by_user is None:
-            order = np.argsort(self.history[C.USER].to_numpy(), kind="stable")
-            self._rows_by_user = (order, self.history[C.USER].to_numpy()[order])
-        order, sorted_users = self._rows_by_user
-        starts = np.searchsorted(sorted_users, codes, side="left")
-        ends = np.searchsorted(sorted_users, codes, side="right")
-        rows = np.sort(np.concatenate([order[s:e] for s, e in zip(starts, ends, strict=True)] or [np.array([], int)]))
-        return self.history.iloc[rows]
-
-    def score(self, codes: np.ndarray, k: int, top_users: int | None = None):
-        """``recsys.pipeline.Prediction`` for user codes: their top ``k`` lists, P(buy), the selections."""
-        from recsys.pipeline import BuyerSetup, candidate_features, predict_cut
-
-        codes = np.unique(np.asarray(codes, dtype=USER_DTYPE))
-        hist = self.user_history(codes)
-        candidates = {name: src.recommend(codes, self.n_candidates) for name, src in self.sources.items()}
-        table = candidate_features(hist, self.items, self.now, candidates, self.embeddings, self.item_feats)
-        feats = user_features(hist, self.now, codes).reindex(codes)
-        setup = BuyerSetup(buyers.buyer_table(feats, table), activity=self.activity)
-        return predict_cut(self.reranker, self.platt, self.buyer_model, table, setup, k, top_users or len(codes) or 1)
+        sources = {name: copy.deepcopy(src).fit(hist, ds.items, ds.vectors) for name, src in self.model.sources.items()}
+        m = self.model
+        model = TwoStageModel.at_cut(ds, cut, sources, m.reranker, m.buyer_model, m.strategy, m.n_candidates)
+        return Recommender.from_dataset(ds, model, user_pool(hist, len(self.pool)), self.k, self.top_users)
 
     def codes_of(self, user_ids) -> np.ndarray:
         """User codes of raw ids, -1 for ids never seen in the log."""
@@ -188,19 +112,19 @@ class Recommender:
         lists: dict[int, pd.DataFrame] = {}
         p_buy = pd.Series(dtype=float)
         if len(known):
-            pred = self.score(known, k)
+            pred = self.model.predict(known, k)
             p_buy = pred.p_buy
             lists = dict(tuple(pred.lists.groupby(C.USER, sort=False)))
-        a, b = self.platt
+        padding = self.model.padding
         parts = []
         for raw, code in zip(user_ids, codes, strict=True):
             if code < 0:
-                items, scores, source = list(self.padding[:k]), [np.nan] * k, [FROM_FALLBACK] * k
+                items, scores, source = list(padding[:k]), [np.nan] * k, [FROM_FALLBACK] * k
             else:
                 ranked = lists.get(code)
                 top = [] if ranked is None else ranked[C.ITEM].tolist()
-                probs = [] if ranked is None else list(sigmoid(a * ranked[C.SCORE].to_numpy() + b))
-                items = pad(top, self.padding, k)
+                probs = [] if ranked is None else list(self.model.reranker.proba(ranked[C.SCORE].to_numpy()))
+                items = pad(top, padding, k)
                 scores = probs + [np.nan] * (len(items) - len(top))
                 source = [FROM_MODEL] * len(top) + [FROM_PADDING] * (len(items) - len(top))
             parts.append(
@@ -210,7 +134,7 @@ class Recommender:
                         C.RANK: np.arange(1, len(items) + 1),
                         C.PRODUCT_ID: self.product_ids[np.asarray(items, dtype=np.int64)],
                         C.SCORE: np.asarray(scores, dtype=float),
-                        "p_buy": float(p_buy.get(code, np.nan)) if code >= 0 else np.nan,
+                        C.P_BUY: float(p_buy.get(code, np.nan)) if code >= 0 else np.nan,
                         C.SOURCE: source,
                     }
                 )
@@ -221,29 +145,29 @@ class Recommender:
 
     def submission(self, top_users: int | None = None, k: int | None = None) -> pd.DataFrame:
         """The submission of the final cut: the pool scored, users chosen by the validated strategy."""
-        from recsys.pipeline import recs_for
         from recsys.submission import build_submission
 
         top_users = top_users or self.top_users
         k = k or self.k
-        pred = self.score(self.pool, k, top_users)
-        recs = recs_for(pred.lists, pred.selected[self.strategy], self.padding, k)
+        pred = self.model.predict(self.pool, k, top_users)
+        recs = recs_for(pred.lists, pred.selected[self.model.strategy], self.model.padding, k)
         raw = {self.user_ids[u]: [self.product_ids[i] for i in items] for u, items in recs.items()}
-        return build_submission(raw, list(self.product_ids[self.padding]), k, top_users)
+        return build_submission(raw, list(self.product_ids[self.model.padding]), k, top_users)
 
     # -- persistence ---------------------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        state = {**self.__dict__, "_rows_by_user": None, "_user_codes": None}
+        self.model._rows_by_user = None
+        self._user_codes = None
         with open(path, "wb") as f:
-            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
         with open(path, "rb") as f:
-            return cls(**pickle.load(f))
+            return pickle.load(f)
 
 
 def check_k(k) -> int:
@@ -267,7 +191,13 @@ def check_user_ids(user_ids) -> list[str]:
         )
     bad = [u for u in ids if not isinstance(u, str) or not u.strip()]
     if bad:
-        raise RequestError(f"user ids must be non-empty strings, got {bad[:5]!r}")
+        raise RequestError(f"user ids must be non-empty strings, got {[str(u)[:50] for u in bad[:5]]!r}")
+    long = [u for u in ids if len(u) > MAX_ID_LENGTH]
+    if long:
+        raise RequestError(
+            f"{len(long)} user id(s) longer than {MAX_ID_LENGTH} characters (e.g. {long[0][:40]!r}..., "
+            f"{len(long[0])} characters)"
+        )
     return [str(u) for u in ids]
 
 

@@ -55,6 +55,12 @@ def build_submission(
     return pd.DataFrame(rows, columns=list(SUBMISSION_COLUMNS))
 
 
+def write_checked_submission(frame: pd.DataFrame, catalog_ids, path, k: int, top_users: int) -> Path:
+    """Validate against the catalog's product ids, then write atomically; returns the path."""
+    validate_submission(frame, catalog_ids, k, top_users)
+    return write_submission(frame, path)
+
+
 def write_submission(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write atomically, products as list text: the whole file goes to a hidden temp file in the same folder,
     reaches the disk (fsync), then replaces ``path`` in one rename.

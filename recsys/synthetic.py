@@ -333,12 +333,17 @@ def ensure_dataset(preset: str | Preset = "default", seed: int = 0, cache_dir="d
         raise
 
 
+#: Largest scale factor of a preset (``full@4`` is four times the real volume: ~27M exploded rows).
+MAX_SCALE = 4.0
+
+
 def scaled(preset: str | Preset, fraction: float) -> Preset:
     """``preset`` with ``fraction`` of its people, items and categories (named ``<name>@<fraction>``): the same
-    behaviour per person, so rows, users and buyers scale with ``fraction`` (the performance scaling series)."""
+    behaviour per person, so rows, users and buyers scale with ``fraction`` (the performance scaling series;
+    ``full@2`` is a shop twice the real volume)."""
     base = _resolve(preset)
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if not 0 < fraction <= MAX_SCALE:
+        raise ValueError(f"fraction must be in (0, {MAX_SCALE:g}], got {fraction}")
     if fraction == 1:
         return base
     return replace(

@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,54 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION_ALIAS = "champion"
 #: Name of the submission among a run's MLflow artifacts (``outputs/``).
 SUBMISSION_FILE = "submission.csv"
+
+
+@dataclass
+class RunReport:
+    params: dict
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    plots: dict[str, pd.Series]
+    input_example: pd.DataFrame | None
+
+
+def run_report(
+    *,
+    params: dict,
+    trials: pd.DataFrame,
+    hypotheses: pd.DataFrame,
+    source_metrics: dict[str, float],
+    test_results: dict[str, float],
+    importance: pd.Series,
+    final_table: pd.DataFrame,
+    data_report: dict[str, int] | None = None,
+) -> RunReport:
+    """What a run logs to MLflow (``data_report``: the loader's cleaning counts, as ``data.<counter>``)."""
+    from recsys.features import feature_columns
+
+    metrics = {f"data.{k}": v for k, v in (data_report or {}).items()}
+    metrics.update({f"valid.{k}": v for k, v in hypotheses.iloc[0].items()})
+    metrics.update({f"test.{k}": v for k, v in test_results.items()})
+    metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
+    for row in trials.itertuples():
+        metrics[f"trial.{row.trial}.{row.strategy}.recall"] = row.recall
+    for name, row in hypotheses.iterrows():
+        key = name.replace(" ", "_").replace(":", "").replace("(", "").replace(")", "")
+        metrics[f"hypothesis.{key}.recall"] = row["recall"]
+    ats = sorted({int(k.rsplit("_", 1)[1]) for k in source_metrics if ".valid.recall_at_" in k})
+    plots = {"feature_importance_top30": importance.head(30)}
+    if ats:
+        at = ats[-1]
+        plots[f"candidate_recall_at_{at}"] = pd.Series(
+            {k.split(".")[0]: v for k, v in source_metrics.items() if k.endswith(f".valid.recall_at_{at}")}, dtype=float
+        )
+    return RunReport(
+        params=params,
+        metrics=metrics,
+        tables={"trials": trials, "hypotheses": hypotheses, "feature_importance": importance.to_frame("importance")},
+        plots=plots,
+        input_example=final_table[feature_columns(final_table)].head(5),
+    )
 
 
 def resolve_tracking_uri(uri: str = "") -> str:
@@ -144,7 +193,7 @@ def log_flow_run(
             from recsys.submission import write_submission
 
             mlflow.log_artifact(str(write_submission(submission, Path(tmp) / SUBMISSION_FILE)), artifact_path="outputs")
-        mlflow.catboost.log_model(reranker, name="reranker", input_example=input_example)
+        mlflow.catboost.log_model(reranker.model_, name="reranker", input_example=input_example)
         state = recommender.save(Path(tmp) / "recommender.pkl")
         info = mlflow.pyfunc.log_model(
             name="recommender",

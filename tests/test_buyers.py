@@ -2,7 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.buyers import buyer_labels, expected_recall, fit_buyer_model, predict_buy, select_users, user_pool
+from recsys.buyers import (
+    BuyerInputs,
+    BuyerModel,
+    buyer_labels,
+    candidate_aggregates,
+    expected_recall,
+    select_users,
+    user_pool,
+)
+from recsys.features import drop_source, merge_candidates
 from recsys.schema import Action as A
 from recsys.schema import Columns as C
 from recsys.split import Cut
@@ -43,13 +52,41 @@ def test_pool_and_labels():
     assert buyer_labels(log, cut, np.array([0, 1])).tolist() == [0, 1]
 
 
-def test_buyer_model_ranks_active_users_higher():
+def inputs_of(x: np.ndarray, y: np.ndarray) -> BuyerInputs:
+    users = pd.Index(np.arange(len(x)), name=C.USER)
+    feats = pd.DataFrame(x, columns=["activity", "noise"], index=users)
+    return BuyerInputs(feats, pd.DataFrame(index=users), pd.Series(dtype=float), pd.Series(y, index=users))
+
+
+def test_buyer_model_ranks_likely_buyers_higher_on_other_users():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(600, 2)).astype(np.float32)
-    y = pd.Series((x[:, 0] + 0.3 * rng.normal(size=600) > 1.0).astype(int))
-    table = pd.DataFrame(x, columns=["activity", "noise"])
-    model = fit_buyer_model(table, y, iterations=50, threads=1)
-    p = predict_buy(model, table)
+
+    def draw(n):
+        x = rng.normal(size=(n, 2)).astype(np.float32)
+        return x, (x[:, 0] + 0.3 * rng.normal(size=n) > 1.0).astype(int)
+
+    model = BuyerModel(iterations=50, threads=1).fit([inputs_of(*draw(600))])
+    x, y = draw(600)  # users it never saw
+    p = model.predict(inputs_of(x, y))
     assert p[y == 1].mean() > 3 * p[y == 0].mean()
     with pytest.raises(ValueError, match="buyers and non-buyers"):
-        fit_buyer_model(table, pd.Series(0, index=table.index))
+        BuyerModel().fit([inputs_of(x, np.zeros(len(x), int))])
+
+
+def test_aggregates_without_a_source_equal_those_of_the_table_without_it():
+    def cands(rows):
+        return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.SCORE, C.RANK])
+
+    table = merge_candidates(
+        {
+            "a": cands([(0, 1, 0.9, 1), (0, 2, 0.5, 2), (1, 5, 0.4, 1)]),
+            "b": cands([(0, 2, 0.7, 1), (0, 3, 0.6, 2), (2, 4, 0.1, 1)]),
+        }
+    )
+    table["ui_in_basket"] = np.float32([1, 0, 1, 0, 1])
+    table["ui_interest"] = np.float32([5, 2, 1, 3, 4])
+    for source in ("a", "b"):
+        expected = candidate_aggregates(drop_source(table, source))
+        got = candidate_aggregates(table, without=source)
+        pd.testing.assert_frame_equal(got, expected)
+    assert list(candidate_aggregates(table, without="a").index) == [0, 2]  # user 1 only had a's candidates

@@ -5,11 +5,14 @@ import pytest
 from recsys.features import (
     add_labels,
     build_features,
+    category_share,
+    drop_source,
     embedding_similarity,
     item_features,
     merge_candidates,
     pair_features,
     user_features,
+    user_price_ratio,
 )
 from recsys.schema import Action as A
 from recsys.schema import Columns as C
@@ -94,3 +97,75 @@ def test_build_features_has_one_row_per_candidate(log):
     table = build_features(log, make_items(5), cands, NOW)
     assert len(table) == 2 and table[C.CATEGORY].dtype == np.int32
     assert {"ui_in_basket", "u_addb_3", "i_order_trend", "ui_category_share"} <= set(table.columns)
+
+
+def test_user_features_distinct_items_and_pages_of_the_last_week():
+    log = make_interactions(
+        [
+            (0, 1, A.VIEW, "2024-09-09 12:00", 100),
+            (0, 1, A.ADD_BASKET, "2024-09-09 12:05", 100),  # same item, same page
+            (0, 2, A.VIEW, "2024-09-08 12:00", 101),
+            (0, None, A.SEARCH, "2024-09-08 13:00", 102),  # a page, no item
+            (0, 3, A.VIEW, "2024-09-01 12:00", 103),  # 8.5 days old: outside the week
+        ]
+    )
+    f = user_features(log, NOW)
+    assert f.loc[0, "u_items_7"] == 2  # items 1 and 2
+    assert f.loc[0, "u_pages_7"] == 3  # pages 100, 101, 102
+
+
+def test_item_conversion_and_weekly_users():
+    log = make_interactions(
+        [
+            (0, 1, A.VIEW, "2024-09-09 12:00"),
+            (1, 1, A.VIEW, "2024-09-09 13:00"),
+            (1, 1, A.VIEW, "2024-09-09 14:00"),  # the same user again
+            (2, 1, A.ADD_BASKET, "2024-09-08 12:00"),
+            (2, 1, A.ORDER, "2024-09-08 13:00"),
+            (3, 1, A.VIEW, "2024-09-01 12:00"),  # 8.5 days old: in the 14-day counts, not among the week's users
+        ]
+    )
+    f = item_features(log, make_items(3), NOW)
+    # orders 1 over 4 views and 1 add, smoothed: (1 + 0.1) / (4 + 1 + 1)
+    assert f.loc[1, "i_conversion"] == pytest.approx(1.1 / 6)
+    assert f.loc[1, "i_users_7"] == 3 and f.loc[2, "i_users_7"] == 0
+    assert f.loc[2, "i_conversion"] == pytest.approx(0.1)  # no events: the smoothing prior
+
+
+def test_category_share_weights_actions_and_recency():
+    items = make_items(4, categories=[0, 1, 0, 1])
+    log = make_interactions(
+        [
+            (0, 0, A.VIEW, "2024-09-10 00:00"),  # weight 1, age 0 days
+            (0, 1, A.ADD_BASKET, "2024-09-03 00:00"),  # weight 6, age 7 days = one half-life: 3
+        ]
+    )
+    pairs = pd.DataFrame({C.USER: [0, 0, 0, 5], C.ITEM: [2, 3, 1, 0]})
+    # the 1 of category 0 against the 3 of category 1; a user without history gets 0
+    assert category_share(log, items, pairs, NOW + pd.Timedelta(seconds=0)).tolist() == pytest.approx(
+        [0.25, 0.75, 0.75, 0.0]
+    )
+
+
+def test_user_price_ratio_is_price_over_the_users_median():
+    items = make_items(4)
+    items[C.PRICE] = np.array([100.0, 300.0, 200.0, 50.0], dtype=np.float32)
+    log = make_interactions([(0, 0, A.VIEW, "2024-09-09 10:00"), (0, 1, A.VIEW, "2024-09-09 11:00")])
+    pairs = pd.DataFrame({C.USER: [0, 0, 9], C.ITEM: [2, 3, 2]})
+    ratio = user_price_ratio(log, items, pairs)  # median of 100 and 300 is 200
+    assert ratio[:2].tolist() == pytest.approx([1.0, 0.25]) and np.isnan(ratio[2])
+
+
+def test_drop_source_removes_its_rows_and_features_and_recounts_sources():
+    def cands(rows):
+        return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.SCORE, C.RANK])
+
+    table = merge_candidates(
+        {"a": cands([(0, 1, 0.9, 1), (0, 2, 0.5, 2)]), "b": cands([(0, 2, 0.7, 1), (0, 3, 0.6, 2)])}
+    )
+    without_a = drop_source(table, "a")
+    assert without_a[C.ITEM].tolist() == [2, 3]  # item 1 only came from a
+    assert not any(c.startswith("s_a_") for c in without_a.columns)
+    assert without_a["n_sources"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="no candidate source 'c'"):
+        drop_source(table, "c")

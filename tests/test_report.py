@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import pipeline, report
+from recsys import experiment, report
 from recsys.buyers import STRATEGIES, select_users
 from recsys.reranker import TrialParams
 from recsys.split import make_cuts
@@ -78,8 +78,8 @@ def summary(tiny_dataset):
             "als.valid.recall_at_25": 0.2,
             "als.valid.recall_at_100": 0.35,
         },
-        trial_table=pipeline.trial_table([(t, results) for t in trials]),
-        hypotheses=pipeline.hypothesis_table(results, "p_buy", baselines, alone, removed),
+        trial_table=experiment.trial_table([(t, results) for t in trials]),
+        hypotheses=experiment.hypothesis_table(results, "p_buy", baselines, alone, removed),
         feature_importance=pd.Series([3.0, 2.0, 1.0], index=["ui_order", "u_view_all", "i_price"]),
         test_results={"recall": 0.21, "buyers": 40},
         mlflow={"run_id": "abc", "model_version": "3", "experiment": "x"},

@@ -3,15 +3,15 @@ import pandas as pd
 import pytest
 
 from recsys.reranker import (
+    Reranker,
     TrialParams,
-    feature_importance,
     fit_platt,
-    fit_reranker,
     learnable_rows,
     parse_grid,
-    predict,
+    sample_negatives,
     sigmoid,
-    top_k,
+    split_groups,
+    stack,
 )
 from recsys.schema import Columns as C
 
@@ -55,23 +55,60 @@ def synthetic_table(n_users=60, n_items=20, seed=0):
 
 
 @pytest.mark.parametrize("objective", ["YetiRank", "Logloss"])
-def test_reranker_learns_the_signal(objective):
-    table = synthetic_table()
-    model = fit_reranker(table, TrialParams(objective, depth=3, iterations=60), seed=0, threads=1)
-    scores = predict(model, table)
-    assert auc(scores, table[C.TARGET].to_numpy()) > 0.95
-    assert abs(np.corrcoef(scores, table["noise"])[0, 1]) < 0.2
-    importance = feature_importance(model)
+def test_reranker_ranks_unseen_users_by_the_signal(objective):
+    """Trained on one table, measured on another (other users, other draws): it learned the signal, not the rows."""
+    train, test = synthetic_table(seed=0), synthetic_table(seed=7)
+    model = Reranker(TrialParams(objective, depth=3, iterations=60), seed=0, threads=1).fit([train])
+    scores = model.raw(test)
+    assert auc(scores, test[C.TARGET].to_numpy()) > 0.9
+    assert abs(np.corrcoef(scores, test["noise"])[0, 1]) < 0.2
+    importance = model.feature_importance()
     assert importance.index[0] == "signal" and importance["signal"] > importance["noise"]
-    top = top_k(table, scores, 1)
-    assert top[C.RANK].eq(1).all() and top[C.USER].is_unique
+    # the calibration maps scores to probabilities that order like the scores
+    probs = model.proba(scores)
+    assert ((probs >= 0) & (probs <= 1)).all() and np.all(np.diff(probs[np.argsort(scores)]) >= 0)
+
+
+def test_calibrated_probabilities_match_observed_rates():
+    train, test = synthetic_table(n_users=200, seed=0), synthetic_table(n_users=200, seed=3)
+    model = Reranker(TrialParams("Logloss", depth=3, iterations=60), threads=1).fit([train])
+    probs, bought = model.proba(model.raw(test)), test[C.TARGET].to_numpy()
+    for low, high in [(0.0, 0.2), (0.5, 1.0)]:  # rows the model calls unlikely are rarely bought, and vice versa
+        mask = (probs >= low) & (probs < high)
+        assert mask.sum() > 20 and abs(bought[mask].mean() - probs[mask].mean()) < 0.15
+
+
+def test_early_stopping_keeps_fewer_trees_when_more_overfit():
+    table = synthetic_table(n_users=120, seed=0)
+    model = Reranker(TrialParams("Logloss", depth=6, learning_rate=0.5, iterations=400), threads=1).fit([table])
+    assert model.best_iteration_ < 300  # the held-out groups stopped it well before the bound
 
 
 def test_learnable_rows_drop_users_without_positive():
     table = pd.DataFrame({C.USER: [0, 0, 1, 1], C.ITEM: [1, 2, 1, 2], C.TARGET: [0, 1, 0, 0]})
     assert learnable_rows(table)[C.USER].tolist() == [0, 0]
     with pytest.raises(ValueError, match="no bought item"):
-        fit_reranker(table[table[C.USER] == 1].assign(x=1.0), TrialParams(iterations=5))
+        Reranker(TrialParams(iterations=5)).fit([table[table[C.USER] == 1].assign(x=1.0)])
+
+
+def test_negative_sampling_keeps_every_positive_and_a_negative_per_group():
+    table = synthetic_table(n_users=80, seed=2)
+    rows = learnable_rows(table)
+    kept = sample_negatives(rows, 0.2, seed=0)
+    assert kept[C.TARGET].sum() == rows[C.TARGET].sum()
+    negatives = kept[kept[C.TARGET] == 0]
+    assert set(negatives[C.USER]) == set(rows.loc[rows[C.TARGET] == 0, C.USER])  # one negative per group at least
+    share = len(negatives) / (rows[C.TARGET] == 0).sum()
+    assert 0.15 < share < 0.4
+    pd.testing.assert_frame_equal(kept, sample_negatives(rows, 0.2, seed=0))  # seeded
+    assert sample_negatives(rows, 1.0, seed=0) is rows
+
+
+def test_holdout_keeps_whole_groups_on_one_side():
+    rows = learnable_rows(synthetic_table(n_users=100, seed=4))
+    fit, held = split_groups(rows, seed=0)
+    assert (fit ^ held).all() and held.any()
+    assert not set(rows.loc[fit, C.USER]) & set(rows.loc[held, C.USER])
 
 
 def test_platt_recovers_logistic_parameters():
@@ -83,13 +120,12 @@ def test_platt_recovers_logistic_parameters():
 
 
 def test_stacked_cuts_form_one_group_per_user_and_cut():
-    from recsys.pipeline import stack
-
     a, b = synthetic_table(seed=0), synthetic_table(seed=1)  # the same users in two cuts
     rows = learnable_rows(stack([a, b]))
     groups = list(zip(rows["cut_id"], rows[C.USER], strict=True))
     assert groups == sorted(groups)  # contiguous groups, as ranking losses require
     # a user who bought only in the second cut has no group in the first
     assert set(rows.loc[rows["cut_id"] == 0, C.USER]) == set(a.loc[a[C.TARGET] == 1, C.USER])
-    model = fit_reranker(stack([a, b]), TrialParams("YetiRank", depth=3, iterations=20), threads=1)
-    assert auc(predict(model, b), b[C.TARGET].to_numpy()) > 0.9
+    model = Reranker(TrialParams("YetiRank", depth=3, iterations=40, train_cuts=2), threads=1).fit([a, b])
+    test = synthetic_table(seed=9)
+    assert auc(model.raw(test), test[C.TARGET].to_numpy()) > 0.85

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import pipeline
+from recsys import experiment
 from recsys.reranker import TrialParams
 from recsys.schema import DEFAULT_K
 from recsys.serving import (
@@ -37,22 +37,27 @@ K, TOP_USERS, CANDIDATES = 10, 60, 30
 @pytest.fixture(scope="module")
 def trained(tiny_dataset):
     """What the flow does, in one process: branches (keeping the final-cut sources), tables, the final models."""
+    from recsys.candidates import branches
+    from recsys.model import TwoStageModel, cut_data
+    from recsys.reranker import learnable_rows
+
     ds = tiny_dataset
     cuts = make_cuts(ds.end, n_train=1)
-    pools = pipeline.user_pools(ds, cuts, 300)
+    pools = experiment.user_pools(ds, cuts, 300)
     fitted, candidates = {}, {}
-    for branch in pipeline.BRANCHES:
-        cands, _ = pipeline.run_branch(branch, ds, cuts, pools, CANDIDATES, fitted=fitted)
+    for branch in branches():
+        cands, _ = experiment.run_branch(branch, ds, cuts, pools, CANDIDATES, fitted=fitted)
         candidates.update(cands)
-    tables = {n: pipeline.cut_table(ds, c, {s: x[n] for s, x in candidates.items()}) for n, c in cuts.items()}
-    setups = {n: pipeline.buyer_setup(ds, c, pools[n], tables[n]) for n, c in cuts.items()}
+    data = {n: cut_data(ds, c, pools[n], {s: x[n] for s, x in candidates.items()}) for n, c in cuts.items()}
     params = TrialParams(depth=4, iterations=30)
-    final = pipeline.final_submission(ds, cuts, tables, setups, params, "expected_recall", K, TOP_USERS)
-    rec = Recommender.build(
-        ds, cuts["final"], fitted, final.model, final.platt, final.buyer_model, "expected_recall", pools["final"],
-        CANDIDATES, K, TOP_USERS,
+    final = experiment.final_submission(
+        ds, cuts["final"], data["final"].table, data["final"].inputs, [learnable_rows(data["valid"].table)],
+        [data["valid"].inputs], params, "expected_recall", K, TOP_USERS,
     )  # fmt: skip
-    return ds, final, rec
+    model = TwoStageModel.at_cut(
+        ds, cuts["final"], fitted, final.reranker, final.buyer_model, "expected_recall", CANDIDATES
+    )
+    return ds, final, Recommender.from_dataset(ds, model, pools["final"], K, TOP_USERS)
 
 
 def lists_of(frame: pd.DataFrame) -> dict[str, list[str]]:
@@ -81,7 +86,7 @@ def test_unknown_user_gets_a_marked_popularity_fallback(trained):
     unknown = out[out["user_id"] == "never-seen"]
     assert len(unknown) == 5 and (unknown["source"] == FROM_FALLBACK).all()
     assert unknown["p_buy"].isna().all() and unknown["score"].isna().all()
-    assert unknown["product_id"].tolist() == list(rec.product_ids[rec.padding[:5]])
+    assert unknown["product_id"].tolist() == list(rec.product_ids[rec.model.padding[:5]])
     assert (out[out["user_id"] == known]["source"] != FROM_FALLBACK).all()
 
 
@@ -125,6 +130,7 @@ def test_answers_do_not_depend_on_the_batch(trained):
         (["u1"], MAX_K + 1, "between 1 and"),
         (["u1"], "5", "between 1 and"),
         (["u1"], True, "between 1 and"),
+        (["x" * 201], None, "longer than 200 characters"),
     ],
 )
 def test_malformed_requests_are_refused_with_a_reason(trained, model_input, k, message):
@@ -156,8 +162,8 @@ def test_refresh_on_another_log_predicts_from_its_end(trained):
     valid = make_cuts(ds.end)["valid"]
     shorter = dataclasses.replace(ds, interactions=history(ds.interactions, valid))
     again = rec.refresh(shorter)
-    assert again.now == valid.at and again.history["ts"].max() < valid.at
-    assert again.reranker is rec.reranker and again.buyer_model is rec.buyer_model  # nothing retrained
+    assert again.now == valid.at and again.model.history["ts"].max() < valid.at
+    assert again.model.reranker is rec.model.reranker and again.model.buyer_model is rec.model.buyer_model
     sub = again.submission()
     validate_submission(sub, ds.items["product_id"], K, TOP_USERS)
     assert not sub.equals(final.submission)
@@ -181,7 +187,7 @@ def logged(trained, tmp_path_factory):
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
     info = log_flow_run(
         tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "1"}, params={"strategy": "expected_recall"},
-        metrics={"valid.recall": 0.1}, tables={}, plots={}, submission=final.submission, reranker=final.model,
+        metrics={"valid.recall": 0.1}, tables={}, plots={}, submission=final.submission, reranker=final.reranker,
         recommender=rec, model_name="test-recommender",
     )  # fmt: skip
     return uri, info
@@ -204,7 +210,7 @@ def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, lo
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t2", tags={}, params={"k": K})
     second = log_flow_run(
         tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "2"}, params={}, metrics={}, tables={},
-        plots={}, submission=None, reranker=final.model, recommender=rec, model_name="test-recommender",
+        plots={}, submission=None, reranker=final.reranker, recommender=rec, model_name="test-recommender",
     )  # fmt: skip
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     champion = client.get_model_version_by_alias("test-recommender", "champion")

@@ -374,5 +374,7 @@ def test_a_scaled_preset_keeps_the_behaviour_and_shrinks_the_volume():
     assert half.shopper_sessions_per_day == PRESETS["tiny"].shopper_sessions_per_day
     ratio = len(generate("tiny@0.5").actions) / len(generate("tiny").actions)
     assert 0.35 < ratio < 0.65
+    double = scaled("tiny", 2)
+    assert double.name == "tiny@2" and double.n_shoppers == 2 * PRESETS["tiny"].n_shoppers
     with pytest.raises(ValueError, match="fraction must be in"):
-        scaled("tiny", 1.5)
+        scaled("tiny", 5)

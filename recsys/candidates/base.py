@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import pandas as pd
 
-from recsys.schema import ITEM_DTYPE, NO_ITEM, USER_DTYPE, Action
+from recsys.schema import CANDIDATE_COLUMNS, ITEM_DTYPE, NO_ITEM, USER_DTYPE, Action
 from recsys.schema import Columns as C
 
 #: How much each action says about wanting an item (used by history, co-visitation and ALS confidence).
@@ -24,8 +24,6 @@ ACTION_WEIGHTS: dict[int, float] = {
     int(Action.ORDER): 4.0,
     int(Action.LIST_BASKET): 0.5,
 }
-
-CANDIDATE_COLUMNS = [C.USER, C.ITEM, C.SCORE, C.RANK]
 
 
 class CandidateSource(ABC):
@@ -68,7 +66,11 @@ def recent_items(events: pd.DataFrame, now: pd.Timestamp, half_life_days: float,
 
 
 def top_n(scores: pd.DataFrame, n: int) -> pd.DataFrame:
-    """Keep the ``n`` best-scored items per user and number them; ties broken by item code for determinism."""
+    """Keep the ``n`` best-scored items per user and number them; ties broken by item code for determinism.
+
+    The one top-n of the project: candidate sources and the reranker's lists both go through it (ranks come from
+    the scores at full precision; the returned frame has the candidate dtypes).
+    """
     if scores.empty:
         return empty_candidates()
     ranked = scores.sort_values([C.USER, C.SCORE, C.ITEM], ascending=[True, False, True], kind="stable")

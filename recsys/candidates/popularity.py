@@ -37,6 +37,33 @@ def popular_items(history: pd.DataFrame, n: int, days: float = 7.0) -> np.ndarra
     return pop.index.to_numpy()[:n]
 
 
+def padding_items(history: pd.DataFrame, n_items: int, n: int) -> np.ndarray:
+    """The one padding recipe: ``n`` distinct item codes to complete short lists.
+
+    The week's best sellers (:func:`popular_items`) first, then the rest of the history's items by demand, then
+    the other item codes in order, so that a list can always be filled when the item table has ``n`` items.
+    """
+    ranked = [*popular_items(history, n), *item_popularity(history).index[: 2 * n]]
+    ranked = list(dict.fromkeys(int(i) for i in ranked))[:n]
+    if len(ranked) < n:
+        taken = set(ranked)
+        ranked += [i for i in range(min(n_items, n + len(taken))) if i not in taken][: n - len(ranked)]
+    return np.asarray(ranked, dtype=np.int64)
+
+
+def pad(ranked: list, padding: np.ndarray, k: int) -> list:
+    """``ranked`` cut to ``k`` and completed with unused ``padding`` items, order kept."""
+    out = list(dict.fromkeys(ranked))[:k]
+    seen = set(out)
+    for item in padding:
+        if len(out) >= k:
+            break
+        if item not in seen:
+            out.append(item)
+            seen.add(item)
+    return out
+
+
 class PopularitySource(CandidateSource):
     """Trending items: ``mode="global"`` gives everyone the same list; ``mode="category"`` gives each user the
     trending items of the categories in their recent history, weighted by the user's share of that category."""

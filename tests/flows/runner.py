@@ -15,6 +15,7 @@ PARAMS = {
     "candidates": 30,
     "train_cuts": 1,
     "grid": '{"objective": ["YetiRank", "Logloss"], "depth": [4], "iterations": [30]}',
+    "ablation": True,
 }
 
 

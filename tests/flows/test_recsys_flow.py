@@ -34,13 +34,25 @@ def test_run_succeeds_with_a_valid_submission(clean_run):
     pd.testing.assert_frame_equal(sub, end.submission)
 
 
+def test_every_registered_branch_is_a_step_of_the_flow(clean_run):
+    from recsys.candidates import SOURCES, branches
+
+    _, run = clean_run
+    steps = {step.id for step in run}
+    assert set(branches()) <= steps
+    data = run["end"].task.data
+    assert set(data.final_sources) == set(SOURCES) == set(data.source_candidates)
+
+
 def test_trials_sources_and_hypotheses_are_recorded(clean_run):
+    from recsys.candidates import SOURCES
+
     _, run = clean_run
     data = run["end"].task.data
     assert len(list(run["train_trial"])) == 2  # one task per trial of the grid
     assert set(data.trial_table["objective"]) == {"YetiRank", "Logloss"}
     assert data.valid_recall == data.trial_table["recall"].max()
-    assert {"history", "covisit", "als", "faiss", "popular", "popular_category"} <= set(data.source_alone)
+    assert set(data.source_alone) == set(SOURCES) == set(data.source_removed)  # --ablation True
     assert data.hypotheses.index[0].startswith("reranker") and "baseline: organisers" in data.hypotheses.index
     assert 0.0 < data.valid_recall <= 1.0
     assert data.test_results["buyers"] > 0  # the synthetic data ships the truth of the days after the log
@@ -84,7 +96,7 @@ def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
     clean_dir, _ = clean_run
     from mlflow import MlflowClient
 
-    failed = run_flow(tmp_path, fail_step="final")
+    failed = run_flow(tmp_path, fail_step="final", ablation=False)
     assert failed.status == "failed"
     assert not (tmp_path / "submission.csv").exists()
     # the MLflow run opened in start ends FAILED with the error (the flow's exit hook), nothing half-finished
@@ -103,7 +115,15 @@ def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
     assert resumed.run["start"].task.origin_pathspec is not None
     clean = pd.read_csv(clean_dir / "submission.csv")
     again = pd.read_csv(tmp_path / "submission.csv")
-    pd.testing.assert_frame_equal(clean, again)
+    pd.testing.assert_frame_equal(clean, again)  # the ablation does not change the submission
+    # without --ablation the report says the ablation was skipped, and has no "source removed" rows
+    end = resumed.run["end"].task.data
+    assert end.source_removed is None and not end.hypotheses.index.str.startswith("source removed").any()
+    from recsys.report import build_slides
+
+    assert end.report_summary["ablation"] is False
+    slides, _ = build_slides(end.report_summary)
+    assert "ablation was skipped" in next(s for s in slides if s.key == "hypotheses").facts
 
 
 def test_notebook_runs_against_the_run(clean_run):
@@ -162,7 +182,13 @@ def test_presentation_export_is_logged_to_mlflow_and_renders_in_chromium(clean_r
     out = tmp_path / "presentation"
     assert main(["present", "--run-id", run.id, "--out", str(out), "--tracking-uri", uri]) == 0
     html = out / "presentation.html"
-    assert html.is_file() and len(list((out / "figures").glob("*.png"))) == 7
+    from recsys.report import build_slides, run_summary
+
+    slides, figures = build_slides(run_summary(run))  # what the export must hold: every slide and figure
+    assert {"funnel", "pipeline", "candidate_recall", "sources", "importance", "buyer_curve", "validation"} <= set(
+        figures
+    )
+    assert html.is_file() and {p.stem for p in (out / "figures").glob("*.png")} == set(figures)
     mlflow_run = run["end"].task.data.mlflow["run_id"]
     logged = {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(mlflow_run, "presentation")}
     assert {"presentation/presentation.html", "presentation/figures"} <= logged
@@ -182,7 +208,7 @@ def test_presentation_export_is_logged_to_mlflow_and_renders_in_chromium(clean_r
     )
     assert done.returncode == 0, done.stdout + done.stderr
     facts = json.loads(done.stdout)
-    assert facts["images"] >= 7 and facts["broken"] == [] and facts["slides"] == 11
+    assert facts["images"] >= len(figures) and facts["broken"] == [] and facts["slides"] == len(slides)
     assert shot.is_file() and facts["pixel_std"] > 8
 
 

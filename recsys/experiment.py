@@ -1,0 +1,318 @@
+"""The flow's experiment over cuts, as plain functions: parameter checks, user pools, the candidate branches, the
+trials scored on validation, each source alone and removed, the baselines and the final model.
+
+A run works on named cuts (see :func:`recsys.split.make_cuts`): ``train``, ``train2``, ... (learning), ``valid``
+(model selection and the reported recall) and ``final`` (the submission). The models themselves live in
+:mod:`recsys.model`; this module only arranges them over the cuts and scores them with the exact metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys import buyers
+from recsys.baselines import BASELINES
+from recsys.buyers import BuyerInputs, BuyerModel
+from recsys.candidates import CandidateSource, branches, padding_items
+from recsys.dataset import Dataset
+from recsys.features import drop_source
+from recsys.metrics import candidate_recall, diagnostics
+from recsys.model import Prediction, fit_sources, model_padding, predict, recs_for
+from recsys.reranker import Reranker, TrialParams, learnable_rows
+from recsys.schema import Columns as C
+from recsys.split import Cut, history, model_history, target
+
+log = logging.getLogger("recsys.experiment")
+
+RECALL_AT = (25, 50)
+#: Users scored per cut, as a multiple of the submission's user budget, when ``--pool-size`` is 0. The buyer
+#: model can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against
+#: 28.5% for 2x (recall 0.1707 vs 0.1179, README "Results").
+POOL_FACTOR = 4
+
+
+def pool_size(requested: int, top_users: int) -> int:
+    """``requested``, or ``POOL_FACTOR * top_users`` when it is 0."""
+    return requested or POOL_FACTOR * top_users
+
+
+def check_parameters(
+    top_users: int, k: int, train_cuts: int, pool_size: int, candidates: int, trials: list[TrialParams] = ()
+) -> None:
+    """Refuse run parameters that cannot give a valid submission, with a message naming the parameter."""
+    problems = []
+    too_many = [t.label for t in trials if t.train_cuts > train_cuts]
+    if too_many:
+        problems.append(f"trials {too_many} use more training cuts than --train-cuts {train_cuts}")
+    if top_users < 1:
+        problems.append(f"--top-users must be at least 1, got {top_users}")
+    if k < 1:
+        problems.append(f"--k must be at least 1, got {k}")
+    if train_cuts < 1:
+        problems.append(f"--train-cuts must be at least 1, got {train_cuts}")
+    if pool_size < 0:
+        problems.append(f"--pool-size must be 0 (automatic) or positive, got {pool_size}")
+    elif 0 < pool_size < top_users:
+        problems.append(f"--pool-size {pool_size} is smaller than --top-users {top_users}")
+    if candidates < 1:
+        problems.append(f"--candidates must be at least 1, got {candidates}")
+    if problems:
+        raise ValueError("invalid parameters: " + "; ".join(problems))
+
+
+def has_target(ds: Dataset, cut: Cut) -> bool:
+    """Whether the cut's whole target window lies inside the log."""
+    return cut.target_end <= ds.end
+
+
+def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.ndarray]:
+    """The users scored at each cut (see :func:`recsys.buyers.user_pool`)."""
+    return {name: buyers.user_pool(model_history(ds, cut), size) for name, cut in cuts.items()}
+
+
+def run_branch(
+    branch: str,
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    pools: dict[str, np.ndarray],
+    n: int,
+    seed: int = 0,
+    fitted: dict[str, CandidateSource] | None = None,
+) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, float]]:
+    """Fit the branch's sources (``recsys.candidates.branches()``) on every cut; return
+    ``{source: {cut: candidates}}`` and candidate recall@N on the labelled cuts.
+
+    Recall is over every buyer of the cut's target window (buyers outside the pool count as 0). When ``fitted``
+    is given, it receives the sources fitted on the ``final`` cut by name (the state the served model needs).
+    """
+    names = branches()[branch]
+    candidates: dict[str, dict[str, pd.DataFrame]] = {}
+    metrics: dict[str, float] = {}
+    for cut_name, cut in cuts.items():
+        hist = model_history(ds, cut)
+        for name in names:
+            started = time.perf_counter()
+            source = fit_sources([name], hist, ds.items, ds.vectors, seed)[name]
+            cands = source.recommend(pools[cut_name], n)
+            candidates.setdefault(name, {})[cut_name] = cands
+            if fitted is not None and cut_name == "final":
+                fitted[name] = source
+            log.info("%s on %s: %d candidates in %.1fs", name, cut, len(cands), time.perf_counter() - started)
+            if has_target(ds, cut):
+                for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
+                    metrics[f"{name}.{cut_name}.recall_at_{at}"] = value
+    return candidates, metrics
+
+
+def table_artifact(cut_name: str) -> str:
+    """The flow artifact holding a cut's feature table (one per cut, so a step loads only what it uses)."""
+    return f"table_{cut_name}"
+
+
+def rows_artifact(cut_name: str) -> str:
+    """The flow artifact holding a labelled cut's learnable rows (what a reranker trains on; small)."""
+    return f"rows_{cut_name}"
+
+
+def evaluate(
+    ds: Dataset, cut: Cut, pred: Prediction, k: int, top_users: int, strategies=None
+) -> dict[str, dict[str, float]]:
+    """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target."""
+    truth = target(ds.interactions, cut)
+    padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
+    return {
+        s: diagnostics(pred.recs(s, padding, k), truth, top_users, k).as_dict()
+        for s in strategies or list(pred.selected)
+    }
+
+
+def train_trial(params: TrialParams, train_rows: list[pd.DataFrame], seed: int = 0) -> Reranker:
+    """The reranker of a trial, fitted on the learnable rows of its ``train_cuts`` newest training cuts."""
+    return Reranker(params, seed).fit(train_rows, learnable=True)
+
+
+def validate(
+    ds: Dataset,
+    cut: Cut,
+    reranker: Reranker,
+    buyer_model: BuyerModel,
+    table: pd.DataFrame,
+    inputs: BuyerInputs,
+    k: int,
+    top_users: int,
+    strategies=buyers.STRATEGIES,
+) -> tuple[Prediction, dict[str, dict[str, float]]]:
+    """Predict a labelled cut and score every strategy."""
+    pred = predict(reranker, buyer_model, table, inputs, k, top_users, tuple(strategies))
+    return pred, evaluate(ds, cut, pred, k, top_users)
+
+
+def source_alone(
+    ds: Dataset,
+    cut: Cut,
+    candidates: pd.DataFrame,
+    users: pd.Index,
+    k: int,
+    top_users: int,
+) -> dict[str, float]:
+    """A single source's own ranking, for the same chosen users: what the branch is worth alone."""
+    padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
+    recs = recs_for(candidates, users, padding, k)
+    return diagnostics(recs, target(ds.interactions, cut), top_users, k).as_dict()
+
+
+@dataclass
+class AblationInputs:
+    """What the ablation needs, loaded once: the training cuts' learnable rows, the buyer inputs of every
+    labelled cut with their candidate tables' aggregates per removed source, and the validation table."""
+
+    train_rows: list[pd.DataFrame]
+    buyer_inputs: list[BuyerInputs]
+    buyer_without: list[dict[str, pd.DataFrame]]  # per training cut: source -> aggregates without it
+    valid_table: pd.DataFrame
+    valid_inputs: BuyerInputs
+
+
+def aggregates_without(table: pd.DataFrame, sources: list[str]) -> dict[str, pd.DataFrame]:
+    """The buyer model's candidate aggregates of ``table`` as if each source had never run (for the ablation)."""
+    return {s: buyers.candidate_aggregates(table, without=s) for s in sources}
+
+
+def sources_removed(
+    ds: Dataset,
+    cut: Cut,
+    inputs: AblationInputs,
+    params: TrialParams,
+    strategy: str,
+    sources: list[str],
+    k: int,
+    top_users: int,
+    seed: int = 0,
+    progress=None,
+) -> dict[str, dict[str, float]]:
+    """Ablation: the chosen recipe retrained without each source (sorted), scored on the validation ``cut``.
+
+    The source's candidates and features leave every table; the buyer model (whose inputs aggregate the
+    candidates; the activity features are reused) and the reranker are refitted exactly as in the flow, the
+    users are selected by ``strategy``, and the lists are scored with the competition metric. Deterministic for a
+    given ``seed``. A source whose removal leaves nothing to learn from gets NaN diagnostics and a warning.
+    """
+    results = {}
+    ordered = sorted(sources)
+    for i, source in enumerate(ordered):
+        started = time.perf_counter()
+        try:
+            rows = [drop_source(r, source) for r in inputs.train_rows]
+            reranker = Reranker(params, seed).fit([learnable_rows(r) for r in rows], learnable=True)
+            buyer_inputs = [
+                BuyerInputs(b.user_feats, w[source], b.activity, b.labels)
+                for b, w in zip(inputs.buyer_inputs, inputs.buyer_without, strict=True)
+            ]
+            buyer_model = BuyerModel(seed).fit(buyer_inputs)
+            valid = drop_source(inputs.valid_table, source)
+            valid_inputs = inputs.valid_inputs.without(inputs.valid_table, source)
+            _, scores = validate(ds, cut, reranker, buyer_model, valid, valid_inputs, k, top_users, [strategy])
+            results[source] = scores[strategy]
+        except ValueError as err:
+            log.warning("without %s: cannot retrain (%s)", source, err)
+            results[source] = {"recall": float("nan")}
+        seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(i + 1, len(ordered), f"without {source}: recall {results[source]['recall']:.4f} ({seconds:.1f}s)")
+    return results
+
+
+def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
+    """Per pool user: the score of every selection strategy and, where known, whether the user bought (``bought``).
+
+    Small (one row per pool user): enough to draw how many buyers each strategy captures at any budget.
+    """
+    frame = pd.DataFrame(
+        {
+            s: buyers.selection_score(pred.p_buy, s, recall_given_buy=pred.recall_given_buy, activity=inputs.activity)
+            for s in buyers.STRATEGIES
+        }
+    )
+    if inputs.labels is not None:
+        frame["bought"] = inputs.labels.reindex(frame.index).fillna(0).astype(np.int8)
+    frame.index.name = C.USER
+    return frame.astype({s: np.float64 for s in buyers.STRATEGIES})
+
+
+def baselines(ds: Dataset, cut: Cut, k: int, top_users: int) -> dict[str, dict[str, float]]:
+    """The baselines' diagnostics on a cut."""
+    hist = history(ds.interactions, cut)
+    truth = target(ds.interactions, cut)
+    return {
+        name: diagnostics(fn(hist, ds.items, top_users, k), truth, top_users, k).as_dict()
+        for name, fn in BASELINES.items()
+    }
+
+
+def trial_table(trials: list[tuple[TrialParams, dict[str, dict[str, float]]]]) -> pd.DataFrame:
+    """One row per (trial, selection strategy): the parameters and the validation diagnostics."""
+    rows = []
+    for i, (params, results) in enumerate(trials):
+        for strategy, diag in results.items():
+            rows.append({"trial": i, **params.as_dict(), "strategy": strategy, **diag})
+    return pd.DataFrame(rows).sort_values(["recall", "trial"], ascending=[False, True], ignore_index=True)
+
+
+@dataclass
+class FinalResult:
+    reranker: Reranker
+    buyer_model: BuyerModel
+    recs: dict  # user code -> item codes, chosen users in order
+    submission: pd.DataFrame
+    feature_importance: pd.Series
+
+
+def final_submission(
+    ds: Dataset,
+    cut: Cut,
+    table: pd.DataFrame,
+    inputs: BuyerInputs,
+    train_rows: list[pd.DataFrame],
+    buyer_inputs: list[BuyerInputs],
+    params: TrialParams,
+    strategy: str,
+    k: int,
+    top_users: int,
+    seed: int = 0,
+) -> FinalResult:
+    """The chosen recipe moved one horizon forward and its submission: the reranker refitted on the newest
+    labelled cuts' learnable rows (validation included), the buyer model on ``buyer_inputs``, and the final
+    ``cut`` predicted from its precomputed table with :func:`recsys.model.predict`, the recipe
+    :class:`~recsys.model.TwoStageModel` runs for any users (the served model rebuilds the same lists)."""
+    from recsys.submission import build_submission
+
+    reranker = train_trial(params, train_rows, seed)
+    buyer_model = BuyerModel(seed).fit(buyer_inputs)
+    pred = predict(reranker, buyer_model, table, inputs, k, top_users, (strategy,))
+    padding = model_padding(model_history(ds, cut), len(ds.items))
+    recs = pred.recs(strategy, padding, k)
+    padding_ids = ds.items[C.PRODUCT_ID].to_numpy()[padding].tolist()
+    submission = build_submission(ds.raw_recs(recs), padding_ids, k, top_users)
+    return FinalResult(reranker, buyer_model, recs, submission, reranker.feature_importance())
+
+
+def hypothesis_table(
+    valid_results: dict[str, dict[str, float]],
+    strategy: str,
+    baseline_results: dict[str, dict[str, float]],
+    source_alone_results: dict[str, dict[str, float]],
+    source_removed_results: dict[str, dict[str, float]] | None = None,
+) -> pd.DataFrame:
+    """Validation diagnostics of the chosen model next to the baselines, each source alone and, when given, the
+    chosen recipe retrained without each source (:func:`sources_removed`)."""
+    rows = {f"reranker ({strategy})": valid_results[strategy]}
+    rows.update({f"reranker ({s})": r for s, r in valid_results.items() if s != strategy})
+    rows.update({f"baseline: {n}": r for n, r in baseline_results.items()})
+    rows.update({f"source alone: {n}": r for n, r in source_alone_results.items()})
+    rows.update({f"source removed: {n}": r for n, r in (source_removed_results or {}).items()})
+    return pd.DataFrame(rows).T

@@ -1,0 +1,177 @@
+"""The experiment over cuts on the tiny synthetic dataset: no leakage, trials, the ablation, the final model."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys import experiment
+from recsys.buyers import STRATEGIES, BuyerModel, rank_users
+from recsys.candidates import SOURCES, branches
+from recsys.model import cut_data
+from recsys.reranker import TrialParams, learnable_rows
+from recsys.schema import Action
+from recsys.schema import Columns as C
+from recsys.split import make_cuts
+
+
+def tamper_after(ds, cut, seed=1):
+    """A copy of ``ds`` whose events at or after ``cut`` are replaced by different ones (same log end)."""
+    rng = np.random.default_rng(seed)
+    inter = ds.interactions
+    before = inter[inter[C.TS] < cut.at]
+    after = inter[inter[C.TS] >= cut.at].copy()
+    after[C.USER] = rng.permutation(after[C.USER].to_numpy())
+    after[C.ITEM] = np.where(after[C.ITEM] >= 0, rng.integers(0, len(ds.items), len(after)), after[C.ITEM])
+    after[C.ACTION] = np.where(after[C.ACTION] == int(Action.VIEW), int(Action.ORDER), after[C.ACTION])
+    after[C.ACTION] = after[C.ACTION].astype(inter[C.ACTION].dtype)
+    after[C.ITEM] = after[C.ITEM].astype(inter[C.ITEM].dtype)
+    changed = pd.concat([before, after], ignore_index=True)
+    return dataclasses.replace(ds, interactions=changed)
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_dataset):
+    cuts = make_cuts(tiny_dataset.end, n_train=1)
+    pools = experiment.user_pools(tiny_dataset, cuts, 400)
+    return tiny_dataset, cuts, pools
+
+
+@pytest.fixture(scope="module")
+def candidates(setup):
+    ds, cuts, pools = setup
+    cands, metrics = {}, {}
+    for branch in branches():
+        c, m = experiment.run_branch(branch, ds, cuts, pools, 30)
+        cands.update(c)
+        metrics.update(m)
+    return cands, metrics
+
+
+@pytest.fixture(scope="module")
+def data(setup, candidates):
+    ds, cuts, pools = setup
+    cands, _ = candidates
+    return {n: cut_data(ds, cut, pools[n], {s: c[n] for s, c in cands.items()}) for n, cut in cuts.items()}
+
+
+@pytest.mark.parametrize("branch", list(branches()))
+def test_events_after_a_cut_change_nothing_computed_for_it(setup, branch):
+    """The whole first stage and the features of a cut, computed from a log whose future was rewritten."""
+    ds, cuts, _ = setup
+    cut = {"valid": cuts["valid"]}
+    tampered = tamper_after(ds, cuts["valid"])
+    assert tampered.end == ds.end
+    assert not tampered.interactions.equals(ds.interactions)
+    pools = experiment.user_pools(ds, cut, 400)
+    pools_t = experiment.user_pools(tampered, cut, 400)
+    np.testing.assert_array_equal(pools["valid"], pools_t["valid"])
+
+    cands, _ = experiment.run_branch(branch, ds, cut, pools, 30)
+    cands_t, _ = experiment.run_branch(branch, tampered, cut, pools, 30)
+    for source in cands:
+        pd.testing.assert_frame_equal(cands[source]["valid"], cands_t[source]["valid"])
+
+    data = cut_data(ds, cuts["valid"], pools["valid"], {s: c["valid"] for s, c in cands.items()})
+    data_t = cut_data(tampered, cuts["valid"], pools["valid"], {s: c["valid"] for s, c in cands_t.items()})
+    pd.testing.assert_frame_equal(data.table.drop(columns=C.TARGET), data_t.table.drop(columns=C.TARGET))
+    assert not data.table[C.TARGET].equals(data_t.table[C.TARGET])  # only the labels may (and here do) change
+    pd.testing.assert_frame_equal(data.inputs.table(), data_t.inputs.table())
+    assert not data.inputs.labels.equals(data_t.inputs.labels)
+
+
+def test_branches_run_every_registered_source(candidates):
+    cands, metrics = candidates
+    assert set(cands) == set(SOURCES)
+    for source in SOURCES:
+        assert f"{source}.valid.recall_at_25" in metrics and f"{source}.final.recall_at_25" not in metrics
+        assert f"{source}.valid.recall_at_25" in metrics and f"{source}.valid.recall_at_100" not in metrics
+
+
+def test_trial_scores_every_strategy_and_its_users_beat_chance(setup, data):
+    ds, cuts, pools = setup
+    assert C.TARGET not in data["final"].table and data["train"].table[C.TARGET].sum() > 0
+    buyer_model = BuyerModel().fit([data["train"].inputs])
+    reranker = experiment.train_trial(
+        TrialParams("Logloss", depth=3, iterations=30), [learnable_rows(data["train"].table)]
+    )
+    pred, results = experiment.validate(
+        ds, cuts["valid"], reranker, buyer_model, data["valid"].table, data["valid"].inputs, 10, 50
+    )
+    assert set(results) == set(STRATEGIES)
+    buyers = results["expected_recall"]["buyers"]
+    for diag in results.values():
+        assert diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["buyers_captured"] <= 1.0
+    # the chosen users hold more buyers than users drawn at random from the pool
+    assert results["expected_recall"]["selected_precision"] > buyers / len(pools["valid"])
+
+    scores = experiment.selection_scores(pred, data["valid"].inputs)
+    assert set(scores.columns) == {*STRATEGIES, "bought"}
+    assert len(scores) == len(pools["valid"]) and scores["bought"].sum() > 0
+    for strategy, users in pred.selected.items():  # the stored scores rank users exactly as the selection did
+        assert rank_users(scores[strategy])[:50].equals(users)
+
+
+def test_final_submission_is_complete(setup, data):
+    ds, cuts, _ = setup
+    final = experiment.final_submission(
+        ds, cuts["final"], data["final"].table, data["final"].inputs, [learnable_rows(data["valid"].table)],
+        [data["valid"].inputs], TrialParams("Logloss", depth=3, iterations=30), "expected_recall", 10, 50,
+    )  # fmt: skip
+    assert len(final.submission) == 50 and final.submission["products"].map(len).eq(10).all()
+    assert final.feature_importance.index[0] in data["final"].table.columns
+    assert list(final.recs) == [ds.users["user_id"].tolist().index(u) for u in final.submission["user_id"]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"top_users": 0}, "--top-users must be at least 1"),
+        ({"k": 0}, "--k must be at least 1"),
+        ({"train_cuts": 0}, "--train-cuts"),
+        ({"pool_size": 10}, "smaller than --top-users"),
+        ({"pool_size": -1}, "--pool-size must be 0"),
+        ({"candidates": 0}, "--candidates"),
+        ({"trials": [TrialParams(train_cuts=2)]}, "more training cuts than --train-cuts 1"),
+    ],
+)
+def test_bad_run_parameters_are_refused(kwargs, message):
+    params = {"top_users": 100, "k": 25, "train_cuts": 1, "pool_size": 0, "candidates": 50, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        experiment.check_parameters(**params)
+    experiment.check_parameters(top_users=100, k=25, train_cuts=1, pool_size=0, candidates=50)  # valid ones pass
+
+
+def test_pool_size_default_is_a_multiple_of_the_budget():
+    assert experiment.pool_size(0, 3000) == experiment.POOL_FACTOR * 3000
+    assert experiment.pool_size(5000, 3000) == 5000
+
+
+def test_ablation_retrains_without_each_source_deterministically(setup, data):
+    ds, cuts, _ = setup
+    params = TrialParams("Logloss", depth=3, iterations=30)
+    sources = ["history", "popular"]
+    inputs = experiment.AblationInputs(
+        train_rows=[learnable_rows(data["train"].table)],
+        buyer_inputs=[data["train"].inputs],
+        buyer_without=[experiment.aggregates_without(data["train"].table, sources)],
+        valid_table=data["valid"].table,
+        valid_inputs=data["valid"].inputs,
+    )
+    seen = []
+    removed = experiment.sources_removed(
+        ds, cuts["valid"], inputs, params, "p_buy", sources[::-1], 10, 50, progress=lambda *a: seen.append(a[:2])
+    )
+    assert list(removed) == sources and seen == [(1, 2), (2, 2)]
+    for diag in removed.values():
+        assert diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["buyers_captured"] <= 1.0
+    again = experiment.sources_removed(ds, cuts["valid"], inputs, params, "p_buy", ["history"], 10, 50)
+    assert again["history"] == removed["history"]  # same seed, same result
+    # without the user's own history the lists lose much of what buyers buy (the tiny shop's strongest source)
+    reranker = experiment.train_trial(params, inputs.train_rows)
+    _, full = experiment.validate(
+        ds, cuts["valid"], reranker, BuyerModel().fit(inputs.buyer_inputs), data["valid"].table,
+        data["valid"].inputs, 10, 50, ["p_buy"],
+    )  # fmt: skip
+    assert removed["history"]["recall_selected"] < full["p_buy"]["recall_selected"]
