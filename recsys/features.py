@@ -11,7 +11,16 @@ import pandas as pd
 
 from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events
 from recsys.candidates.embeddings import EmbeddingSource
-from recsys.schema import NO_ITEM, NON_FEATURE_COLUMNS, PAIR_KEYS, Action, source_columns, source_of_rank_column
+from recsys.schema import (
+    ITEM_DTYPE,
+    NO_ITEM,
+    NON_FEATURE_COLUMNS,
+    PAIR_KEYS,
+    USER_DTYPE,
+    Action,
+    source_columns,
+    source_of_rank_column,
+)
 from recsys.schema import Columns as C
 
 DAY = pd.Timedelta(days=1)
@@ -110,56 +119,92 @@ def item_features(history: pd.DataFrame, items: pd.DataFrame, now: pd.Timestamp)
     return feats
 
 
-def pair_features(history: pd.DataFrame, pairs: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-    """Per (user, item) pair: counts per action, recency of the last view / addB / delB / order, basket state,
-    recency-weighted interest, and the user's share of interest in the item's category."""
-    keys = pairs[PAIR_KEYS].drop_duplicates()
-    frame = history[history[C.ITEM].ne(NO_ITEM) & history[C.USER].isin(keys[C.USER].unique())]
-    frame = frame.merge(keys, on=PAIR_KEYS)
+def pair_key(users, items) -> np.ndarray:
+    """One int64 per (user, item) code pair, ordered like the pairs (user first, then item)."""
+    return (np.asarray(users, dtype=np.int64) << 32) | np.asarray(items, dtype=np.int64)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of integers by one sort (several times faster than numpy's hashing path on millions of keys)."""
+    ordered = np.sort(np.asarray(values))
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``keys`` in ``sorted_keys`` and whether each was found."""
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.minimum(pos, max(len(sorted_keys) - 1, 0))
+    found = sorted_keys[pos] == keys if len(sorted_keys) else np.zeros(len(keys), bool)
+    return pos, found
+
+
+def pair_feature_columns(history: pd.DataFrame, users: np.ndarray, items: np.ndarray, now) -> dict[str, np.ndarray]:
+    """:func:`pair_features` as arrays aligned with the ``(users, items)`` rows (no merge: the few pairs with
+    events are aggregated, then looked up by their int64 key)."""
+    keys = pair_key(users, items)
+    frame = history[history[C.ITEM].ne(NO_ITEM).to_numpy() & history[C.USER].isin(sorted_unique(users)).to_numpy()]
+    ev_keys = pair_key(frame[C.USER].to_numpy(), frame[C.ITEM].to_numpy())
+    _, wanted = _lookup(sorted_unique(keys), ev_keys)
+    frame, ev_keys = frame[wanted], ev_keys[wanted]
     age = _age_days(frame[C.TS], now)
-    frame = frame.assign(_age=age)
-    out = keys.set_index(PAIR_KEYS)
-    grouped = frame.groupby(PAIR_KEYS)
+    action = frame[C.ACTION].to_numpy()
+    uniq, inv = np.unique(ev_keys, return_inverse=True)
+    pos, found = _lookup(uniq, keys)
+    n = len(uniq)
+
+    def per_row(values: np.ndarray, fill: float) -> np.ndarray:
+        return np.where(found, values[pos] if n else fill, fill).astype(np.float32)
+
+    def smallest(mask: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.inf)
+        np.minimum.at(out, inv[mask], age[mask])
+        return np.where(np.isinf(out), np.nan, out)
+
+    out: dict[str, np.ndarray] = {}
     for name, act in PAIR_ACTIONS.items():
-        sub = frame[frame[C.ACTION] == int(act)].groupby(PAIR_KEYS)["_age"]
-        out[f"ui_{name}"] = sub.size().reindex(out.index).fillna(0).astype(np.float32)
+        is_act = action == int(act)
+        out[f"ui_{name}"] = per_row(np.bincount(inv[is_act], minlength=n).astype(np.float64), 0.0)
         if name in ("view", "addb", "delb", "order"):
-            out[f"ui_days_since_{name}"] = sub.min().reindex(out.index).astype(np.float32)
-    out["ui_days_since_any"] = grouped["_age"].min().reindex(out.index).astype(np.float32)
+            out[f"ui_days_since_{name}"] = per_row(smallest(is_act), np.nan)
+    out["ui_days_since_any"] = per_row(smallest(np.ones(len(age), bool)), np.nan)
     # still in the basket: the last basket action on the item is an add, after the user's last clear
-    basket = frame[frame[C.ACTION].isin([int(Action.ADD_BASKET), int(Action.DEL_BASKET), int(Action.ORDER)])]
-    last = basket.sort_values(C.TS, kind="stable").groupby(PAIR_KEYS).tail(1)
+    is_basket = np.isin(action, [int(Action.ADD_BASKET), int(Action.DEL_BASKET), int(Action.ORDER)])
+    ts = frame[C.TS].to_numpy()
+    b_idx = np.flatnonzero(is_basket)
+    order = b_idx[np.lexsort((ts[b_idx], inv[b_idx]))]  # by pair, then time (stable: log order on ties)
+    last = order[np.r_[inv[order][1:] != inv[order][:-1], True]] if len(order) else order
     clears = history[history[C.ACTION] == int(Action.CLEAR_BASKET)].groupby(C.USER)[C.TS].max()
-    cleared_after = last[C.TS].to_numpy() <= clears.reindex(last[C.USER]).to_numpy()
-    in_basket = (last[C.ACTION].to_numpy() == int(Action.ADD_BASKET)) & ~cleared_after
-    out["ui_in_basket"] = (
-        pd.Series(in_basket.astype(np.float32), index=pd.MultiIndex.from_frame(last[PAIR_KEYS]))
-        .reindex(out.index)
-        .fillna(0)
-    )
+    last_users = frame[C.USER].to_numpy()[last]
+    cleared_after = ts[last] <= clears.reindex(last_users).to_numpy()
+    in_basket = np.zeros(n)
+    in_basket[inv[last]] = ((action[last] == int(Action.ADD_BASKET)) & ~cleared_after).astype(np.float64)
+    out["ui_in_basket"] = per_row(in_basket, 0.0)
     weights = frame[C.ACTION].map(ACTION_WEIGHTS).fillna(0).to_numpy(np.float32)
-    interest = weights * np.exp2(-frame["_age"].to_numpy() / 3.0)
-    out["ui_interest"] = (
-        pd.Series(interest, index=pd.MultiIndex.from_frame(frame[PAIR_KEYS]))
-        .groupby(level=[0, 1])
-        .sum()
-        .reindex(out.index)
-        .fillna(0)
-        .astype(np.float32)
-    )
-    return out.reset_index()
+    interest = np.bincount(inv, weights=weights * np.exp2(-age / 3.0), minlength=n)
+    out["ui_interest"] = per_row(interest, 0.0)
+    return out
+
+
+def pair_features(history: pd.DataFrame, pairs: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Per (user, item) pair: counts per action, recency of the last view / addB / delB / order, basket state
+    and recency-weighted interest (one row per distinct pair of ``pairs``)."""
+    keys = pairs[PAIR_KEYS].drop_duplicates()
+    cols = pair_feature_columns(history, keys[C.USER].to_numpy(), keys[C.ITEM].to_numpy(), now)
+    return pd.DataFrame({C.USER: keys[C.USER].to_numpy(), C.ITEM: keys[C.ITEM].to_numpy(), **cols})
 
 
 def category_share(history: pd.DataFrame, items: pd.DataFrame, pairs: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
     """Share of the user's (action- and recency-weighted) item events that fall in the pair's item category."""
     events = item_events(history[history[C.USER].isin(pairs[C.USER].unique())])
-    category = items[C.CATEGORY].to_numpy()
+    category = items[C.CATEGORY].to_numpy().astype(np.int64) + 1  # -1 (unknown) becomes 0: keys stay >= 0
     w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], now, 7.0)
-    prefs = pd.DataFrame({C.USER: events[C.USER].to_numpy(), C.CATEGORY: category[events[C.ITEM].to_numpy()], "w": w})
-    prefs = prefs.groupby([C.USER, C.CATEGORY])["w"].sum()
-    prefs = prefs / prefs.groupby(level=0).transform("sum")
-    keys = pd.MultiIndex.from_arrays([pairs[C.USER].to_numpy(), category[pairs[C.ITEM].to_numpy()]])
-    return prefs.reindex(keys).fillna(0).to_numpy(np.float32)
+    ev_users = events[C.USER].to_numpy()
+    uniq, inv = np.unique(pair_key(ev_users, category[events[C.ITEM].to_numpy()]), return_inverse=True)
+    total = np.bincount(inv, weights=w, minlength=len(uniq))
+    user_total = pd.Series(w, index=ev_users).groupby(level=0).sum()
+    share = total / user_total.reindex(uniq >> 32).to_numpy()
+    pos, found = _lookup(uniq, pair_key(pairs[C.USER].to_numpy(), category[pairs[C.ITEM].to_numpy()]))
+    return np.where(found, share[pos] if len(uniq) else 0.0, 0.0).astype(np.float32)
 
 
 def user_price_ratio(history: pd.DataFrame, items: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
@@ -187,19 +232,26 @@ def embedding_similarity(pairs: pd.DataFrame, user_vectors: pd.DataFrame, item_v
 
 
 def merge_candidates(candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Union of every source's candidates: one row per (user, item) with each source's score and rank (NaN when
-    the source did not propose the pair) and the number of sources that did."""
-    merged = None
-    for name in sorted(candidates):  # a canonical column order, whatever order the sources arrive in
-        score, rank = source_columns(name)
-        part = candidates[name][[*PAIR_KEYS, C.SCORE, C.RANK]].rename(columns={C.SCORE: score, C.RANK: rank})
-        merged = part if merged is None else merged.merge(part, on=PAIR_KEYS, how="outer")
-    if merged is None:
+    """Union of every source's candidates: one row per (user, item), sorted, with each source's score and rank
+    (NaN when the source did not propose the pair) and the number of sources that did."""
+    if not candidates:
         raise ValueError("no candidate sources given")
-    rank_cols = rank_columns(merged)
-    merged[rank_cols] = merged[rank_cols].astype(np.float32)
-    merged[C.N_SOURCES] = merged[rank_cols].notna().sum(axis=1).astype(np.float32)
-    return merged.sort_values(PAIR_KEYS, kind="stable").reset_index(drop=True)
+    names = sorted(candidates)  # a canonical column order, whatever order the sources arrive in
+    keys = {n: pair_key(candidates[n][C.USER].to_numpy(), candidates[n][C.ITEM].to_numpy()) for n in names}
+    union = sorted_unique(np.concatenate([keys[n] for n in names]))
+    cols = {C.USER: (union >> 32).astype(USER_DTYPE), C.ITEM: (union & 0xFFFFFFFF).astype(ITEM_DTYPE)}
+    count = np.zeros(len(union), np.float32)
+    for n in names:
+        score_col, rank_col = source_columns(n)
+        pos = np.searchsorted(union, keys[n])
+        score = np.full(len(union), np.nan, np.float32)
+        rank = np.full(len(union), np.nan, np.float32)
+        score[pos] = candidates[n][C.SCORE].to_numpy(np.float32)
+        rank[pos] = candidates[n][C.RANK].to_numpy(np.float32)
+        cols[score_col], cols[rank_col] = score, rank
+        count[pos] += 1
+    cols[C.N_SOURCES] = count
+    return pd.DataFrame(cols)
 
 
 def rank_columns(table: pd.DataFrame) -> list[str]:
@@ -234,18 +286,30 @@ def build_features(
     item_vectors: np.ndarray | None = None,
     item_feats: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The reranker's table for one cut: merged candidates plus user, item, pair and similarity features.
+    """The reranker's table for one cut: merged candidates plus pair, user, item and similarity features.
 
     Every feature but the item ones depends only on the candidates' users' events, so ``history`` may be just
     those users' events when ``item_feats`` (:func:`item_features` of the whole history) is given: the rows are
-    the same (this is how the served model scores a few users without scanning the whole log).
+    the same (this is how the served model scores a few users without scanning the whole log). Columns are
+    gathered by position (no merge), so the cost is one pass per column.
     """
-    table = candidates.merge(pair_features(history, candidates, now), on=PAIR_KEYS, how="left")
-    users = table[C.USER].unique()
-    table = table.merge(user_features(history, now, users), left_on=C.USER, right_index=True, how="left")
+    users = candidates[C.USER].to_numpy()
+    item_codes = candidates[C.ITEM].to_numpy()
+    cols = {c: candidates[c].to_numpy() for c in candidates.columns}
+    cols.update(pair_feature_columns(history, users, item_codes, now))
+    user_feats = user_features(history, now, sorted_unique(users))
+    rows = user_feats.index.get_indexer(users)
+    has_user = rows >= 0
+    for name in user_feats.columns:
+        values = user_feats[name].to_numpy()
+        cols[name] = np.where(has_user, values[np.maximum(rows, 0)] if len(values) else np.nan, np.nan).astype(
+            np.float32
+        )
     if item_feats is None:
         item_feats = item_features(history, items, now)
-    table = table.merge(item_feats, left_on=C.ITEM, right_index=True, how="left")
+    for name in item_feats.columns:
+        cols[name] = item_feats[name].to_numpy()[item_codes]
+    table = pd.DataFrame(cols)
     table["ui_category_share"] = category_share(history, items, table, now)
     table["ui_price_ratio"] = user_price_ratio(history, items, table)
     if user_vectors is not None and item_vectors is not None:
@@ -256,9 +320,10 @@ def build_features(
 
 def add_labels(table: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame:
     """``target`` column: 1 where the user ordered the item in the cut's target window."""
-    bought = target[PAIR_KEYS].drop_duplicates().assign(**{C.TARGET: np.int8(1)})
-    out = table.drop(columns=[C.TARGET], errors="ignore").merge(bought, on=PAIR_KEYS, how="left")
-    out[C.TARGET] = out[C.TARGET].fillna(0).astype(np.int8)
+    bought = sorted_unique(pair_key(target[C.USER].to_numpy(), target[C.ITEM].to_numpy()))
+    out = table.drop(columns=[C.TARGET], errors="ignore")
+    _, found = _lookup(bought, pair_key(out[C.USER].to_numpy(), out[C.ITEM].to_numpy()))
+    out[C.TARGET] = found.astype(np.int8)
     return out
 
 

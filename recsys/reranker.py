@@ -35,7 +35,7 @@ class TrialParams:
     iterations: int = 300
     l2_leaf_reg: float = 3.0
     train_cuts: int = 1
-    negatives: float = 1.0
+    negatives: float = 0.25
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
