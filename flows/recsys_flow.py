@@ -16,7 +16,6 @@ Steps only load inputs, call ``recsys`` and store outputs; the logic lives in th
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import sys
 from pathlib import Path
@@ -29,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 from recsys import experiment  # noqa: E402
+from recsys.progress import Progress, setup_logging  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+setup_logging()
 
 #: Test hook, to exercise ``resume`` (never set it in production): ``<step>`` makes that step's tasks raise,
 #: ``<step>:kill`` makes them SIGKILL their own process (a worker dying mid-step, with nothing saved).
@@ -230,7 +230,7 @@ class RecsysFlow(FlowSpec):
         maybe_fail("train_trial")
         self.params = self.input
         train_rows = self._artifacts(experiment.rows_artifact, self.train_names[: self.params.train_cuts])
-        reranker = experiment.train_trial(self.params, train_rows, self.seed)
+        reranker = experiment.train_trial(self.params, train_rows, self.seed, progress=True)
         pred, self.results = experiment.validate(
             self.ds,
             self.cuts["valid"],
@@ -285,7 +285,7 @@ class RecsysFlow(FlowSpec):
                 self.k,
                 self.top_users,
                 self.seed,
-                progress=lambda i, n, msg: print(f"ablation {i}/{n}: {msg}", flush=True),
+                progress=Progress("ablation (sources removed)", len(self.source_candidates), every=0).update,
             )
         print(self.trial_table.to_string())
         print(f"best: {self.best_params.label} with {self.best_strategy}: valid recall {self.valid_recall:.4f}")
@@ -311,6 +311,7 @@ class RecsysFlow(FlowSpec):
             self.k,
             self.top_users,
             self.seed,
+            progress=True,
         )
         self.final_reranker, self.final_buyer_model = result.reranker, result.buyer_model
         self.submission = result.submission

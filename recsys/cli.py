@@ -221,9 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
-    )
+    from recsys.progress import setup_logging
+
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     from mlflow.exceptions import MlflowException
 
     from recsys.data import DataValidationError

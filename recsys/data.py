@@ -163,10 +163,19 @@ def load_truth(path: str | Path) -> pd.DataFrame:
     return truth
 
 
-def format_report(report: dict[str, int]) -> str:
-    """The report as aligned ``name: count  (meaning)`` lines."""
-    width = max(map(len, report), default=0)
-    return "\n".join(f"  {name:<{width}} {count:>10,}  ({REPORT_KEYS.get(name, '')})" for name, count in report.items())
+#: Report entries that describe the data rather than a cleaning (shown even when zero).
+VOLUME_KEYS = ("events", "exploded_rows", "users", "items")
+
+
+def format_report(report: dict[str, int], all_counts: bool = False) -> str:
+    """The report as aligned ``name: count  (meaning)`` lines: the volumes and every cleaning that happened
+    (``all_counts``: the zero counts too)."""
+    shown = {k: v for k, v in report.items() if all_counts or k in VOLUME_KEYS or v}
+    width = max(map(len, shown), default=0)
+    lines = [f"  {name:<{width}} {count:>10,}  ({REPORT_KEYS.get(name, '')})" for name, count in shown.items()]
+    if len(shown) < len(report):
+        lines.append(f"  ({len(report) - len(shown)} other checks found nothing to clean)")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -131,9 +131,10 @@ def evaluate(
     }
 
 
-def train_trial(params: TrialParams, train_rows: list[pd.DataFrame], seed: int = 0) -> Reranker:
-    """The reranker of a trial, fitted on the learnable rows of its ``train_cuts`` newest training cuts."""
-    return Reranker(params, seed).fit(train_rows, learnable=True)
+def train_trial(params: TrialParams, train_rows: list[pd.DataFrame], seed: int = 0, progress: bool = False) -> Reranker:
+    """The reranker of a trial, fitted on the learnable rows of its ``train_cuts`` newest training cuts
+    (``progress``: print a line every ~20 s while it trains)."""
+    return Reranker(params, seed).fit(train_rows, learnable=True, progress=params.label if progress else None)
 
 
 def validate(
@@ -222,8 +223,8 @@ def sources_removed(
             log.warning("without %s: cannot retrain (%s)", source, err)
             results[source] = {"recall": float("nan")}
         seconds = time.perf_counter() - started
-        if progress is not None:
-            progress(i + 1, len(ordered), f"without {source}: recall {results[source]['recall']:.4f} ({seconds:.1f}s)")
+        if progress is not None:  # progress(done, note), e.g. recsys.progress.Progress.update
+            progress(i + 1, f"without {source}: recall {results[source]['recall']:.4f} ({seconds:.1f} s)")
     return results
 
 
@@ -284,6 +285,7 @@ def final_submission(
     k: int,
     top_users: int,
     seed: int = 0,
+    progress: bool = False,
 ) -> FinalResult:
     """The chosen recipe moved one horizon forward and its submission: the reranker refitted on the newest
     labelled cuts' learnable rows (validation included), the buyer model on ``buyer_inputs``, and the final
@@ -291,7 +293,7 @@ def final_submission(
     :class:`~recsys.model.TwoStageModel` runs for any users (the served model rebuilds the same lists)."""
     from recsys.submission import build_submission
 
-    reranker = train_trial(params, train_rows, seed)
+    reranker = train_trial(params, train_rows, seed, progress)
     buyer_model = BuyerModel(seed).fit(buyer_inputs)
     pred = predict(reranker, buyer_model, table, inputs, k, top_users, (strategy,))
     padding = model_padding(model_history(ds, cut), len(ds.items))

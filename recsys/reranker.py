@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.features import CATEGORICAL_FEATURES, feature_columns
+from recsys.progress import CatBoostProgress
 from recsys.schema import Columns as C
 
 OBJECTIVES = ("YetiRank", "Logloss")
@@ -159,9 +160,10 @@ class Reranker:
         self.platt_: tuple[float, float] = (1.0, 0.0)
         self.best_iteration_: int | None = None
 
-    def fit(self, tables: list[pd.DataFrame], learnable: bool = False) -> Reranker:
+    def fit(self, tables: list[pd.DataFrame], learnable: bool = False, progress: str | None = None) -> Reranker:
         """Fit on labelled tables, newest first (the first ``params.train_cuts`` are used). ``learnable``: the
-        tables are already :func:`learnable_rows` (the flow stores those, small, per cut)."""
+        tables are already :func:`learnable_rows` (the flow stores those, small, per cut). ``progress``: a label
+        for progress lines while the trees grow (none by default)."""
         from catboost import CatBoost, Pool
 
         parts = tables[: self.params.train_cuts]
@@ -197,7 +199,8 @@ class Reranker:
                 **({"od_type": "Iter", "od_wait": EARLY_STOP_ROUNDS, "use_best_model": True} if use_holdout else {}),
             }
         )
-        self.model_.fit(pool(train), eval_set=pool(holdout) if use_holdout else None)
+        callbacks = [CatBoostProgress(progress, self.params.iterations)] if progress else None
+        self.model_.fit(pool(train), eval_set=pool(holdout) if use_holdout else None, callbacks=callbacks)
         self.best_iteration_ = self.model_.get_best_iteration() if use_holdout else self.params.iterations - 1
         self.platt_ = fit_platt(self.raw(rows), rows[C.TARGET].to_numpy())
         return self

@@ -212,7 +212,9 @@ class RecommenderModel(PythonModel):
     def load_context(self, context):
         self.recommender = Recommender.load(context.artifacts[RECOMMENDER_ARTIFACT])
 
-    def predict(self, context, model_input, params=None):
+    # ``pd.DataFrame`` is a hint MLflow infers no schema from: it neither validates nor coerces the input (a dict
+    # or a list from the server arrives as it was sent), so request_user_ids can refuse what is malformed
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from mlflow.exceptions import MlflowException
 
         params = params or {}
