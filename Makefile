@@ -1,6 +1,4 @@
-# Everything bootstraps itself: a fresh machine needs only Python 3.11 and pip.
-#   make run    -> set up, then run the flow on the embedded synthetic dataset (writes submission.csv)
-#   make test   -> set up, then lint (ruff) and run the test suite
+# Everything bootstraps itself: a fresh machine needs only Python 3.11 and pip. `make help` lists the targets.
 PYTHON ?= python3.11
 POETRY_VERSION := 2.5.1
 TOOLS := .tools
@@ -9,8 +7,16 @@ export POETRY_VIRTUALENVS_IN_PROJECT := true
 export POETRY_NO_INTERACTION := 1
 # Metaflow refuses to run without a user name
 export USERNAME ?= $(or $(USER),recsys)
+TRACKING_URI ?= sqlite:///mlflow.db
+MODEL ?= models:/stokman-recommender@champion
+PORT ?= 5001
+UI_PORT ?= 5000
 
-.PHONY: setup run test lint baseline clean
+.PHONY: help setup run test lint baseline serve ui present notebook clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  (ARGS=\"...\" passes flow or command options, e.g. make run ARGS=\"--data-dir /path/to/stokman\")"
 
 $(TOOLS)/bin/poetry:
 	$(PYTHON) -m venv $(TOOLS)
@@ -21,20 +27,33 @@ $(TOOLS)/bin/poetry:
 	$(POETRY) install --no-interaction
 	touch $@
 
-setup: .venv/.installed
+setup: .venv/.installed ## install poetry (.tools/) and the locked dependencies (.venv/)
 
-run: setup
+run: setup ## run the flow (embedded synthetic data unless ARGS="--data-dir DIR") -> submission.csv, MLflow run
 	.venv/bin/python flows/recsys_flow.py run $(ARGS)
 
-baseline: setup
+baseline: setup ## score the baselines on the validation cut and the truth file (python -m recsys baseline)
 	.venv/bin/python -m recsys baseline $(ARGS)
 
-lint: setup
+serve: setup ## serve the champion model on http://127.0.0.1:5001/invocations (PORT=...), with request limits
+	MLFLOW_TRACKING_URI=$(TRACKING_URI) .venv/bin/python -m recsys serve --model $(MODEL) --port $(PORT) $(ARGS)
+
+ui: setup ## the MLflow UI on the local database, http://127.0.0.1:5000 (UI_PORT=...)
+	.venv/bin/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
+
+present: setup ## export the latest run's slides to presentation/ (and attach them to its MLflow run)
+	.venv/bin/python -m recsys present $(ARGS)
+
+notebook: setup ## open notebooks/explore_run.ipynb in Jupyter (installs the optional notebook group)
+	$(POETRY) install --no-interaction --with notebook
+	.venv/bin/jupyter notebook notebooks/explore_run.ipynb $(ARGS)
+
+lint: setup ## ruff check and ruff format --check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-test: lint
+test: lint ## lint, then the whole test suite (ARGS="-m 'not slow'" skips the flow runs)
 	.venv/bin/python -m pytest $(ARGS)
 
-clean:
-	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic
+clean: ## remove every run output (Metaflow datastore, MLflow, CatBoost files, data cache, submission, slides)
+	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic submission.csv presentation

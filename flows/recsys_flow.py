@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from metaflow import FlowSpec, Parameter, card, current, exit_hook, step
+from metaflow import FlowSpec, Parameter, card, current, exit_hook, resources, retry, step
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,9 +34,16 @@ from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
 
 setup_logging()
 
-#: Test hook, to exercise ``resume`` (never set it in production): ``<step>`` makes that step's tasks raise,
-#: ``<step>:kill`` makes them SIGKILL their own process (a worker dying mid-step, with nothing saved).
+#: Test hook, to exercise ``resume`` and ``@retry`` (never set it in production): ``<step>`` makes that step's
+#: tasks raise, ``<step>:kill`` makes them SIGKILL their own process (a worker dying mid-step, with nothing
+#: saved), ``<step>:once`` makes only their first attempt raise (what a retry recovers from).
 FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
+
+#: Resources of the heavy steps when they run on remote compute (``--with kubernetes`` or ``--with batch``; they
+#: change nothing locally), sized from the peaks measured at the real volume (docs/performance.md: build_table
+#: 4.1 GB, train_trial and final 3.1 GB, start 2.7 GB) with ~50% headroom, and the 2 threads each model uses.
+HEAVY = {"cpu": 2, "memory": 6_000}
+MEDIUM = {"cpu": 2, "memory": 4_500}
 
 
 def maybe_fail(step_name: str) -> None:
@@ -45,7 +52,7 @@ def maybe_fail(step_name: str) -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-    if requested == step_name:
+    if requested == step_name or (requested == f"{step_name}:once" and current.retry_count == 0):
         raise RuntimeError(f"failing step {step_name!r} on purpose ({FAIL_STEP_ENV} is set)")
 
 
@@ -82,6 +89,7 @@ class RecsysFlow(FlowSpec):
     experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
     model_name = Parameter("model-name", default="stokman-recommender", help="MLflow registered model name")
 
+    @resources(**MEDIUM)
     @step
     def start(self):
         """Check the parameters and the tracking server, load and validate the data, fix the cuts and user pools."""
@@ -90,18 +98,25 @@ class RecsysFlow(FlowSpec):
         from recsys.evaluation import truth_file
         from recsys.reranker import parse_grid
         from recsys.split import check_log_covers_cuts, make_cuts
-        from recsys.tracking import resolve_tracking_uri, start_flow_run
+        from recsys.tracking import data_fingerprint, git_commit, resolve_tracking_uri, set_run_tags, start_flow_run
 
         self.trials = parse_grid(self.grid)  # fail fast on a bad grid or parameter
         experiment.check_parameters(
             self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials
         )
+        self.code_version = git_commit(ROOT)
         self.mlflow_uri = resolve_tracking_uri(self.tracking_uri)
         self.mlflow_run_id = start_flow_run(
             tracking_uri=self.mlflow_uri,
             experiment=self.experiment,
             run_name=f"{current.flow_name}/{current.run_id}",
-            tags={"metaflow_run_id": current.run_id, "metaflow_flow": current.flow_name},
+            tags={
+                "metaflow_run_id": current.run_id,
+                "metaflow_flow": current.flow_name,
+                "mlflow.user": current.username,
+                "mlflow.source.git.commit": self.code_version,
+                "git_commit": self.code_version,
+            },
             params={
                 "data_dir": self.data_dir or f"synthetic:{self.preset}",
                 "top_users": self.top_users,
@@ -116,6 +131,8 @@ class RecsysFlow(FlowSpec):
             },
         )
         self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
+        self.data_fingerprint = data_fingerprint(self.resolved_data_dir)
+        set_run_tags(self.mlflow_uri, self.mlflow_run_id, {"data_fingerprint": self.data_fingerprint})
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.truth = truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
@@ -132,30 +149,40 @@ class RecsysFlow(FlowSpec):
             name, self.ds, self.cuts, self.pools, self.candidates, self.seed, fitted=self.branch_sources
         )
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def history(self):
         """The user's own viewed / liked / basket / ordered items."""
         self._branch("history")
         self.next(self.join_candidates)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def covisit(self):
         """Items co-visited with the user's recent items."""
         self._branch("covisit")
         self.next(self.join_candidates)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def als(self):
         """implicit ALS on action-weighted confidences."""
         self._branch("als")
         self.next(self.join_candidates)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def faiss(self):
         """FAISS neighbours of the user's title-embedding profile."""
         self._branch("faiss")
         self.next(self.join_candidates)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def popularity(self):
         """Trending items, overall and in the user's categories."""
@@ -180,6 +207,8 @@ class RecsysFlow(FlowSpec):
         self.cut_names = list(self.cuts)
         self.next(self.build_table, foreach="cut_names")
 
+    @retry(times=1)
+    @resources(**HEAVY)
     @step
     def build_table(self):
         """Features and labels of one cut, its learnable rows and its buyer-model inputs (cuts in parallel)."""
@@ -210,6 +239,8 @@ class RecsysFlow(FlowSpec):
         self.buyer_without = {name: by_cut[name].cut_without for name in self.cuts}
         self.next(self.prepare_trials)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def prepare_trials(self):
         """The buyer model for validation and the baselines, then one task per trial."""
@@ -224,6 +255,8 @@ class RecsysFlow(FlowSpec):
         """The per-cut artifacts (``kind``: ``experiment.table_artifact`` or ``rows_artifact``) of ``names``."""
         return [getattr(self, kind(n)) for n in names]
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def train_trial(self):
         """One reranker trial: fit on the training cuts, score on the validation cut with the exact metric."""
@@ -249,6 +282,8 @@ class RecsysFlow(FlowSpec):
         print(f"{self.params.label}: valid recall {self.recall:.4f} ({self.strategy}), {self.best_iteration + 1} trees")
         self.next(self.choose)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def choose(self, inputs):
         """Table of every trial; keep the best by validation recall; what each source is worth alone and, with
@@ -257,7 +292,9 @@ class RecsysFlow(FlowSpec):
             inputs,
             exclude=["params", "results", "strategy", "recall", "selected", "selection_scores", "best_iteration"],
         )
-        self.trial_table = experiment.trial_table([(i.params, i.results) for i in inputs])
+        self.trial_table = experiment.trial_table(
+            [(i.params, i.results) for i in inputs], trees=[i.best_iteration + 1 for i in inputs]
+        )
         best = max(inputs, key=lambda i: i.recall)  # the first of equals: inputs keep the grid's order
         self.best_params, self.best_strategy, self.valid_results = best.params, best.strategy, best.results
         self.valid_recall, self.selection_scores = best.recall, best.selection_scores
@@ -291,6 +328,8 @@ class RecsysFlow(FlowSpec):
         print(f"best: {self.best_params.label} with {self.best_strategy}: valid recall {self.valid_recall:.4f}")
         self.next(self.final)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
     @step
     def final(self):
         """Retrain the chosen configuration on the newest cuts, predict the days after the log, write the CSV."""
@@ -377,21 +416,34 @@ class RecsysFlow(FlowSpec):
             recommender=recommender,
             model_name=self.model_name,
             input_example=report.input_example,
+            trials=self.trial_table,
+            version_description=(
+                f"Metaflow run {current.flow_name}/{current.run_id} on {self.resolved_data_dir} "
+                f"(fingerprint {self.data_fingerprint}, code {self.code_version}): validation recall "
+                f"{self.valid_recall:.4f} with {self.best_params.label}, users chosen by {self.best_strategy}."
+            ),
         )
         self.next(self.end)
 
     @card(type="blank", id="report", timeout=600)
     @step
     def end(self):
-        """Summary, and the run report as this step's card (``card view end``; the same content as
-        ``python -m recsys present``)."""
+        """Summary and next steps, and the run report as this step's card (``card view <run id>/end``; the same
+        content as ``python -m recsys present``)."""
         from recsys import report
 
         self.report_summary = report.summarize(self, current.run_id, getattr(self, "_graph_info", None))
         current.card.extend(report.card_components(*report.build_slides(self.report_summary)))
-        print(self.hypotheses.to_string(float_format=lambda v: f"{v:.4f}"))
-        print(f"submission: {self.output_path} ({len(self.submission)} users)")
-        print(f"MLflow: run {self.mlflow['run_id']}, {self.model_name} v{self.mlflow['model_version']} @champion")
+        summary = report.console_summary(
+            self.report_summary,
+            output_path=self.output_path,
+            n_users=len(self.submission),
+            k=self.k,
+            model_name=self.model_name,
+            data_dir=self.resolved_data_dir,
+            flow_file=os.path.relpath(__file__),
+        )
+        print(summary)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -124,6 +125,16 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from recsys.server import serve
+    from recsys.tracking import resolve_tracking_uri
+
+    os.environ.setdefault("MLFLOW_TRACKING_URI", resolve_tracking_uri(args.tracking_uri))
+    print(f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl-C to stop)", flush=True)
+    serve(args.model, args.host, args.port)
+    return 0
+
+
 def cmd_batch(args) -> int:
     from recsys.data import load_dataset
     from recsys.submission import validate_submission, write_submission
@@ -216,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--k", type=int, default=0, help="products per user (default: the model's)")
     batch.add_argument("--tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
     batch.set_defaults(func=cmd_batch)
+
+    srv = sub.add_parser("serve", help="serve a logged recommender over HTTP with request limits (MLflow's protocol)")
+    srv.add_argument("--model", default=DEFAULT_MODEL_URI, help=model_help)
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=5001)
+    srv.add_argument("--tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -148,9 +148,16 @@ def validate(
     top_users: int,
     strategies=buyers.STRATEGIES,
 ) -> tuple[Prediction, dict[str, dict[str, float]]]:
-    """Predict a labelled cut and score every strategy."""
+    """Predict a labelled cut and score every strategy; ``ceiling`` is the recall a perfect reranker would reach
+    with the same users and candidates (each chosen buyer's bought candidates first)."""
     pred = predict(reranker, buyer_model, table, inputs, k, top_users, tuple(strategies))
-    return pred, evaluate(ds, cut, pred, k, top_users)
+    results = evaluate(ds, cut, pred, k, top_users)
+    truth = target(ds.interactions, cut)
+    bought = table.loc[table[C.TARGET] == 1, [C.USER, C.ITEM]].groupby(C.USER)[C.ITEM].agg(list)
+    for strategy, diag in results.items():
+        perfect = {int(u): bought.get(u, [])[:k] for u in pred.selected[strategy]}
+        diag["ceiling"] = diagnostics(perfect, truth, top_users, k).recall
+    return pred, results
 
 
 def source_alone(
@@ -255,12 +262,16 @@ def baselines(ds: Dataset, cut: Cut, k: int, top_users: int) -> dict[str, dict[s
     }
 
 
-def trial_table(trials: list[tuple[TrialParams, dict[str, dict[str, float]]]]) -> pd.DataFrame:
-    """One row per (trial, selection strategy): the parameters and the validation diagnostics."""
+def trial_table(
+    trials: list[tuple[TrialParams, dict[str, dict[str, float]]]], trees: list[int] | None = None
+) -> pd.DataFrame:
+    """One row per (trial, selection strategy): the parameters, the trees early stopping kept (``trees``, when
+    given) and the validation diagnostics."""
     rows = []
     for i, (params, results) in enumerate(trials):
+        kept = {"trees": trees[i]} if trees is not None else {}
         for strategy, diag in results.items():
-            rows.append({"trial": i, **params.as_dict(), "strategy": strategy, **diag})
+            rows.append({"trial": i, **params.as_dict(), **kept, "strategy": strategy, **diag})
     return pd.DataFrame(rows).sort_values(["recall", "trial"], ascending=[False, True], ignore_index=True)
 
 

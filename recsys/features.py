@@ -46,8 +46,51 @@ def _age_days(ts: pd.Series, now: pd.Timestamp) -> np.ndarray:
     return (now - ts).dt.total_seconds().to_numpy() / 86400.0
 
 
+def _days(ts: pd.Series) -> np.ndarray:
+    """Calendar day numbers (days since 1970-01-01) of timestamps."""
+    return ts.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def purchase_gaps(keys: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gaps in days between consecutive distinct purchase days of each key (a user, or a user-item pair):
+    ``(key of each gap, gap)``. A key bought on one day only has no gap."""
+    pairs = np.unique(np.stack([keys.astype(np.int64), days.astype(np.int64)], axis=1), axis=0)
+    same = pairs[1:, 0] == pairs[:-1, 0]
+    return pairs[1:, 0][same], (pairs[1:, 1] - pairs[:-1, 1])[same]
+
+
+def order_cycle_features(orders: pd.DataFrame, users: np.ndarray) -> dict[str, np.ndarray]:
+    """Per user of ``users`` (sorted codes), from their order events: how many orders (distinct timestamps) and
+    order days, and the mean, median and last gap between consecutive order days (NaN with fewer than two)."""
+    n = len(users)
+    out = {name: np.full(n, np.nan) for name in ("u_order_gap_mean", "u_order_gap_median", "u_order_gap_last")}
+    out["u_orders"] = np.zeros(n)
+    out["u_order_days"] = np.zeros(n)
+    if orders.empty or not n:
+        return out
+    codes = orders[C.USER].to_numpy()
+    ts = orders[C.TS].to_numpy().astype(np.int64)
+    distinct_orders = np.unique(np.stack([codes.astype(np.int64), ts], axis=1), axis=0)[:, 0]
+    pos, found = _lookup(users.astype(np.int64), distinct_orders)
+    out["u_orders"] = np.bincount(pos[found], minlength=n).astype(np.float64)
+    days = _days(orders[C.TS])
+    user_days = np.unique(np.stack([codes.astype(np.int64), days], axis=1), axis=0)[:, 0]
+    pos, found = _lookup(users.astype(np.int64), user_days)
+    out["u_order_days"] = np.bincount(pos[found], minlength=n).astype(np.float64)
+    gap_users, gaps = purchase_gaps(codes, days)
+    if len(gaps):
+        stats = pd.Series(gaps, index=gap_users).groupby(level=0).agg(["mean", "median", "last"])
+        rows = stats.reindex(users)
+        out["u_order_gap_mean"] = rows["mean"].to_numpy()
+        out["u_order_gap_median"] = rows["median"].to_numpy()
+        out["u_order_gap_last"] = rows["last"].to_numpy()
+    return out
+
+
 def user_features(history: pd.DataFrame, now: pd.Timestamp, users: np.ndarray | None = None) -> pd.DataFrame:
-    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days.
+    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days, and the
+    purchase cycle (orders, order days, gaps between order days, how overdue the next order is, basket-to-order
+    conversion).
 
     One row per user with events (sorted codes); vectorised with bincount so that a handful of users (a served
     request) costs milliseconds, not one pandas groupby per column.
@@ -88,6 +131,10 @@ def user_features(history: pd.DataFrame, now: pd.Timestamp, users: np.ndarray | 
         frame[C.ITEM].to_numpy().astype(np.int64), recent & frame[C.ITEM].ne(NO_ITEM).to_numpy()
     )
     out["u_pages_7"] = distinct(frame[C.PAGE].to_numpy().astype(np.int64), recent)
+    out.update(order_cycle_features(frame[action == int(Action.ORDER)], uniq))
+    # > 1: the user's usual gap between orders has passed since their last order
+    out["u_order_due"] = out["u_days_since_order"] / out["u_order_gap_median"]
+    out["u_basket_to_order"] = out["u_orders"] / (out["u_addb_all"] + out["u_orders"] + 1.0)
     return pd.DataFrame(out, index=pd.Index(uniq, name=C.USER)).astype(np.float32)
 
 
@@ -116,7 +163,29 @@ def item_features(history: pd.DataFrame, items: pd.DataFrame, now: pd.Timestamp)
     feats["i_conversion"] = (feats["i_order_14"] + 0.1) / (feats["i_view_14"] + feats["i_addb_14"] + 1)
     users7 = pd.Series(frame[C.USER].to_numpy()[age < 7], index=codes[age < 7]).groupby(level=0).nunique()
     feats["i_users_7"] = users7.reindex(feats.index, fill_value=0).astype(np.float32)
+    feats["i_rebuy_share"], feats["i_rebuy_gap"] = item_rebuy(frame[action == int(Action.ORDER)], len(items))
     return feats
+
+
+def item_rebuy(orders: pd.DataFrame, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per item: the share of its buyers who bought it on two days or more (NaN without buyers), and the median
+    gap in days between a buyer's consecutive purchase days of it (NaN when nobody re-bought it)."""
+    share = np.full(n_items, np.nan, np.float32)
+    gap = np.full(n_items, np.nan, np.float32)
+    if orders.empty:
+        return share, gap
+    keys = pair_key(orders[C.USER].to_numpy(), orders[C.ITEM].to_numpy())
+    pair_days = np.unique(np.stack([keys, _days(orders[C.TS])], axis=1), axis=0)
+    pairs, days_per_pair = np.unique(pair_days[:, 0], return_counts=True)
+    items_of_pairs = (pairs & 0xFFFFFFFF).astype(np.int64)
+    buyers = np.bincount(items_of_pairs, minlength=n_items)
+    rebuyers = np.bincount(items_of_pairs, weights=days_per_pair >= 2, minlength=n_items)
+    share = np.where(buyers > 0, rebuyers / np.maximum(buyers, 1), np.nan).astype(np.float32)
+    gap_keys, gaps = purchase_gaps(pair_days[:, 0], pair_days[:, 1])
+    if len(gaps):
+        median = pd.Series(gaps, index=(gap_keys & 0xFFFFFFFF)).groupby(level=0).median()
+        gap[median.index.to_numpy()] = median.to_numpy(np.float32)
+    return share, gap
 
 
 def pair_key(users, items) -> np.ndarray:
@@ -167,6 +236,9 @@ def pair_feature_columns(history: pd.DataFrame, users: np.ndarray, items: np.nda
         if name in ("view", "addb", "delb", "order"):
             out[f"ui_days_since_{name}"] = per_row(smallest(is_act), np.nan)
     out["ui_days_since_any"] = per_row(smallest(np.ones(len(age), bool)), np.nan)
+    is_order = action == int(Action.ORDER)
+    order_pairs = np.unique(np.stack([inv[is_order], _days(frame[C.TS])[is_order]], axis=1), axis=0)[:, 0]
+    out["ui_order_days"] = per_row(np.bincount(order_pairs, minlength=n).astype(np.float64), 0.0)
     # still in the basket: the last basket action on the item is an add, after the user's last clear
     is_basket = np.isin(action, [int(Action.ADD_BASKET), int(Action.DEL_BASKET), int(Action.ORDER)])
     ts = frame[C.TS].to_numpy()
@@ -312,6 +384,10 @@ def build_features(
     table = pd.DataFrame(cols)
     table["ui_category_share"] = category_share(history, items, table, now)
     table["ui_price_ratio"] = user_price_ratio(history, items, table)
+    # > 1: more time has passed since the user last bought the item than their usual gap between orders, or
+    # than the item's usual re-buy gap
+    table["ui_rebuy_due_user"] = (table["ui_days_since_order"] / table["u_order_gap_median"]).astype(np.float32)
+    table["ui_rebuy_due_item"] = (table["ui_days_since_order"] / table["i_rebuy_gap"]).astype(np.float32)
     if user_vectors is not None and item_vectors is not None:
         table["ui_embedding_sim"] = embedding_similarity(table, user_vectors, item_vectors)
     table[C.CATEGORY] = table[C.CATEGORY].fillna(-1).astype(np.int32)

@@ -640,3 +640,61 @@ def log_presentation(out_dir, mlflow_run_id: str, tracking_uri: str) -> None:
     from mlflow import MlflowClient
 
     MlflowClient(tracking_uri=tracking_uri).log_artifacts(mlflow_run_id, str(out_dir), artifact_path="presentation")
+
+
+# ------------------------------------------------------------------------------------------ the end of a run
+
+
+COUNT_COLUMNS = ("buyers", "selected", "selected_buyers")
+
+
+def console_table(frame: pd.DataFrame) -> str:
+    """A diagnostics table for a terminal: counts as integers, shares with 4 decimals."""
+    shown = frame.copy()
+    for name in shown.columns:
+        if name in COUNT_COLUMNS:
+            shown[name] = shown[name].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+        else:
+            shown[name] = shown[name].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    return shown.to_string()
+
+
+def console_summary(
+    summary: dict, *, output_path: str, n_users: int, k: int, model_name: str, data_dir: str, flow_file: str
+) -> str:
+    """What the run prints at its end: the validation result against the baselines, the submission and, last,
+    what to do next (commands that work whoever runs them: the run is named by its id)."""
+    run_id, best, valid = summary["run_id"], summary["best"], summary["valid_results"][summary["best"]["strategy"]]
+    baselines = ", ".join(f"{name} {r['recall']:.4f}" for name, r in summary["baselines"].items())
+    lines = [
+        f"Validation ({summary['budget']:,} users): recall {valid['recall']:.4f} with {best['trial']}, users by "
+        f"{best['strategy']}; buyers captured {valid['buyers_captured']:.3f} ({int(valid['selected_buyers']):,} of "
+        f"{int(valid['buyers']):,}); baselines: {baselines}",
+    ]
+    hypotheses = summary.get("hypotheses")
+    if hypotheses is not None:
+        lines += [
+            "",
+            console_table(hypotheses[[c for c in hypotheses.columns if c in (*DIAG_COLUMNS, *COUNT_COLUMNS)]]),
+        ]
+    lines += ["", f"Submission: {output_path} ({n_users:,} users x {k} products)"]
+    test = summary.get("test_results") or {}
+    if test:
+        lines.append(f"Against the truth file: recall {test['recall']:.4f} ({int(test['buyers']):,} buyers)")
+    mlflow = summary.get("mlflow") or {}
+    if mlflow:
+        lines.append(f"MLflow: run {mlflow['run_id']}, model {model_name} v{mlflow['model_version']} @champion")
+    if summary.get("ablation") is False:
+        lines.append("The source ablation was skipped (run with --ablation True for the 'source removed' rows).")
+    python = ".venv/bin/python"
+    lines += [
+        "",
+        "Next steps:",
+        f"  the report (card)   {python} {flow_file} card view {run_id}/end",
+        f"  the slides          {python} -m recsys present --run-id {run_id}   (or: make present)",
+        "  the MLflow UI       make ui   (http://127.0.0.1:5000)",
+        "  serve the model     make serve   (http://127.0.0.1:5001/invocations)",
+        f"  check the file      {python} -m recsys validate {output_path}"
+        + (f" --data-dir {data_dir}" if data_dir else ""),
+    ]
+    return "\n".join(lines)

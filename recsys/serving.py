@@ -219,9 +219,18 @@ class RecommenderModel(PythonModel):
 
         params = params or {}
         try:
-            return self.recommender.recommend(request_user_ids(model_input), params.get("k"))
+            return json_safe(self.recommender.recommend(request_user_ids(model_input), params.get("k")))
         except RequestError as err:
             raise MlflowException.invalid_parameter_value(str(err)) from None
+
+
+def json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing scores as ``None`` instead of NaN, so that the server's JSON has ``null`` (strict parsers refuse
+    a bare ``NaN``)."""
+    out = frame.copy()
+    for name in out.columns[out.isna().any()]:
+        out[name] = out[name].astype(object).where(out[name].notna(), None)
+    return out
 
 
 def request_user_ids(model_input) -> list:

@@ -48,8 +48,6 @@ def run_report(
     metrics.update({f"valid.{k}": v for k, v in hypotheses.iloc[0].items()})
     metrics.update({f"test.{k}": v for k, v in test_results.items()})
     metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
-    for row in trials.itertuples():
-        metrics[f"trial.{row.trial}.{row.strategy}.recall"] = row.recall
     for name, row in hypotheses.iterrows():
         key = name.replace(" ", "_").replace(":", "").replace("(", "").replace(")", "")
         metrics[f"hypothesis.{key}.recall"] = row["recall"]
@@ -67,6 +65,91 @@ def run_report(
         plots=plots,
         input_example=final_table[feature_columns(final_table)].head(5),
     )
+
+
+#: What the registered model is, for the Model Registry's page.
+MODEL_DESCRIPTION = """Stokman next-3-days recommender: a two-stage model (candidate sources: the user's history,
+co-visitation, ALS, FAISS title neighbours, popularity; a CatBoost reranker with calibrated probabilities; a buyer
+model choosing whom to submit), trained by flows/recsys_flow.py at the end of a log.
+
+Input: the user ids, as {"inputs": {"user_id": ["...", ...]}} (also {"inputs": [...]}, dataframe_split or
+dataframe_records with one user_id column); at most 10,000 ids of at most 200 characters. Parameter: k, products
+per user (1-100, default 25). Output: one row per user and rank: user_id, rank, product_id, score (P(buys the
+product | buys), null for padding), p_buy (P(buys in the next 3 days), null for unknown users), source
+(reranker, popular_padding, or popular_fallback for a user the log has never seen). There is no input schema on
+purpose: MLflow would coerce malformed ids to strings before the model could refuse them with a 400."""
+
+
+def git_commit(path: str | Path) -> str:
+    """The commit of the checkout holding ``path`` (``<sha>+dirty`` with uncommitted changes; ``unknown``
+    outside git)."""
+    import subprocess
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}+dirty" if dirty else sha
+
+
+def data_fingerprint(data_dir: str | Path) -> str:
+    """SHA-256 (first 16 hex digits) of the four raw files' names and bytes: the same data, the same tag."""
+    import hashlib
+
+    from recsys.schema import RAW_FILES
+
+    digest = hashlib.sha256()
+    for name in RAW_FILES:
+        path = Path(data_dir) / name
+        digest.update(name.encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def log_trial_runs(client, experiment_id: str, parent_run_id: str, trials: pd.DataFrame, param_names) -> list[str]:
+    """One child run per trial of the trial table (its parameters; each strategy's validation diagnostics as
+    ``<strategy>.<metric>``), under the flow's run. Idempotent: a resumed run replaces its earlier children."""
+    import time
+
+    from mlflow.entities import Metric
+
+    from recsys.reranker import TrialParams
+
+    old = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    for run in old:
+        client.delete_run(run.info.run_id)
+    now = int(time.time() * 1000)
+    ids = []
+    for trial, rows in trials.groupby("trial", sort=True):
+        params = {p: rows.iloc[0][p] for p in param_names}
+        label = TrialParams(**{k: v.item() if hasattr(v, "item") else v for k, v in params.items()}).label
+        child = client.create_run(
+            experiment_id,
+            run_name=f"trial {trial}: {label}",
+            tags={"mlflow.parentRunId": parent_run_id, "recsys.trial": str(trial)},
+        )
+        metrics = [
+            Metric(f"{row['strategy']}.{name}", float(row[name]), now, 0)
+            for _, row in rows.iterrows()
+            for name in rows.columns
+            if name not in ("trial", "strategy", *param_names) and pd.notna(row[name])
+        ]
+        client.log_batch(child.info.run_id, params=[Param(k, str(v)) for k, v in params.items()], metrics=metrics)
+        client.set_terminated(child.info.run_id, "FINISHED")
+        ids.append(child.info.run_id)
+    return ids
 
 
 def resolve_tracking_uri(uri: str = "") -> str:
@@ -137,6 +220,15 @@ def start_flow_run(*, tracking_uri: str, experiment: str, run_name: str, tags: d
     return run.info.run_id
 
 
+def set_run_tags(tracking_uri: str, run_id: str, tags: dict[str, str]) -> None:
+    """Add tags to an open run (what is known only once the data is read, such as its fingerprint)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
 def fail_flow_run(*, tracking_uri: str, run_id: str, error: str) -> None:
     """Mark the flow's MLflow run FAILED with the error (a finished run is never half logged)."""
     from mlflow import MlflowClient
@@ -161,6 +253,8 @@ def log_flow_run(
     recommender,
     model_name: str,
     input_example: pd.DataFrame | None = None,
+    trials: pd.DataFrame | None = None,
+    version_description: str = "",
 ) -> dict[str, str]:
     """Log what the flow produced into its run (opened by :func:`start_flow_run`) and finish it.
 
@@ -168,8 +262,9 @@ def log_flow_run(
     ``tables`` are logged as CSV, ``plots`` (name -> values) as bar charts, the submission as
     ``outputs/submission.csv``, the CatBoost ``reranker`` as a model of the run, and the whole ``recommender``
     (:class:`recsys.serving.Recommender`) as a pyfunc model registered as ``model_name`` with the ``champion``
-    alias. The run ends FINISHED only when everything was logged; any error ends it FAILED. Returns the run id,
-    the experiment and the model version.
+    alias, with :data:`MODEL_DESCRIPTION` on the registered model and ``version_description`` on the version.
+    ``trials`` (the trial table) become one child run per trial. The run ends FINISHED only when everything was
+    logged; any error ends it FAILED. Returns the run id, the experiment and the model version.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -205,7 +300,16 @@ def log_flow_run(
             registered_model_name=model_name,
         )
         version = str(info.registered_model_version)
-        MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+        client = MlflowClient()
+        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+        client.update_registered_model(model_name, description=MODEL_DESCRIPTION)
+        if version_description:
+            client.update_model_version(model_name, version, description=version_description)
+        if trials is not None:
+            from recsys.reranker import TrialParams
+
+            names = [c for c in TrialParams.__dataclass_fields__ if c in trials.columns]
+            log_trial_runs(client, run.info.experiment_id, run.info.run_id, trials, names)
         experiment = mlflow.get_experiment(run.info.experiment_id).name
         log.info("MLflow run %s, model %s version %s (@%s)", run.info.run_id, model_name, version, CHAMPION_ALIAS)
         return {"run_id": run.info.run_id, "model_version": version, "experiment": experiment}

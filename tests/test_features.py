@@ -169,3 +169,38 @@ def test_drop_source_removes_its_rows_and_features_and_recounts_sources():
     assert without_a["n_sources"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="no candidate source 'c'"):
         drop_source(table, "c")
+
+
+def test_purchase_cycle_features_of_users_items_and_pairs():
+    log = make_interactions(
+        [
+            (0, 1, A.ORDER, "2024-09-01 10:00"),
+            (0, 2, A.ORDER, "2024-09-03 10:00"),
+            (0, 1, A.ORDER, "2024-09-07 10:00"),
+            (0, 3, A.ORDER, "2024-09-07 18:00"),  # a second order on the same day
+            (0, 3, A.ADD_BASKET, "2024-09-07 17:00"),
+            (1, 1, A.ORDER, "2024-09-02 10:00"),  # user 1 bought item 1 once
+            (1, 2, A.VIEW, "2024-09-09 10:00"),
+        ]
+    )
+    users = user_features(log, NOW)
+    assert users.loc[0, "u_orders"] == 4 and users.loc[0, "u_order_days"] == 3
+    # order days 1, 3, 7: gaps 2 and 4
+    assert users.loc[0, ["u_order_gap_mean", "u_order_gap_median", "u_order_gap_last"]].tolist() == [3, 3, 4]
+    since = (NOW - pd.Timestamp("2024-09-07 18:00")).total_seconds() / 86400
+    assert users.loc[0, "u_order_due"] == pytest.approx(since / 3)
+    assert users.loc[0, "u_basket_to_order"] == pytest.approx(4 / (1 + 4 + 1))
+    assert users.loc[1, "u_order_days"] == 1 and np.isnan(users.loc[1, "u_order_gap_median"])
+
+    items = item_features(log, make_items(5), NOW)
+    assert items.loc[1, "i_rebuy_share"] == 0.5 and items.loc[1, "i_rebuy_gap"] == 6  # user 0: days 1 and 7
+    assert items.loc[2, "i_rebuy_share"] == 0 and np.isnan(items.loc[2, "i_rebuy_gap"])
+    assert np.isnan(items.loc[4, "i_rebuy_share"])  # never bought
+
+    cands = merge_candidates({"a": pd.DataFrame({C.USER: [0, 0, 1], C.ITEM: [1, 2, 1], C.SCORE: 1.0, C.RANK: 1})})
+    table = build_features(log, make_items(5), cands, NOW).set_index([C.USER, C.ITEM])
+    assert table.loc[(0, 1), "ui_order_days"] == 2 and table.loc[(1, 1), "ui_order_days"] == 1
+    last_bought = (NOW - pd.Timestamp("2024-09-07 10:00")).total_seconds() / 86400
+    assert table.loc[(0, 1), "ui_rebuy_due_user"] == pytest.approx(last_bought / 3, rel=1e-5)
+    assert table.loc[(0, 1), "ui_rebuy_due_item"] == pytest.approx(last_bought / 6, rel=1e-5)
+    assert np.isnan(table.loc[(1, 1), "ui_rebuy_due_user"])  # one order day: no usual gap

@@ -27,6 +27,7 @@ from recsys.serving import (
     OUTPUT_COLUMNS,
     Recommender,
     RequestError,
+    json_safe,
     request_user_ids,
 )
 from recsys.split import make_cuts
@@ -228,7 +229,8 @@ def test_pyfunc_model_answers_like_the_recommender(trained, logged):
     model = mlflow.pyfunc.load_model("models:/test-recommender@champion")
     users = final.submission["user_id"].tolist()[:5] + ["never-seen"]
     out = model.predict(pd.DataFrame({"user_id": users}), params={"k": 6})
-    pd.testing.assert_frame_equal(out, rec.recommend(users, 6))
+    pd.testing.assert_frame_equal(out, json_safe(rec.recommend(users, 6)))
+    assert out.loc[out["user_id"] == "never-seen", "score"].map(lambda v: v is None).all()  # null in JSON
     with pytest.raises(MlflowException, match="between 1 and") as err:
         model.predict({"user_id": ["x"]}, params={"k": 0})
     assert err.value.get_http_status_code() == 400
@@ -240,28 +242,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def post(port: int, body) -> tuple[int, dict]:
-    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+def strict_json(text):
+    """JSON as a strict parser reads it: a bare NaN or Infinity is an error."""
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def post(port: int, body, headers: dict | None = None) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/invocations", data=data, headers={"Content-Type": "application/json"}
+        f"http://127.0.0.1:{port}/invocations",
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
+            return response.status, strict_json(response.read())
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+        return err.code, strict_json(err.read())
 
 
-@pytest.fixture(scope="module")
-def server(logged, tmp_path_factory):
-    """``mlflow models serve -m models:/test-recommender@champion --env-manager local`` on a free loopback port."""
+@pytest.fixture(scope="module", params=["recsys", "mlflow"])
+def server(request, logged, tmp_path_factory):
+    """The registered model served on a free loopback port, by ``python -m recsys serve`` (the hardened server)
+    and by ``mlflow models serve --env-manager local``: both must answer the same."""
     uri, _ = logged
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", "models:/test-recommender@champion"]
-    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    if request.param == "recsys":
+        cmd = [sys.executable, "-m", "recsys", "serve", "--model", "models:/test-recommender@champion"]
+        cmd += ["--tracking-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        cmd = [os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", "models:/test-recommender@champion"]
+        cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -276,10 +294,19 @@ def server(logged, tmp_path_factory):
                 time.sleep(0.5)
         else:
             pytest.fail(f"the server did not answer /ping:\n{log.read_text()[-3000:]}")
-        yield port
+        yield port if request.param == "mlflow" else HardenedPort(port, proc.pid)
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+class HardenedPort(int):
+    """The port of the hardened server, and its process id (for the load test's memory check)."""
+
+    def __new__(cls, port: int, pid: int):
+        obj = super().__new__(cls, port)
+        obj.pid = pid
+        return obj
 
 
 @pytest.mark.slow
@@ -292,7 +319,9 @@ def test_server_answers_with_the_submission_lists(trained, server):
     expected = dict(zip(final.submission["user_id"], final.submission["products"], strict=True))
     got = lists_of(out)
     assert {u: got[u] for u in users} == {u: expected[u] for u in users}
-    assert set(out.loc[out["user_id"] == "never-seen", "source"]) == {FROM_FALLBACK}
+    unknown = out[out["user_id"] == "never-seen"]
+    assert set(unknown["source"]) == {FROM_FALLBACK}
+    assert unknown["score"].isna().all() and unknown["p_buy"].isna().all()  # JSON null, read strictly
     status, body = post(server, {"dataframe_split": {"columns": ["user_id"], "data": [[users[0]]]}})
     assert status == 200 and len(body["predictions"]) == DEFAULT_K  # the signature's default k
 
@@ -315,6 +344,40 @@ def test_server_refuses_malformed_requests_with_a_400(server, body, message):
     assert status == 400, answer
     assert message in answer["message"]
     assert "stack_trace" not in answer and "Traceback" not in answer["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"inputs": {"user_id": ["x"]}, "params": {"kk": 5}}, 400, "unknown parameter(s) ['kk']; accepted: ['k']"),
+        ({"inputs": {"user_id": ["x"]}, "params": [5]}, 400, "'params' must be an object"),
+        ({"inputs": {"user_id": ["x" * 5_000_000]}}, 400, "the limit is 2,000,000 bytes"),
+        ({"inputs": {"user_id": ["x" * 300]}}, 400, "longer than 200 characters"),
+    ],
+)
+def test_hardened_server_limits(server, body, status, message):
+    if not isinstance(server, HardenedPort):
+        pytest.skip("limits of the hardened server (python -m recsys serve)")
+    got, answer = post(server, body)
+    assert got == status and message in answer["message"], answer
+
+
+@pytest.mark.slow
+def test_hardened_server_refuses_a_body_without_length(server):
+    if not isinstance(server, HardenedPort):
+        pytest.skip("limits of the hardened server (python -m recsys serve)")
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+    conn.putrequest("POST", "/invocations")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    body = b'{"inputs": {"user_id": ["x"]}}'
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    response = conn.getresponse()
+    assert response.status == 411 and "Content-Length" in strict_json(response.read())["message"]
 
 
 @pytest.mark.slow

@@ -12,10 +12,11 @@ os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = tempfile.mkdtemp(prefix="recsys
 
 @pytest.fixture(scope="session")
 def clean_run(tmp_path_factory):
-    """One successful run of the flow on the tiny preset: ``(workdir, metaflow Run)``."""
+    """One successful run of the flow on the tiny preset: ``(workdir, metaflow Run)``. Its co-visitation branch
+    fails on its first attempt (the test hook), which its ``@retry`` recovers from: the run is still clean."""
     from tests.flows.runner import run_flow
 
     workdir = tmp_path_factory.mktemp("flow_clean")
-    result = run_flow(workdir)
+    result = run_flow(workdir, fail_step="covisit:once")
     assert result.status == "successful", result.stderr[-3000:]
     return workdir, result.run

@@ -34,6 +34,42 @@ def test_run_succeeds_with_a_valid_submission(clean_run):
     pd.testing.assert_frame_equal(sub, end.submission)
 
 
+def test_a_step_that_fails_once_is_retried(clean_run):
+    _, run = clean_run
+    assert run["covisit"].task.current_attempt == 1  # the second attempt (counted from 0) succeeded
+    assert run["history"].task.current_attempt == 0
+
+
+def test_the_run_ends_with_next_steps_that_name_the_run(clean_run):
+    _, run = clean_run
+    out = run["end"].task.stdout
+    assert "Next steps:" in out and f"card view {run.id}/end" in out and f"present --run-id {run.id}" in out
+    assert "Submission:" in out
+    table = out.split("Validation")[1].split("Submission:")[0]
+    assert not re.search(r"\b\d+\.0000\b", table)  # counts print as integers
+
+
+def test_the_mlflow_run_has_a_child_run_per_trial_and_the_model_a_description(clean_run):
+    from mlflow import MlflowClient
+
+    workdir, run = clean_run
+    data = run["end"].task.data
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    parent = client.get_run(data.mlflow["run_id"])
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert sorted(c.data.tags["recsys.trial"] for c in children) == ["0", "1"]
+    objectives = {c.data.params["objective"] for c in children}
+    assert objectives == {"YetiRank", "Logloss"} and all("p_buy.recall" in c.data.metrics for c in children)
+    assert not any(k.startswith("trial.") for k in parent.data.metrics)  # no flat trial metrics any more
+    tags = parent.data.tags
+    assert len(tags["data_fingerprint"]) == 16 and tags["git_commit"] and tags["mlflow.user"] == os.environ["USERNAME"]
+    model = client.get_registered_model("stokman-recommender")
+    version = client.get_model_version("stokman-recommender", data.mlflow["model_version"])
+    assert "Input: the user ids" in model.description and f"{data.valid_recall:.4f}" in version.description
+
+
 def test_every_registered_branch_is_a_step_of_the_flow(clean_run):
     from recsys.candidates import SOURCES, branches
 
