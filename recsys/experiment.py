@@ -18,7 +18,7 @@ import pandas as pd
 from recsys import buyers
 from recsys.baselines import BASELINES
 from recsys.buyers import BuyerInputs, BuyerModel
-from recsys.candidates import CandidateSource, branches, padding_items
+from recsys.candidates import CandidateSource, branches, candidates_of, padding_items
 from recsys.dataset import Dataset
 from recsys.features import drop_source
 from recsys.metrics import candidate_recall, diagnostics
@@ -98,7 +98,7 @@ def run_branch(
         for name in names:
             started = time.perf_counter()
             source = fit_sources([name], hist, ds.items, ds.vectors, seed)[name]
-            cands = source.recommend(pools[cut_name], n)
+            cands = source.recommend(pools[cut_name], candidates_of(name, n))
             candidates.setdefault(name, {})[cut_name] = cands
             if fitted is not None and cut_name == "final":
                 fitted[name] = source

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS
@@ -66,7 +67,9 @@ class Diagnostics:
 
     ``recall`` is the metric; ``buyers_captured`` the share of real buyers among the submitted users (the
     score if every submitted buyer's items were perfect); ``selected_precision`` the share of submitted users who
-    bought; ``recall_selected`` the mean recall over the submitted buyers only (item quality).
+    bought; ``recall_selected`` the mean recall over the submitted buyers only (item quality); ``recall_se`` the
+    standard error of ``recall`` over the period's buyers (the sampling noise of one window: a difference
+    smaller than about twice it is no measurable difference).
     """
 
     recall: float
@@ -76,6 +79,7 @@ class Diagnostics:
     buyers_captured: float
     selected_precision: float
     recall_selected: float
+    recall_se: float = float("nan")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -97,6 +101,9 @@ def diagnostics(
         buyers_captured=len(selected_buyers) / len(sets) if sets else 0.0,
         selected_precision=len(selected_buyers) / n_sel if n_sel else 0.0,
         recall_selected=float(per_user[selected_buyers].mean()) if selected_buyers else 0.0,
+        recall_se=float(per_user.std(ddof=1) / np.sqrt(len(per_user)))
+        if len(per_user) > 1 and n_sel <= top_users
+        else 0.0,
     )
 
 

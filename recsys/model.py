@@ -22,7 +22,7 @@ import pandas as pd
 from recsys import buyers
 from recsys.baselines import user_activity_scores
 from recsys.buyers import STRATEGIES, BuyerInputs, BuyerModel, buyer_inputs
-from recsys.candidates import SOURCES, CandidateSource, make_source, pad, padding_items
+from recsys.candidates import SOURCES, CandidateSource, candidates_of, make_source, pad, padding_items
 from recsys.candidates.base import top_n
 from recsys.features import FeatureRecipe, add_labels
 from recsys.metrics import recs_from_frame
@@ -201,7 +201,8 @@ class TwoStageModel:
             hist = model_history(ds, cuts[name])
             pool = buyers.user_pool(hist, pool_size)
             fitted = fit_sources(names, hist, ds.items, ds.vectors, seed)
-            data[name] = cut_data(ds, cuts[name], pool, {s: f.recommend(pool, n_candidates) for s, f in fitted.items()})
+            cands = {s: f.recommend(pool, candidates_of(s, n_candidates)) for s, f in fitted.items()}
+            data[name] = cut_data(ds, cuts[name], pool, cands)
         reranker = Reranker(params, seed).fit([data[n].table for n in newest])
         buyer_model = BuyerModel(seed).fit([data[n].inputs for n in newest[:buyer_cuts]])
         final = fit_sources(names, model_history(ds, cuts["final"]), ds.items, ds.vectors, seed)
@@ -222,7 +223,9 @@ class TwoStageModel:
 
     def candidates(self, users: np.ndarray) -> dict[str, pd.DataFrame]:
         """Stage one: every source's candidates for ``users``."""
-        return {name: src.recommend(users, self.n_candidates) for name, src in self.sources.items()}
+        return {
+            name: src.recommend(users, candidates_of(name, self.n_candidates)) for name, src in self.sources.items()
+        }
 
     def features(self, users: np.ndarray) -> tuple[pd.DataFrame, BuyerInputs]:
         """The reranker's table and the buyer model's inputs of ``users`` (user codes)."""

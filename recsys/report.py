@@ -137,6 +137,7 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
         "curve": None,
         # None: an older run; False: the flow ran with --ablation False and has no "source removed" rows
         "ablation": _get(data, "ablation"),
+        "horizon": next(iter(data.cuts.values())).horizon_days,
     }
     scores = _get(data, "selection_scores")
     if scores is not None and "bought" in scores:
@@ -256,24 +257,29 @@ def candidate_recall_figure(table: pd.DataFrame) -> bytes:
 def source_figure(hypotheses: pd.DataFrame) -> bytes:
     plt = _plt()
     recall = hypotheses["recall"].astype(float)
-    alone = recall[recall.index.str.startswith("source alone: ")].rename(lambda s: s.split(": ", 1)[1])
-    removed = recall[recall.index.str.startswith("source removed: ")].rename(lambda s: s.split(": ", 1)[1])
-    frame = pd.DataFrame({"source alone": alone, "all sources but this one": removed}).sort_index(ascending=False)
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    alone = recall[recall.index.str.startswith("source alone: ")].rename(lambda s: source_label(s.split(": ", 1)[1]))
+    removed = recall[recall.index.str.startswith("source removed: ")].rename(
+        lambda s: source_label(s.split(": ", 1)[1])
+    )
+    frame = pd.DataFrame({"this source alone": alone, "all sources but this one": removed}).sort_index(ascending=False)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     frame.plot.barh(ax=ax, color=["#94a3b8", "#2563eb"])
-    ax.axvline(recall.iloc[0], color="#dc2626", linestyle="--", label=f"all sources ({recall.iloc[0]:.4f})")
-    ax.set_xlabel("validation recall")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
-    ax.set_title("what each source is worth: alone, and removed (retrained without it)")
+    ax.axvline(recall.iloc[0], color="#dc2626", linestyle="--", label=f"all sources ({recall.iloc[0]:.3f})")
+    low = float(np.nanmin(frame.to_numpy())) if frame.notna().any().any() else 0.0
+    ax.set_xlim(max(0.0, low * 0.8), float(np.nanmax([frame.max().max(), recall.iloc[0]])) * 1.05)
+    ax.set_xlabel("validation recall (axis starts near the smallest value)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8, frameon=False)
+    ax.set_title("what each candidate source is worth")
     return _png(fig)
 
 
-def importance_figure(importance: pd.Series, n: int = 20) -> bytes:
+def importance_figure(importance: pd.Series, n: int = 12) -> bytes:
     plt = _plt()
-    top = importance.head(n)[::-1]
-    fig, ax = plt.subplots(figsize=(8, max(3, 0.26 * len(top) + 1)))
+    top = importance.head(n)[::-1].rename(feature_label)
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.3 * len(top) + 1)))
     ax.barh(top.index, top.to_numpy(), color="#0f766e")
-    ax.set_title("feature importance of the final reranker (PredictionValuesChange)")
+    ax.set_xlabel("how much the feature moves the reranker's scores")
+    ax.set_title(f"the {len(top)} features the final reranker relies on most")
     return _png(fig)
 
 
@@ -281,35 +287,125 @@ def curve_figure(curve: pd.DataFrame, budget: int) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     for strategy in curve.columns:
-        ax.plot(curve.index, curve[strategy], label=strategy)
+        ax.plot(curve.index, curve[strategy], label=strategy_label(strategy))
     ax.axvline(budget, color="#555", linestyle=":", label=f"budget ({budget:,} users)")
-    ax.set_xlabel("users submitted (best first)")
-    ax.set_ylabel("share of validation buyers captured")
+    ax.set_xlabel("users submitted (most likely first)")
+    ax.set_ylabel("share of the window's buyers captured")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    ax.set_title("buyer selection: buyers captured vs users submitted")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("choosing the users: buyers captured as the list grows")
     return _png(fig)
 
 
 def validation_figure(table: pd.DataFrame) -> bytes:
+    """Recall of the chosen model and the baselines with a 95% interval (± 2 standard errors over buyers)."""
     plt = _plt()
-    recall = table["recall"].astype(float)[::-1]
-    colors = ["#2563eb" if name.startswith("reranker") else "#94a3b8" for name in recall.index]
-    fig, ax = plt.subplots(figsize=(8, max(2.6, 0.4 * len(recall) + 1)))
-    ax.barh(recall.index, recall.to_numpy(), color=colors)
-    for y, v in enumerate(recall.to_numpy()):
-        ax.text(v, y, f" {v:.4f}", va="center", fontsize=8)
-    ax.set_xlabel("validation recall (the competition metric)")
-    ax.set_title("the reranker against the baselines")
+    frame = table[::-1]
+    recall = frame["recall"].astype(float)
+    se = frame["recall_se"].astype(float).fillna(0) if "recall_se" in frame else recall * 0
+    colors = ["#2563eb" if i == len(recall) - 1 else "#94a3b8" for i in range(len(recall))]
+    fig, ax = plt.subplots(figsize=(8, max(2.4, 0.5 * len(recall) + 1)))
+    ax.barh(recall.index, recall.to_numpy(), xerr=2 * se.to_numpy(), color=colors, capsize=4)
+    for y, (v, e) in enumerate(zip(recall.to_numpy(), se.to_numpy(), strict=True)):
+        ax.text(v + 2 * e + 0.004, y, f"{v:.3f}", va="center", fontsize=9)
+    ax.set_xlim(0, float((recall + 2 * se).max()) * 1.2)
+    ax.set_xlabel("validation recall, with its 95% interval over the window's buyers")
     return _png(fig)
 
 
 # -------------------------------------------------------------------------------------------------------- slides
 
+#: Names a person reads, for the identifiers of strategies, sources, baselines, metrics and features.
+STRATEGY_LABELS = {
+    "expected_recall": "P(buy) × expected recall",
+    "p_buy": "P(buy) alone",
+    "activity": "recent activity (baselines' ranking)",
+}
+SOURCE_LABELS = {
+    "history": "the user's own history",
+    "covisit": "co-visitation",
+    "als": "ALS (matrix factorisation)",
+    "faiss": "title neighbours (FAISS)",
+    "popular": "popular overall",
+    "popular_category": "popular in the user's categories",
+}
+BASELINE_LABELS = {
+    "organisers": "organisers' baseline (last basket adds)",
+    "history_popularity": "history + popularity baseline",
+}
+METRIC_LABELS = {
+    "recall": "recall",
+    "recall_se": "± s.e.",
+    "buyers_captured": "buyers captured",
+    "recall_selected": "recall of chosen buyers",
+    "selected_precision": "chosen who buy",
+    "ceiling": "ceiling",
+    "buyers": "buyers",
+    "selected": "users",
+    "selected_buyers": "chosen buyers",
+}
+_WORDS = {
+    "ui": "user × item:",
+    "u": "user:",
+    "i": "item:",
+    "addb": "basket adds",
+    "delb": "basket removals",
+    "listb": "basket views",
+    "visitcat": "category visits",
+    "all": "(all time)",
+    "n": "number of",
+}
+
+
+def strategy_label(name: str) -> str:
+    return STRATEGY_LABELS.get(name, name.replace("_", " "))
+
+
+def source_label(name: str) -> str:
+    return SOURCE_LABELS.get(name, name.replace("_", " "))
+
+
+def feature_label(name: str) -> str:
+    """``ui_days_since_order`` -> ``user × item: days since order``; ``s_als_rank`` -> ``ALS (...): rank``."""
+    if name.startswith("s_") and name.endswith(("_score", "_rank")):
+        source, _, what = name[2:].rpartition("_")
+        return f"{source_label(source)}: {what}"
+    words = []
+    for word in name.split("_"):
+        if word.isdigit():
+            words.append(f"({word} d)")
+        else:
+            words.append(_WORDS.get(word, word))
+    return " ".join(words)
+
+
+def row_label(name: str) -> str:
+    """A hypothesis or validation row name (``reranker (p_buy)``, ``baseline: organisers``, ``source alone: als``)
+    as a person reads it."""
+    if name.startswith("reranker ("):
+        return f"reranker, users by {strategy_label(name[len('reranker (') : -1])}"
+    kind, _, what = name.partition(": ")
+    if kind == "baseline":
+        return BASELINE_LABELS.get(what, what)
+    if kind == "source alone":
+        return f"only {source_label(what)}"
+    if kind == "source removed":
+        return f"all but {source_label(what)}"
+    return name
+
+
+def metric_table(frame: pd.DataFrame, columns=("recall", "recall_se", "buyers_captured", "recall_selected")):
+    """Rows with readable names, the given diagnostics with readable headers."""
+    cols = [c for c in columns if c in frame]
+    out = frame[cols].rename(index=row_label, columns=METRIC_LABELS)
+    out.index.name = ""
+    return out
+
 
 @dataclass
 class Slide:
-    """One slide (one card section): versioned prose, facts from the run, tables and figures."""
+    """One slide (one card section): versioned prose, facts from the run, tables and figures. ``appendix``
+    slides hold the detail (full tables, identifiers) that the main slides leave out."""
 
     key: str
     title: str
@@ -317,11 +413,18 @@ class Slide:
     facts: str = ""
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (figure name, caption)
+    appendix: bool = False
+    numbers: list[tuple[str, str]] = field(default_factory=list)  # (big number, what it is)
+    diagram: list[tuple[str, str]] = field(default_factory=list)  # boxes of a left-to-right flow: (title, text)
 
 
-def read_prose(key: str, prose_dir: Path | None = None) -> str:
+def read_prose(key: str, prose_dir: Path | None = None, values: dict | None = None) -> str:
+    """The slide's versioned prose, with ``{top_users}``, ``{k}``, ``{horizon}``... filled from the run."""
     path = Path(prose_dir or PROSE_DIR) / f"{key}.md"
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    for key, value in (values or {}).items():  # plain replacement: the prose may hold JSON braces
+        text = text.replace("{" + key + "}", str(value))
+    return text
 
 
 def _fmt(value) -> str:
@@ -333,178 +436,301 @@ def _fmt(value) -> str:
 
 
 def display_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table as text cells (floats to 4 decimals), its index as the first column."""
-    frame = frame.reset_index() if frame.index.name or not isinstance(frame.index, pd.RangeIndex) else frame
+    """A table as text cells (floats to 4 decimals): a named or labelled index becomes the first column, a plain
+    0..N index is dropped."""
+    if frame.index.name or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index().rename(columns={"index": ""})
     return frame.map(_fmt).rename(columns=str)
 
 
 def validation_table(summary: dict) -> pd.DataFrame:
-    """The reranker under each selection strategy next to the baselines (validation), and the truth file."""
+    """The reranker under each selection strategy next to the baselines (validation), best first."""
     rows = {f"reranker ({s})": r for s, r in summary["valid_results"].items()}
     rows.update({f"baseline: {n}": r for n, r in summary["baselines"].items()})
-    frame = pd.DataFrame(rows).T[DIAG_COLUMNS]
+    frame = pd.DataFrame(rows).T
+    for column in ("recall_se", "ceiling"):
+        if column not in frame:
+            frame[column] = np.nan
     frame.index.name = "validation"
     return frame.sort_values("recall", ascending=False)
 
 
+def compare(a: dict, b: dict) -> str:
+    """``higher`` / ``lower`` when the 95% intervals (± 2 s.e.) of ``a`` and ``b`` do not overlap, else ``no
+    measurable difference``."""
+    ra, rb = float(a["recall"]), float(b["recall"])
+    sa, sb = (float(x.get("recall_se", float("nan"))) for x in (a, b))
+    if math.isnan(sa) or math.isnan(sb):
+        return "no interval"
+    if ra - 2 * sa > rb + 2 * sb:
+        return "higher"
+    if ra + 2 * sa < rb - 2 * sb:
+        return "lower"
+    return "no measurable difference"
+
+
+def _pm(r: dict) -> str:
+    se = r.get("recall_se")
+    return f"{r['recall']:.3f}" + ("" if se is None or (isinstance(se, float) and math.isnan(se)) else f" ± {se:.3f}")
+
+
+def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
+    """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., and a verdict from the
+    intervals."""
+    valid, best = summary["valid_results"], summary["best"]
+    chosen = valid[best["strategy"]]
+    rows = []
+
+    def add(hypothesis, a, b):
+        rows.append({"hypothesis": hypothesis, "this": _pm(a), "against": _pm(b), "verdict": compare(a, b)})
+
+    baselines = summary["baselines"]
+    top_baseline = max(baselines, key=lambda n: baselines[n]["recall"])
+    add(f"the model beats the {BASELINE_LABELS.get(top_baseline, top_baseline)}", chosen, baselines[top_baseline])
+    if "activity" in valid and "expected_recall" in valid:
+        add("users by P(buy) × expected recall beat users by recent activity", valid["expected_recall"],
+            valid["activity"])  # fmt: skip
+    if "p_buy" in valid and "expected_recall" in valid:
+        add("expected recall adds to P(buy) alone", valid["expected_recall"], valid["p_buy"])
+    trials = summary["trials"]
+    if trials["objective"].nunique() > 1:
+        best_of = trials.sort_values("recall", ascending=False).drop_duplicates("objective").set_index("objective")
+        objectives = list(best_of.index[:2])
+        add(f"{objectives[0]} beats {objectives[1]} (best trial of each)", best_of.loc[objectives[0]].to_dict(),
+            best_of.loc[objectives[1]].to_dict())  # fmt: skip
+    hypotheses = summary.get("hypotheses")
+    if hypotheses is not None:
+        alone = hypotheses[hypotheses.index.str.startswith("source alone: ")]
+        if len(alone):
+            top = alone["recall"].astype(float).idxmax()
+            add(f"the reranker adds to its best single source ({source_label(top.split(': ', 1)[1])})", chosen,
+                alone.loc[top].to_dict())  # fmt: skip
+        for name, row in hypotheses[hypotheses.index.str.startswith("source removed: ")].iterrows():
+            add(f"{source_label(name.split(': ', 1)[1])} earns its place (the model without it)", chosen,
+                row.to_dict())  # fmt: skip
+    return pd.DataFrame(rows).set_index("hypothesis")
+
+
 def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Slide], dict[str, bytes]]:
-    """The slides of a run summary and their figures (name -> PNG)."""
+    """The jury deck of a run summary (main slides, then the appendix) and its figures (name -> PNG)."""
     figures: dict[str, bytes] = {}
     slides: list[Slide] = []
-    best, test = summary["best"], summary["test_results"]
+    best, test, params = summary["best"], summary["test_results"], summary["params"]
+    values = {
+        "top_users": f"{summary['budget']:,}",
+        "k": params.get("k"),
+        "horizon": summary.get("horizon", 3),
+        "candidates": params.get("candidates per source"),
+        "pool": f"{len(summary['cuts']) and int(summary['cuts']['users scored'].iloc[0]):,}",
+    }
     valid = validation_table(summary)
-    baseline_best = valid[valid.index.str.startswith("baseline")]["recall"].max()
-    figures["validation"] = validation_figure(valid)
+    chosen = summary["valid_results"][best["strategy"]]
+    baselines = valid[valid.index.str.startswith("baseline")]
+    top_baseline = baselines["recall"].astype(float).max()
 
-    facts = [
-        f"- run: `RecsysFlow/{summary['run_id']}`",
-        f"- data: `{summary['params'].get('data')}`; budget {summary['budget']:,} users x {summary['params'].get('k')} "
-        "products",
-        f"- chosen: **{best['trial']}**, users selected by `{best['strategy']}`",
-        f"- validation recall: **{best['valid recall']:.4f}** (best baseline {baseline_best:.4f})",
+    # 1. title
+    title = Slide(
+        "title",
+        f"Who buys in the next {values['horizon']} days, and what",
+        read_prose("title", prose_dir, values),
+        f"Run `{summary['run_id']}` on `{Path(str(params.get('data'))).name}`",
+    )
+    title.numbers = [
+        (f"{chosen['recall']:.3f}", "validation recall"),
+        (f"× {chosen['recall'] / top_baseline:.2f}" if top_baseline else "n/a", "the best baseline"),
     ]
     if test:
-        facts.append(f"- submission against the truth file: recall **{test['recall']:.4f}**")
-    if summary.get("mlflow"):
-        facts.append(
-            f"- MLflow run `{summary['mlflow'].get('run_id')}`, model version {summary['mlflow'].get('model_version')}"
-        )
-    slides.append(
-        Slide(
-            "overview",
-            "Stokman: who buys in the next 3 days, and what",
-            read_prose("overview", prose_dir),
-            "\n".join(facts),
-            figures=[("validation", "validation recall: the reranker and the baselines")],
-        )
-    )
+        title.numbers.append((f"{test['recall']:.3f}", "recall on the held-out truth"))
+    slides.append(title)
 
-    data_facts = "\n".join(f"- {name}: {_fmt(value)}" for name, value in summary["data"].items())
-    cleaning = pd.Series(summary["cleaning"], name="count", dtype=object).to_frame()
-    cleaning.index.name = "loader report (cleaned / counted)"
+    # 2. the task and the metric
+    slides.append(Slide("task", "The task and the metric", read_prose("task", prose_dir, values)))
+
+    # 3. the data at a glance
+    data = summary["data"]
     figures["funnel"] = funnel_figure(summary["funnel"])
-    slides.append(
-        Slide(
-            "data",
-            "The data",
-            read_prose("data", prose_dir),
-            data_facts,
-            [("action funnel", summary["funnel"]), ("what the loader cleaned", cleaning)],
-            [("funnel", "rows per action and users per funnel stage")],
-        )
+    glance = Slide("data", "The data at a glance", read_prose("data", prose_dir, values))
+    glance.numbers = [
+        (f"{data['users']:,}", "users"),
+        (f"{data['items']:,}", "products"),
+        (f"{data['interaction rows (exploded)']:,}", "events (one per product)"),
+        (f"{int(chosen['buyers']):,}", f"buyers in the last {values['horizon']} days"),
+    ]
+    glance.figures.append(("funnel", "events per action, and users at each stage of the funnel"))
+    slides.append(glance)
+
+    # 4. the approach
+    approach = Slide(
+        "approach", "The approach: two stages, and choosing the users", read_prose("approach", prose_dir, values)
     )
+    n_sources = len(summary["candidate_recall"]) or len(SOURCE_LABELS)
+    approach.diagram = [
+        ("Candidates", f"{n_sources} sources in parallel, up to {values['candidates']} products each per user"),
+        ("Features", "the user's actions on the product, their purchase rhythm, demand, source ranks"),
+        ("Reranker", f"CatBoost, {summary['trials']['trial'].nunique()} trials; calibrated probabilities"),
+        ("Buyer model", "P(buy) of each of the pool's users"),
+        ("Submission", f"the best {values['top_users']} users × {values['k']} products"),
+    ]
+    slides.append(approach)
 
-    stack = Slide("stack", "Stack, tools and the pipeline", read_prose("stack", prose_dir))
-    if summary["graph"]:
-        figures["pipeline"] = pipeline_figure(summary["graph"], len(summary["trials"]["trial"].unique()))
-        stack.figures.append(("pipeline", "the run's Metaflow DAG"))
-        steps = pd.DataFrame({"does": {n: g["doc"] for n, g in summary["graph"].items()}})
-        steps.index.name = "step"
-        stack.tables.append(("steps", steps))
-    slides.append(stack)
-
-    slides.append(
-        Slide(
-            "methodology",
-            "Experiment methodology",
-            read_prose("methodology", prose_dir),
-            tables=[("time cuts of this run", summary["cuts"])],
-        )
+    # 5. results against the baselines
+    figures["validation"] = validation_figure(metric_table(valid.head(4), ("recall", "recall_se")))
+    results = Slide(
+        "results",
+        "Results against the baselines",
+        read_prose("results", prose_dir, values),
+        tables=[("validation (the last days before the log ends)", metric_table(valid))],
+        figures=[("validation", "validation recall with its 95% interval")],
     )
+    if test:
+        results.facts = f"On the held-out days after the log (truth file): recall **{test['recall']:.3f}**."
+    slides.append(results)
 
-    processing = Slide("processing", "Data processing and candidates", read_prose("processing", prose_dir))
-    if not summary["candidate_recall"].empty:
-        figures["candidate_recall"] = candidate_recall_figure(summary["candidate_recall"])
-        processing.tables.append(("candidate recall by source (validation)", summary["candidate_recall"]))
-        processing.figures.append(("candidate_recall", "candidate recall@N per source"))
-    slides.append(processing)
+    # 6. where the score comes from
+    selection = Slide("selection", "Where the score comes from", read_prose("selection", prose_dir, values))
+    selection.numbers = [
+        (f"{chosen['buyers_captured']:.2f}", "of the buyers are among the chosen users"),
+        (f"{chosen['recall_selected']:.2f}", "recall of the chosen buyers"),
+    ]
+    if "ceiling" in chosen and not pd.isna(chosen.get("ceiling")):
+        selection.numbers.append((f"{chosen['ceiling']:.2f}", "ceiling: a perfect ranking of the same candidates"))
+    if summary["curve"] is not None:
+        figures["buyer_curve"] = curve_figure(summary["curve"], summary["budget"])
+        selection.figures.append(("buyer_curve", "buyers captured as more users are submitted"))
+    slides.append(selection)
 
-    hyp = Slide("hypotheses", "Hypotheses tested", read_prose("hypotheses", prose_dir))
+    # 7. hypotheses with verdicts
+    hyp = Slide(
+        "hypotheses",
+        "Hypotheses and verdicts",
+        read_prose("hypotheses", prose_dir, values),
+        tables=[("validation recall ± standard error over the window's buyers", hypothesis_verdicts(summary))],
+    )
     if summary.get("ablation") is False:
         hyp.facts = (
-            'The source ablation was skipped in this run (`--ablation False`): no "source removed" rows. '
-            "Run the flow with `--ablation True` to retrain the chosen recipe without each source."
+            "The source ablation was skipped in this run: the model was not retrained without each source "
+            "(run the flow with `--ablation True` for those rows)."
         )
-    if summary["hypotheses"] is not None:
-        hyp.tables.append(("validation, same metric for every row", summary["hypotheses"][DIAG_COLUMNS]))
-        if summary["hypotheses"].index.str.startswith("source").any():
-            figures["sources"] = source_figure(summary["hypotheses"])
-            hyp.figures.append(("sources", "each source alone and each source removed"))
+    elif summary["hypotheses"] is not None and summary["hypotheses"].index.str.startswith("source removed").any():
+        figures["sources"] = source_figure(summary["hypotheses"])
+        hyp.figures.append(("sources", "each source alone, and the model without it"))
     slides.append(hyp)
 
+    # 8. the hyperparameter search
     trials = summary["trials"]
-    params = [
-        c
-        for c in trials.columns
-        if c not in ("trial", "strategy", *DIAG_COLUMNS, "buyers", "selected", "selected_buyers")
-    ]
-    by_objective = trials.pivot_table(index="objective", columns="strategy", values="recall", aggfunc="max")
+    best_rows = trials.sort_values("recall", ascending=False).drop_duplicates("trial")
+    search = pd.DataFrame(
+        {
+            "trial": [_trial_label(r) for _, r in best_rows.iterrows()],
+            "trees kept": best_rows["trees"].astype(int).to_numpy() if "trees" in best_rows else "",
+            "users by": best_rows["strategy"].map(strategy_label).to_numpy(),
+            "recall": best_rows["recall"].map(lambda v: f"{v:.4f}").to_numpy(),
+            "± s.e.": best_rows.get("recall_se", pd.Series(np.nan, index=best_rows.index)).map(_fmt).to_numpy(),
+        }
+    ).head(8)
     slides.append(
         Slide(
-            "algorithms",
-            "Algorithms compared",
-            read_prose("algorithms", prose_dir),
-            tables=[("best validation recall per objective and user-selection strategy", by_objective)],
-        )
-    )
-    slides.append(
-        Slide(
-            "hyperparameters",
-            "Hyperparameter search",
-            read_prose("hyperparameters", prose_dir),
-            f"- {trials['trial'].nunique()} trials x {trials['strategy'].nunique()} selection strategies",
-            [("every trial (best first)", trials[["trial", *params, "strategy", *DIAG_COLUMNS]].set_index("trial"))],
+            "search",
+            "The hyperparameter search",
+            read_prose("search", prose_dir, values),
+            f"{trials['trial'].nunique()} trials; chosen: **{best['trial']}**, users by "
+            f"{strategy_label(best['strategy'])}.",
+            tables=[("each trial with its best user-selection strategy, best first", search.set_index("trial"))],
         )
     )
 
+    # 9. what the reranker uses
     figures["importance"] = importance_figure(summary["importance"])
     slides.append(
         Slide(
             "importance",
-            "Feature importance",
-            read_prose("importance", prose_dir),
-            tables=[("top 15 features", summary["importance"].head(15).to_frame("importance"))],
-            figures=[("importance", "what the final reranker relies on")],
+            "What the reranker relies on",
+            read_prose("importance", prose_dir, values),
+            figures=[("importance", "feature importance of the final reranker")],
         )
     )
 
-    selection = Slide("selection", "Choosing the users", read_prose("selection", prose_dir))
-    if summary["curve"] is not None:
-        curve, budget = summary["curve"], summary["budget"]
-        figures["buyer_curve"] = curve_figure(curve, budget)
-        at = curve.loc[[n for n in curve.index if n <= budget][-1:]].T
-        at.columns = [f"buyers captured at {budget:,} users"]
-        at.index.name = "strategy"
-        selection.tables.append(("at the budget", at))
-        selection.figures.append(("buyer_curve", "share of validation buyers captured vs users submitted"))
-    slides.append(selection)
+    # 10. serving
+    mlflow = summary.get("mlflow") or {}
+    serving = Slide("serving", "Serving the model", read_prose("serving", prose_dir, values))
+    if mlflow:
+        serving.facts = (
+            f"Registered as `stokman-recommender` version **{mlflow.get('model_version')}** (alias champion), "
+            f"MLflow run `{mlflow.get('run_id')}`."
+        )
+    slides.append(serving)
 
-    val_facts = f"- chosen by validation recall: `{best['strategy']}` with {best['trial']}"
-    if test:
-        val_facts += "\n" + "\n".join(f"- truth file {k}: {_fmt(v)}" for k, v in test.items())
+    # 11. limitations and next steps
+    slides.append(Slide("limitations", "Limitations and next steps", read_prose("limitations", prose_dir, values)))
+
+    # appendix
+    cleaning = pd.Series(summary["cleaning"], name="count", dtype=object)
+    nonzero = cleaning[cleaning.astype(int) != 0].to_frame()
+    nonzero.index.name = "loader report"
     slides.append(
         Slide(
-            "validation",
-            "Validation results",
-            read_prose("validation", prose_dir),
-            val_facts,
-            [("validation recall against the baselines", valid)],
-            [("validation", "validation recall")],
+            "appendix_data",
+            "Appendix: what the loader cleaned, and the time cuts",
+            f"{int((cleaning.astype(int) == 0).sum())} other checks found nothing to clean.",
+            tables=[("counts (non-zero)", nonzero), ("time cuts of this run", summary["cuts"])],
+            appendix=True,
+        )
+    )
+    appendix_models = Slide("appendix_models", "Appendix: the pipeline and the candidate sources", appendix=True)
+    if summary["graph"]:
+        figures["pipeline"] = pipeline_figure(summary["graph"], len(summary["trials"]["trial"].unique()))
+        appendix_models.figures.append(("pipeline", "the run's Metaflow steps"))
+    if not summary["candidate_recall"].empty:
+        figures["candidate_recall"] = candidate_recall_figure(summary["candidate_recall"])
+        appendix_models.figures.append(("candidate_recall", "candidate recall per source (validation)"))
+    slides.append(appendix_models)
+    shown = ["trial", "objective", "depth", "learning_rate", "iterations", "negatives", "train_cuts", "trees"]
+    shown += ["strategy", "recall", "recall_se", "buyers_captured", "recall_selected"]
+    codes = trials[[c for c in shown if c in trials.columns]].head(10)
+    slides.append(
+        Slide(
+            "appendix_trials",
+            "Appendix: every trial, with its parameters",
+            tables=[("trial table (identifiers as in the code and MLflow)", codes.set_index("trial"))],
+            appendix=True,
+        )
+    )
+    slides.append(
+        Slide(
+            "appendix_params",
+            "Appendix: the run's parameters",
+            tables=[("parameters", pd.Series(params, name="value").map(str).to_frame().rename_axis("parameter"))],
+            appendix=True,
         )
     )
     return slides, figures
+
+
+def _trial_label(row) -> str:
+    from recsys.reranker import TrialParams
+
+    fields = {k: row[k] for k in TrialParams.__dataclass_fields__ if k in row}
+    try:
+        return TrialParams(**{k: v.item() if hasattr(v, "item") else v for k, v in fields.items()}).label
+    except (TypeError, ValueError):
+        return str(row.get("objective", "trial"))
 
 
 # ---------------------------------------------------------------------------------------------------- renderers
 
 
 def card_components(slides: list[Slide], figures: dict[str, bytes]) -> list:
-    """The slides as Metaflow card components (Markdown, Table, Image), in order."""
+    """The slides as Metaflow card components (Markdown, Table, Image), in order: every table whole, no 0..N
+    index column."""
     from metaflow.cards import Image, Markdown, Table
 
     parts = []
     for slide in slides:
         parts.append(Markdown(f"## {slide.title}"))
+        if slide.numbers:
+            parts.append(Markdown(" · ".join(f"**{n}** {what}" for n, what in slide.numbers)))
+        if slide.diagram:
+            parts.append(Markdown(" → ".join(f"**{head}** ({body})" for head, body in slide.diagram)))
         for text in (slide.prose, slide.facts):
             if text.strip():
                 parts.append(Markdown(text))
@@ -516,27 +742,48 @@ def card_components(slides: list[Slide], figures: dict[str, bytes]) -> list:
     return parts
 
 
+#: Every slide is a 16:9 frame as wide as the window (1280 x 720 on a 1280-pixel screen); sizes are in vw so
+#: that the whole deck scales with the window. Content that does not fit is a bug the Chromium check reports.
 CSS = """
-html { scroll-snap-type: y mandatory; }
-body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #0f172a; background: #e2e8f0; }
-.slide { scroll-snap-align: start; min-height: 100vh; box-sizing: border-box; padding: 3vh 5vw; background: #fff;
-         margin-bottom: 8px; display: flex; flex-direction: column; gap: 0.6em; }
-.slide h1 { margin: 0; font-size: 2em; color: #1e3a8a; border-bottom: 3px solid #2563eb; padding-bottom: 0.2em; }
-.slide .number { color: #64748b; font-size: 0.8em; float: right; }
-.cols { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
-.cols > div { flex: 1 1 420px; min-width: 0; }
-table { border-collapse: collapse; font-size: 0.8em; margin: 0.3em 0 1em; }
-th, td { border: 1px solid #cbd5e1; padding: 2px 8px; text-align: right; }
+html { scroll-snap-type: y mandatory; background: #1e293b; }
+body { margin: 0; font-family: "DejaVu Sans", system-ui, -apple-system, "Segoe UI", sans-serif; color: #0f172a; }
+.slide { scroll-snap-align: start; width: 100vw; height: 56.25vw; box-sizing: border-box; padding: 2vw 3.2vw 2.6vw;
+         background: #fff; overflow: hidden; display: flex; flex-direction: column; gap: 0.9vw; position: relative;
+         font-size: 1.45vw; line-height: 1.35; border-bottom: 1px solid #cbd5e1; }
+.slide.text-only { font-size: 1.75vw; }
+.diagram { display: flex; gap: 2.4vw; margin: 0.4vw 0 0.6vw; }
+.diagram .box { flex: 1 1 0; border: 0.15vw solid #2563eb; border-radius: 0.6vw; padding: 0.5vw 0.7vw;
+                background: #eff6ff; font-size: 1.05vw; color: #334155; position: relative; }
+.diagram .box b { display: block; font-size: 1.35vw; color: #1e3a8a; }
+.diagram .box:not(:last-child)::after { content: "\\2192"; position: absolute; right: -2.1vw; top: 30%;
+                                        font-size: 1.8vw; color: #2563eb; }
+.slide h1 { margin: 0; font-size: 2.3vw; color: #1e3a8a; border-bottom: 0.22vw solid #2563eb; padding-bottom: 0.4vw; }
+.slide.appendix h1 { color: #475569; border-color: #94a3b8; font-size: 1.9vw; }
+.slide .number { position: absolute; right: 2vw; bottom: 0.9vw; color: #94a3b8; font-size: 0.9vw; }
+.slide p, .slide ul { margin: 0 0 0.5vw; } .slide li { margin: 0.15vw 0; }
+.cols { display: flex; gap: 2.4vw; flex: 1 1 auto; min-height: 0; }
+.cols > div { flex: 1 1 0; min-width: 0; min-height: 0; }
+.numbers { display: flex; gap: 2.5vw; margin: 0.6vw 0 1vw; flex-wrap: wrap; }
+.numbers div { color: #334155; font-size: 1.1vw; max-width: 15vw; }
+.numbers b { display: block; font-size: 3vw; color: #2563eb; line-height: 1.1; white-space: nowrap; }
+.slide.title { justify-content: center; padding-left: 6vw; background: linear-gradient(135deg, #eff6ff, #fff 60%); }
+.slide.title .cols { flex: 0 0 auto; }
+.slide.title h1 { font-size: 3.6vw; border: none; }
+.slide.title .numbers b { font-size: 4.2vw; }
+table { border-collapse: collapse; font-size: 1.1vw; margin: 0.2vw 0 0.9vw; }
+th, td { border: 1px solid #cbd5e1; padding: 0.15vw 0.6vw; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f1f5f9; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 4px; }
-figure { margin: 0 0 1em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e2e8f0; }
-figcaption { font-size: 0.8em; color: #475569; }
-code { background: #f1f5f9; padding: 0 3px; }
-@media print { .slide { page-break-after: always; min-height: auto; } body { background: #fff; } }
+caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3vw; font-size: 1.05vw; }
+figure { margin: 0 0 0.6vw; }
+.cols > div.figures:not(:only-child) { flex: 1.35 1 0; }
+figure img { display: block; width: 100%; max-height: 36vw; object-fit: contain; object-position: left top; }
+.figures figure + figure img { max-height: 17vw; }
+.cols > div.figures:only-child figure img { max-height: 17vw; }
+figcaption { font-size: 0.95vw; color: #475569; }
+code { background: #f1f5f9; padding: 0 0.25vw; font-size: 0.95em; }
+@media print { .slide { page-break-after: always; } html { background: #fff; } }
 """
-
 JS = """
 document.addEventListener('keydown', function (e) {
   var slides = Array.from(document.querySelectorAll('.slide'));
@@ -560,28 +807,39 @@ def _table_html(caption: str, frame: pd.DataFrame) -> str:
 
 
 def render_html(slides: list[Slide], figures: dict[str, bytes], title: str) -> str:
-    """One self-contained HTML file: every slide a full-screen section, figures inlined as base64 PNG, no network.
+    """One self-contained HTML file: every slide a 16:9 frame, figures inlined as base64 PNG, no network.
 
-    Arrow keys / PageUp / PageDown move between slides; printing gives one slide per page."""
+    Arrow keys / PageUp / PageDown move between slides; printing gives one slide per page. Each slide says how
+    many figures it should show (``data-figures``), which the Chromium check compares with what loaded."""
     import markdown
 
     sections = []
     for i, slide in enumerate(slides, 1):
         text = "".join(markdown.markdown(t, extensions=["tables"]) for t in (slide.prose, slide.facts) if t.strip())
+        numbers = "".join(f"<div><b>{html.escape(n)}</b>{html.escape(what)}</div>" for n, what in slide.numbers)
+        numbers = f'<div class="numbers">{numbers}</div>' if numbers else ""
         tables = "".join(_table_html(caption, frame) for caption, frame in slide.tables)
         images = "".join(
             f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
             f'{base64.b64encode(figures[name]).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>'
             for name, caption in slide.figures
         )
-        right = f"<div>{images}</div>" if images else ""
+        diagram = "".join(
+            f'<div class="box"><b>{html.escape(head)}</b>{html.escape(body)}</div>' for head, body in slide.diagram
+        )
+        diagram = f'<div class="diagram">{diagram}</div>' if diagram else ""
+        left = f"<div>{numbers}{text}{tables}</div>" if numbers or text or tables else ""
+        right = f'<div class="figures">{images}</div>' if images else ""
+        classes = "slide" + (" appendix" if slide.appendix else "") + (" title" if slide.key == "title" else "")
+        classes += " text-only" if not (slide.figures or slide.tables or slide.appendix) else ""
         sections.append(
-            f'<section class="slide" id="{slide.key}"><h1>{html.escape(slide.title)}'
-            f'<span class="number">{i} / {len(slides)}</span></h1>'
-            f'<div class="cols"><div>{text}{tables}</div>{right}</div></section>'
+            f'<section class="{classes}" id="{slide.key}" data-figures="{len(slide.figures)}">'
+            f"<h1>{html.escape(slide.title)}</h1>{diagram}"
+            f'<div class="cols">{left}{right}</div><span class="number">{i} / {len(slides)}</span></section>'
         )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
         f"<body>{''.join(sections)}<script>{JS}</script></body></html>\n"
     )

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,3 +78,14 @@ def test_candidate_recall_at_n():
 def test_recs_from_frame_orders_by_rank():
     frame = pd.DataFrame({C.USER: [1, 1, 2], C.ITEM: [5, 6, 7], C.RANK: [2, 1, 1]})
     assert recs_from_frame(frame) == {1: [6, 5], 2: [7]}
+
+
+def test_standard_error_of_recall_over_the_buyers():
+    from recsys.metrics import diagnostics
+
+    truth = pd.DataFrame({C.USER: [1, 1, 2, 3, 4], C.ITEM: [10, 11, 20, 30, 40]})
+    recs = {1: [10], 2: [20], 3: [99]}  # per buyer: 0.5, 1, 0, and buyer 4 left out: 0
+    diag = diagnostics(recs, truth, top_users=3, k=25)
+    per_buyer = np.array([0.5, 1.0, 0.0, 0.0])
+    assert diag.recall == pytest.approx(per_buyer.mean())
+    assert diag.recall_se == pytest.approx(per_buyer.std(ddof=1) / 2)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.candidates import SOURCES
+from recsys.candidates import SOURCES, candidates_of
 from recsys.model import TwoStageModel, cut_data, predict
 from recsys.reranker import TrialParams
 from recsys.schema import Columns as C
@@ -39,7 +39,8 @@ def test_recommend_equals_the_prediction_from_the_cut_table(model, tiny_dataset)
     ds = tiny_dataset
     cut = make_cuts(ds.end)["final"]
     pool = np.arange(0, 200, 2)
-    data = cut_data(ds, cut, pool, {n: s.recommend(pool, model.n_candidates) for n, s in model.sources.items()})
+    cands = {n: s.recommend(pool, candidates_of(n, model.n_candidates)) for n, s in model.sources.items()}
+    data = cut_data(ds, cut, pool, cands)
     pred = predict(model.reranker, model.buyer_model, data.table, data.inputs, K, 30)
     expected = pred.recs(model.strategy, model.padding, K)
     assert model.recommend(pool, K, top_users=30) == expected

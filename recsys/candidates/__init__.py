@@ -20,15 +20,22 @@ from recsys.candidates.popularity import PopularitySource, item_popularity, pad,
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """How to build a source (from the run's seed) and which parallel branch of the flow fits it."""
+    """How to build a source (from the run's seed), which parallel branch of the flow fits it, and how many
+    candidates it proposes per user as a multiple of the run's ``--candidates`` (``depth``)."""
 
     make: Callable[[int], CandidateSource]
     branch: str
     description: str
+    depth: float = 1.0
 
 
 SOURCES: dict[str, SourceSpec] = {
-    "history": SourceSpec(lambda seed: HistorySource(), "history", "the user's own viewed / liked / basket items"),
+    # 3x: a heavy re-buyer's own items are the likeliest purchases, and 50 cut them off (grocery baskets hold
+    # dozens): the user's own items at 150 instead of 50 raise the candidates' recall from 0.244 to 0.32 on the
+    # grocery dev case, from 0.309 to 0.35 on the retail one
+    "history": SourceSpec(
+        lambda seed: HistorySource(), "history", "the user's own viewed / liked / basket items", depth=3.0
+    ),
     "covisit": SourceSpec(lambda seed: CovisitationSource(), "covisit", "items co-visited with the user's recent ones"),
     "als": SourceSpec(lambda seed: ALSSource(seed=seed), "als", "implicit ALS on action-weighted confidences"),
     "faiss": SourceSpec(lambda seed: EmbeddingSource(), "faiss", "FAISS neighbours of the user's title profile"),
@@ -46,6 +53,11 @@ def make_source(name: str, seed: int = 0) -> CandidateSource:
     source = SOURCES[name].make(seed)
     source.name = name
     return source
+
+
+def candidates_of(name: str, n: int) -> int:
+    """How many candidates per user source ``name`` proposes when the run asks for ``n``."""
+    return max(1, int(round(n * SOURCES[name].depth)))
 
 
 def branches() -> dict[str, list[str]]:
@@ -67,6 +79,7 @@ __all__ = [
     "SOURCES",
     "SourceSpec",
     "branches",
+    "candidates_of",
     "item_popularity",
     "make_source",
     "pad",
