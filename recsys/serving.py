@@ -273,6 +273,12 @@ def signature():
     )
 
 
+def input_example(recommender: Recommender) -> tuple[pd.DataFrame, dict]:
+    """A request the registered model shows as its example: a known user and an unknown one, with ``k``."""
+    known = [str(recommender.user_ids[recommender.pool[0]])] if len(recommender.pool) else []
+    return pd.DataFrame({C.USER_ID: [*known, "an-unknown-user"]}), {"k": 3}
+
+
 def pip_requirements() -> list[str]:
     """The project's runtime dependencies pinned to the installed versions (no import capture at logging)."""
     from importlib.metadata import PackageNotFoundError, version

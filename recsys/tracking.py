@@ -292,10 +292,11 @@ def log_flow_run(
         state = recommender.save(Path(tmp) / "recommender.pkl")
         info = mlflow.pyfunc.log_model(
             name="recommender",
-            python_model=serving.RecommenderModel(),
+            python_model=str(Path(serving.__file__).with_name("pyfunc_entry.py")),  # a model from code
             artifacts={serving.RECOMMENDER_ARTIFACT: str(state)},
             code_paths=[str(Path(serving.__file__).parent)],
             signature=serving.signature(),
+            input_example=serving.input_example(recommender),
             pip_requirements=serving.pip_requirements(),
             registered_model_name=model_name,
         )
