@@ -20,11 +20,13 @@ QUIET_LOGGERS = ("faiss", "faiss.loader", "mlflow", "alembic", "urllib3", "matpl
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    """Timestamped lines from ``recsys``; third-party libraries only warn. MLflow's artifact progress bars (tqdm)
-    are turned off: in a log they are one long line of carriage returns."""
+    """Timestamped lines from ``recsys``; third-party libraries only warn. MLflow sets its own loggers' level
+    when it is imported (from ``MLFLOW_LOGGING_LEVEL``, INFO by default), so that variable is set too; its
+    artifact progress bars (tqdm) are turned off: in a log they are one long line of carriage returns."""
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 

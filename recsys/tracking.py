@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.entities import Param
 
@@ -288,7 +289,18 @@ def log_flow_run(
             from recsys.submission import write_submission
 
             mlflow.log_artifact(str(write_submission(submission, Path(tmp) / SUBMISSION_FILE)), artifact_path="outputs")
-        mlflow.catboost.log_model(reranker.model_, name="reranker", input_example=input_example)
+        # explicit requirements: MLflow would otherwise infer them by loading the model in a subprocess (~4 s);
+        # integer columns as floats in the example (a feature may be missing at inference time)
+        example = (
+            None
+            if input_example is None
+            else input_example.astype(
+                {c: np.float64 for c in input_example.columns if pd.api.types.is_integer_dtype(input_example[c])}
+            )
+        )
+        mlflow.catboost.log_model(
+            reranker.model_, name="reranker", input_example=example, pip_requirements=serving.pip_requirements()
+        )
         state = recommender.save(Path(tmp) / "recommender.pkl")
         info = mlflow.pyfunc.log_model(
             name="recommender",
