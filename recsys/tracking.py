@@ -153,6 +153,18 @@ def log_trial_runs(client, experiment_id: str, parent_run_id: str, trials: pd.Da
     return ids
 
 
+def _catboost_example(frame: pd.DataFrame) -> pd.DataFrame:
+    from recsys.features import CATEGORICAL_FEATURES
+
+    out = frame.copy()
+    for name in out.columns:
+        if name in CATEGORICAL_FEATURES:
+            out[name] = out[name].astype(str)
+        elif pd.api.types.is_integer_dtype(out[name]):
+            out[name] = out[name].astype(np.float64)
+    return out
+
+
 def resolve_tracking_uri(uri: str = "") -> str:
     """The given URI, else ``MLFLOW_TRACKING_URI``, else a local SQLite file."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -290,14 +302,9 @@ def log_flow_run(
 
             mlflow.log_artifact(str(write_submission(submission, Path(tmp) / SUBMISSION_FILE)), artifact_path="outputs")
         # explicit requirements: MLflow would otherwise infer them by loading the model in a subprocess (~4 s);
-        # integer columns as floats in the example (a feature may be missing at inference time)
-        example = (
-            None
-            if input_example is None
-            else input_example.astype(
-                {c: np.float64 for c in input_example.columns if pd.api.types.is_integer_dtype(input_example[c])}
-            )
-        )
+        # in the example, integer features as floats (a feature may be missing at inference time) and the
+        # categorical ones as text (CatBoost reads a category by its text: the same predictions)
+        example = None if input_example is None else _catboost_example(input_example)
         mlflow.catboost.log_model(
             reranker.model_, name="reranker", input_example=example, pip_requirements=serving.pip_requirements()
         )
