@@ -7,7 +7,8 @@ at a time: most are good (1 to 100 known users, sometimes an unknown one, k betw
 malformed in every way the server must refuse (an unknown parameter, an id longer than the limit, a body over
 the size limit, broken JSON, k out of range, a field other than user_id). Every answer is read with a strict JSON
 parser. It reports the status of every kind of request, the latency of the good ones, and the server's resident
-memory after a warm-up and at the end. It stops by itself: the count is bounded and every request times out.
+memory after a warm-up and after each quarter of the requests (a leak grows at every quarter; a cache levels
+off). It stops by itself: the count is bounded and every request times out.
 Exits 1 when any answer is not the one expected (200 for good requests, 400 for malformed ones).
 """
 
@@ -96,10 +97,14 @@ def run_load(port: int, users: list[str], n: int = 200, concurrency: int = 4, ma
     if proc:
         rss["after_warmup_mb"] = round(proc.memory_info().rss / 1e6, 1)
     results = []
+    quarters = [requests[i * len(requests) // 4 : (i + 1) * len(requests) // 4] for i in range(4)]
     with ThreadPoolExecutor(concurrency) as pool:
-        futures = [(kind, pool.submit(post, port, body)) for kind, body in requests]
-        for kind, future in futures:
-            results.append((kind, *future.result()))
+        for i, batch in enumerate(quarters, 1):  # the server's memory after each quarter: growth or a plateau
+            futures = [(kind, pool.submit(post, port, body)) for kind, body in batch]
+            for kind, future in futures:
+                results.append((kind, *future.result()))
+            if proc:
+                rss[f"after_{i}_of_4_mb"] = round(proc.memory_info().rss / 1e6, 1)
     if proc:
         rss["at_end_mb"] = round(proc.memory_info().rss / 1e6, 1)
     statuses: dict[str, dict[str, int]] = {}

@@ -4,7 +4,7 @@
 (same routes, same JSON in and out) and adds what a server facing other programs needs:
 
 * a request larger than :data:`MAX_REQUEST_BYTES` (or one without a ``Content-Length``) is refused with a 400
-  (411) before its body is read;
+  (411) without its body ever being stored or parsed;
 * a ``params`` key other than the model's (``k``) is refused with a 400 naming the accepted ones (MLflow itself
   drops unknown params with a warning in the server log, which the caller never sees);
 * ids longer than :data:`recsys.serving.MAX_ID_LENGTH` and more than ``MAX_USERS_PER_REQUEST`` users are refused
@@ -19,6 +19,9 @@ from recsys.serving import MAX_USERS_PER_REQUEST, PARAMS
 
 #: Largest request body: 10,000 UUID-sized ids take ~0.4 MB; anything much bigger is a mistake or an attack.
 MAX_REQUEST_BYTES = 2_000_000
+#: A refused body up to this size is read and thrown away (never stored) before the 400, so that the client,
+#: still sending, receives the answer instead of a reset connection; a larger one gets the 400 at once.
+DRAIN_BYTES = 64_000_000
 
 
 def _error(status: int, message: str):
@@ -60,6 +63,9 @@ def create_app(model_uri: str, max_request_bytes: int = MAX_REQUEST_BYTES):
         if length is None:
             return _error(411, "send the request with a Content-Length header (chunked bodies are not accepted)")
         if not length.isdigit() or int(length) > max_request_bytes:
+            if length.isdigit() and int(length) <= DRAIN_BYTES:
+                async for _ in request.stream():  # discard, chunk by chunk
+                    pass
             return _error(
                 400,
                 f"request body of {length} bytes, the limit is {max_request_bytes:,} bytes "
