@@ -599,12 +599,14 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         selection.figures.append(("buyer_curve", "buyers captured as more users are submitted"))
     slides.append(selection)
 
-    # 7. hypotheses with verdicts
+    # 7. hypotheses with verdicts (each source removed: the figure here, its verdicts in the appendix)
+    verdicts = hypothesis_verdicts(summary)
+    per_source = verdicts.index.str.endswith("earns its place (the model without it)")
     hyp = Slide(
         "hypotheses",
         "Hypotheses and verdicts",
         read_prose("hypotheses", prose_dir, values),
-        tables=[("validation recall ± standard error over the window's buyers", hypothesis_verdicts(summary))],
+        tables=[("validation recall ± standard error over the window's buyers", verdicts[~per_source])],
     )
     if summary.get("ablation") is False:
         hyp.facts = (
@@ -615,6 +617,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         figures["sources"] = source_figure(summary["hypotheses"])
         hyp.figures.append(("sources", "each source alone, and the model without it"))
     slides.append(hyp)
+    removed_verdicts = verdicts[per_source]
 
     # 8. the hyperparameter search
     trials = summary["trials"]
@@ -664,6 +667,15 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     slides.append(Slide("limitations", "Limitations and next steps", read_prose("limitations", prose_dir, values)))
 
     # appendix
+    if len(removed_verdicts):
+        slides.append(
+            Slide(
+                "appendix_sources",
+                "Appendix: the model retrained without each source",
+                tables=[("validation recall ± standard error", removed_verdicts)],
+                appendix=True,
+            )
+        )
     cleaning = pd.Series(summary["cleaning"], name="count", dtype=object)
     nonzero = cleaning[cleaning.astype(int) != 0].to_frame()
     nonzero.index.name = "loader report"
@@ -736,7 +748,8 @@ def card_components(slides: list[Slide], figures: dict[str, bytes]) -> list:
                 parts.append(Markdown(text))
         for caption, frame in slide.tables:
             parts.append(Markdown(f"**{caption}**"))
-            parts.append(Table.from_dataframe(display_table(frame), truncate=False))
+            shown = display_table(frame)  # text cells: Table.from_dataframe would cut them at 30 characters
+            parts.append(Table(data=shown.to_numpy().tolist(), headers=list(shown.columns)))
         for name, caption in slide.figures:
             parts.append(Image(src=figures[name], label=caption))
     return parts

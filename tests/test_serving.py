@@ -369,7 +369,7 @@ def test_hardened_server_refuses_a_body_without_length(server):
         pytest.skip("limits of the hardened server (python -m recsys serve)")
     import http.client
 
-    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", int(server), timeout=30)
     conn.putrequest("POST", "/invocations")
     conn.putheader("Content-Type", "application/json")
     conn.putheader("Transfer-Encoding", "chunked")
