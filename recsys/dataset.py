@@ -54,8 +54,9 @@ class Dataset:
         return {str(user_ids[u]): [str(p) for p in product_ids[list(items)]] for u, items in recs.items()}
 
     def padding_ids(self, k: int) -> list[str]:
-        """Product ids to complete short lists: the log's best sellers, then other catalog products."""
-        from recsys.candidates.popularity import popular_items
+        """Product ids to complete short lists: the project's one padding recipe
+        (:func:`recsys.candidates.popularity.padding_items`) over the whole log."""
+        from recsys.candidates.popularity import padding_items
 
-        codes = list(dict.fromkeys([*popular_items(self.interactions, 2 * k), *range(len(self.items))]))[: 4 * k]
+        codes = padding_items(self.interactions, len(self.items), 4 * k)
         return self.items[C.PRODUCT_ID].to_numpy()[codes].tolist()
