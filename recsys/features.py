@@ -331,11 +331,6 @@ def rank_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if source_of_rank_column(c) is not None]
 
 
-def sources_of(table: pd.DataFrame) -> list[str]:
-    """The candidate sources whose columns ``table`` carries."""
-    return [source_of_rank_column(c) for c in rank_columns(table)]
-
-
 def drop_source(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """A candidate table as if ``source`` had never run: the rows only it proposed are gone, its score and rank
     features too, and ``n_sources`` counts the remaining sources."""
