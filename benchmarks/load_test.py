@@ -134,16 +134,10 @@ def start_server(model: str, tracking_uri: str, port: int, log_path: Path) -> su
     cmd = [sys.executable, "-m", "recsys", "serve", "--model", model, "--port", str(port)]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the server did not answer /ping within 5 minutes")
+    from recsys.server import wait_until_ready
+
+    wait_until_ready(proc, port, log_path)
+    return proc
 
 
 def main(argv=None) -> int:

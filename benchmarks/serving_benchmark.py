@@ -55,15 +55,10 @@ def serve(model: str, tracking_uri: str, port: int, log_path: Path) -> subproces
     cmd += ["-h", "127.0.0.1", "-p", str(port)]
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until it is stopped
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}); see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"the server did not answer /ping; see {log_path}")
+    from recsys.server import wait_until_ready
+
+    wait_until_ready(proc, port, log_path)
+    return proc
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:

@@ -79,6 +79,25 @@ def create_app(model_uri: str, max_request_bytes: int = MAX_REQUEST_BYTES):
     return app
 
 
+def wait_until_ready(proc, port: int, log_path, timeout_s: float = 300.0) -> None:
+    """Block until a server process answers ``/ping`` on loopback; raise SystemExit naming its log when it exits
+    or does not answer within ``timeout_s`` (used by the benchmarks that start a server)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited ({proc.returncode}); see {log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"the server did not answer /ping within {timeout_s:.0f} s; see {log_path}")
+
+
 def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5001) -> None:
     """Run the hardened server until interrupted."""
     import uvicorn
