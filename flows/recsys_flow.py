@@ -5,8 +5,9 @@
     python flows/recsys_flow.py resume                    # continue the last run after a failure
 
 start -> (history | covisit | als | faiss | popularity) -> join_candidates -> split_cuts
-      -> build_table (foreach cut) -> join_tables -> prepare_trials -> train_trial (foreach trial)
-      -> choose -> final -> track -> end
+      -> build_table (foreach cut) -> join_tables -> prepare_trials -> train_trial (foreach trial of the first
+      batch) -> tell -> propose -> train_more (foreach trial of Optuna's second batch) -> choose -> final
+      -> track -> end
 
 The branches are the ones of ``recsys.candidates.SOURCES`` (a test checks that every branch has its step).
 
@@ -31,6 +32,12 @@ from recsys import experiment  # noqa: E402
 from recsys.progress import Progress, setup_logging  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
+from recsys.split import cut_names  # noqa: E402
+
+#: Defaults measured to fit the time budget (docs/performance.md) and to give a standard error over windows.
+DEFAULT_TRIALS = 4
+DEFAULT_TRAIN_CUTS = 4
+DEFAULT_VALID_WINDOWS = 3
 
 setup_logging()
 
@@ -68,8 +75,25 @@ class RecsysFlow(FlowSpec):
     top_users = Parameter("top-users", default=DEFAULT_TOP_USERS, type=int, help="Users in the submission")
     k = Parameter("k", default=DEFAULT_K, type=int, help="Products per user")
     output = Parameter("output", default="submission.csv", help="Where the submission CSV is written")
-    grid = Parameter("grid", default=DEFAULT_GRID, help="Reranker trials: JSON dict of lists or list of dicts")
-    train_cuts = Parameter("train-cuts", default=2, type=int, help="Training cuts prepared (3-day steps back)")
+    trials_n = Parameter(
+        "trials",
+        default=DEFAULT_TRIALS,
+        type=int,
+        help="Reranker trials of the search: the --grid ones first, then Optuna's (TPE, seeded by --seed), "
+        "in two parallel batches",
+    )
+    grid = Parameter(
+        "grid", default=DEFAULT_GRID, help="Reranker trials tried first: JSON dict of lists or list of dicts"
+    )
+    train_cuts = Parameter(
+        "train-cuts", default=DEFAULT_TRAIN_CUTS, type=int, help="Daily training cuts before the validation windows"
+    )
+    valid_windows = Parameter(
+        "valid-windows",
+        default=DEFAULT_VALID_WINDOWS,
+        type=int,
+        help="Non-overlapping 3-day validation windows: choices and reported recalls are means over them",
+    )
     pool_size = Parameter("pool-size", default=0, type=int, help="Users scored per cut; 0: 4 x top-users")
     candidates = Parameter("candidates", default=50, type=int, help="Candidates per source and user")
     stitch_identities = Parameter(
@@ -100,9 +124,16 @@ class RecsysFlow(FlowSpec):
         from recsys.split import check_log_covers_cuts, make_cuts
         from recsys.tracking import data_fingerprint, git_commit, resolve_tracking_uri, set_run_tags, start_flow_run
 
-        self.trials = parse_grid(self.grid)  # fail fast on a bad grid or parameter
+        self.first_trials = parse_grid(self.grid, train_cuts=self.train_cuts)  # fail fast on a bad grid or parameter
         experiment.check_parameters(
-            self.top_users, self.k, self.train_cuts, self.pool_size, self.candidates, self.trials
+            self.top_users,
+            self.k,
+            self.train_cuts,
+            self.pool_size,
+            self.candidates,
+            self.first_trials,
+            valid_windows=self.valid_windows,
+            n_trials=self.trials_n,
         )
         self.code_version = git_commit(ROOT)
         self.mlflow_uri = resolve_tracking_uri(self.tracking_uri)
@@ -123,6 +154,8 @@ class RecsysFlow(FlowSpec):
                 "k": self.k,
                 "seed": self.seed,
                 "train_cuts": self.train_cuts,
+                "valid_windows": self.valid_windows,
+                "trials": self.trials_n,
                 "pool_size": self.pool_size,
                 "candidates": self.candidates,
                 "grid": self.grid,
@@ -135,7 +168,7 @@ class RecsysFlow(FlowSpec):
         set_run_tags(self.mlflow_uri, self.mlflow_run_id, {"data_fingerprint": self.data_fingerprint})
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.truth = truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
-        self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts)
+        self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts, n_valid=self.valid_windows)
         check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
         self.pools = experiment.user_pools(self.ds, self.cuts, experiment.pool_size(self.pool_size, self.top_users))
         for name, cut in self.cuts.items():
@@ -243,65 +276,106 @@ class RecsysFlow(FlowSpec):
     @resources(**MEDIUM)
     @step
     def prepare_trials(self):
-        """The buyer model for validation and the baselines, then one task per trial."""
+        """The buyer model for validation, the baselines on the validation windows, and the first batch of trials
+        (the --grid ones, then Optuna's start-up points), one task each."""
         from recsys.buyers import BuyerModel
+        from recsys.search import Search, rounds
 
-        self.train_names = [n for n in self.cuts if n.startswith("train")]
+        self.train_names = cut_names(self.cuts, "train")
+        self.valid_cuts = {n: self.cuts[n] for n in cut_names(self.cuts, "valid")}
         self.valid_buyer_model = BuyerModel(self.seed).fit([self.buyer_inputs[n] for n in self.train_names])
-        self.baseline_results = experiment.baselines(self.ds, self.cuts["valid"], self.k, self.top_users)
-        self.next(self.train_trial, foreach="trials")
+        self.baseline_results = experiment.baselines(self.ds, self.valid_cuts, self.k, self.top_users)
+        first, self.second_batch = rounds(self.trials_n, len(self.first_trials))
+        self.search = Search(self.seed, self.train_cuts, self.first_trials, startup=first)
+        self.batch = self.search.ask(first)
+        self.next(self.train_trial, foreach="batch")
 
     def _artifacts(self, kind, names) -> list:
         """The per-cut artifacts (``kind``: ``experiment.table_artifact`` or ``rows_artifact``) of ``names``."""
         return [getattr(self, kind(n)) for n in names]
 
+    def _trial(self) -> None:
+        """One reranker trial: fit on its training cuts, score every validation window with the exact metric."""
+        maybe_fail("train_trial")
+        number, params = self.input
+        self.outcome = experiment.run_trial(
+            number,
+            params,
+            self._artifacts(experiment.rows_artifact, self.train_names[: params.train_cuts]),
+            self.ds,
+            self.valid_cuts,
+            self.valid_buyer_model,
+            lambda name: getattr(self, experiment.table_artifact(name)),
+            self.buyer_inputs,
+            self.k,
+            self.top_users,
+            self.seed,
+            progress=True,
+        )
+        v = self.outcome.validation
+        print(
+            f"trial {number} ({params.label}): valid recall {v.recall:.4f} ± {v.results[v.strategy]['recall_se']:.4f} "
+            f"over {len(self.valid_cuts)} windows ({v.strategy}), {self.outcome.trees} trees"
+        )
+
     @retry(times=1)
     @resources(**MEDIUM)
     @step
     def train_trial(self):
-        """One reranker trial: fit on the training cuts, score on the validation cut with the exact metric."""
-        maybe_fail("train_trial")
-        self.params = self.input
-        train_rows = self._artifacts(experiment.rows_artifact, self.train_names[: self.params.train_cuts])
-        reranker = experiment.train_trial(self.params, train_rows, self.seed, progress=True)
-        pred, self.results = experiment.validate(
-            self.ds,
-            self.cuts["valid"],
-            reranker,
-            self.valid_buyer_model,
-            getattr(self, experiment.table_artifact("valid")),
-            self.buyer_inputs["valid"],
-            self.k,
-            self.top_users,
-        )
-        self.best_iteration = reranker.best_iteration_
-        self.strategy = max(self.results, key=lambda s: self.results[s]["recall"])
-        self.recall = self.results[self.strategy]["recall"]
-        self.selected = pred.selected[self.strategy]
-        self.selection_scores = experiment.selection_scores(pred, self.buyer_inputs["valid"])  # the buyer curve
-        print(f"{self.params.label}: valid recall {self.recall:.4f} ({self.strategy}), {self.best_iteration + 1} trees")
+        """A trial of the first batch."""
+        self._trial()
+        self.next(self.tell)
+
+    @step
+    def tell(self, inputs):
+        """Report the first batch's mean validation recalls to the study."""
+        self.merge_artifacts(inputs, exclude=["outcome", "batch"])
+        self.outcomes = sorted((i.outcome for i in inputs), key=lambda o: o.number)
+        for outcome in self.outcomes:  # in proposal order: the next proposals must not depend on timing
+            self.search.tell(outcome.number, outcome.recall)
+        self.next(self.propose)
+
+    @step
+    def propose(self):
+        """Optuna (TPE) proposes the second batch from the first one's recalls, one task each."""
+        self.batch = self.search.ask(self.second_batch)
+        print("second batch: " + "; ".join(f"trial {n}: {p.label}" for n, p in self.batch))
+        self.next(self.train_more, foreach="batch")
+
+    @retry(times=1)
+    @resources(**MEDIUM)
+    @step
+    def train_more(self):
+        """A trial of Optuna's second batch."""
+        self._trial()
         self.next(self.choose)
 
     @retry(times=1)
     @resources(**MEDIUM)
     @step
     def choose(self, inputs):
-        """Table of every trial; keep the best by validation recall; what each source is worth alone and, with
-        --ablation, what the best recipe loses when retrained without it."""
-        self.merge_artifacts(
-            inputs,
-            exclude=["params", "results", "strategy", "recall", "selected", "selection_scores", "best_iteration"],
+        """Table of every trial; keep the best by mean validation recall; what each source is worth alone and,
+        with --ablation, what the best recipe loses when retrained without it (all over the validation windows)."""
+        self.merge_artifacts(inputs, exclude=["outcome", "batch"])
+        second = sorted((i.outcome for i in inputs), key=lambda o: o.number)
+        for outcome in second:
+            self.search.tell(outcome.number, outcome.recall)
+        self.outcomes = self.outcomes + second
+        self.trial_table = experiment.trial_table(self.outcomes)
+        best = experiment.best_outcome(self.outcomes)
+        self.best_params, self.best_strategy = best.params, best.validation.strategy
+        self.valid_results, self.valid_recall = best.validation.results, best.recall
+        self.valid_by_window = best.validation.by_window
+        self.selection_scores = best.validation.selection_scores
+        chosen_users = {w: selected[self.best_strategy] for w, selected in best.validation.selected.items()}
+        self.source_alone = experiment.sources_alone(
+            self.ds,
+            self.valid_cuts,
+            {s: c for s, c in self.source_candidates.items()},
+            chosen_users,
+            self.k,
+            self.top_users,
         )
-        self.trial_table = experiment.trial_table(
-            [(i.params, i.results) for i in inputs], trees=[i.best_iteration + 1 for i in inputs]
-        )
-        best = max(inputs, key=lambda i: i.recall)  # the first of equals: inputs keep the grid's order
-        self.best_params, self.best_strategy, self.valid_results = best.params, best.strategy, best.results
-        self.valid_recall, self.selection_scores = best.recall, best.selection_scores
-        self.source_alone = {
-            s: experiment.source_alone(self.ds, self.cuts["valid"], c["valid"], best.selected, self.k, self.top_users)
-            for s, c in self.source_candidates.items()
-        }
         self.source_removed = None  # None: the ablation was skipped (--ablation False)
         if self.ablation:
             train = self.train_names[: self.best_params.train_cuts]
@@ -309,12 +383,12 @@ class RecsysFlow(FlowSpec):
                 train_rows=self._artifacts(experiment.rows_artifact, train),
                 buyer_inputs=[self.buyer_inputs[n] for n in self.train_names],
                 buyer_without=[self.buyer_without[n] for n in self.train_names],
-                valid_table=getattr(self, experiment.table_artifact("valid")),
-                valid_inputs=self.buyer_inputs["valid"],
+                valid_tables={n: getattr(self, experiment.table_artifact(n)) for n in self.valid_cuts},
+                valid_inputs={n: self.buyer_inputs[n] for n in self.valid_cuts},
             )
             self.source_removed = experiment.sources_removed(
                 self.ds,
-                self.cuts["valid"],
+                self.valid_cuts,
                 inputs_,
                 self.best_params,
                 self.best_strategy,
@@ -324,8 +398,12 @@ class RecsysFlow(FlowSpec):
                 self.seed,
                 progress=Progress("ablation (sources removed)", len(self.source_candidates), every=0).update,
             )
-        print(self.trial_table.to_string())
-        print(f"best: {self.best_params.label} with {self.best_strategy}: valid recall {self.valid_recall:.4f}")
+        print(self.trial_table.head(12).to_string())
+        print(
+            f"best: trial {best.number} ({self.best_params.label}) with {self.best_strategy}: valid recall "
+            f"{self.valid_recall:.4f} ± {self.valid_results[self.best_strategy]['recall_se']:.4f} "
+            f"(mean ± s.e. over {len(self.valid_cuts)} windows)"
+        )
         self.next(self.final)
 
     @retry(times=1)
@@ -334,10 +412,11 @@ class RecsysFlow(FlowSpec):
     def final(self):
         """Retrain the chosen configuration on the newest cuts, predict the days after the log, write the CSV."""
         from recsys.evaluation import score_truth
+        from recsys.split import labelled_names
         from recsys.submission import write_checked_submission
 
         maybe_fail("final")
-        labelled = [n for n in self.cuts if n != "final"]  # newest first: the reranker learns from the first ones
+        labelled = labelled_names(self.cuts)  # newest first: the reranker learns from the first ones
         result = experiment.final_submission(
             self.ds,
             self.cuts["final"],

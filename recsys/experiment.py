@@ -1,9 +1,10 @@
 """The flow's experiment over cuts, as plain functions: parameter checks, user pools, the candidate branches, the
 trials scored on validation, each source alone and removed, the baselines and the final model.
 
-A run works on named cuts (see :func:`recsys.split.make_cuts`): ``train``, ``train2``, ... (learning), ``valid``
-(model selection and the reported recall) and ``final`` (the submission). The models themselves live in
-:mod:`recsys.model`; this module only arranges them over the cuts and scores them with the exact metric.
+A run works on named cuts (see :func:`recsys.split.make_cuts`): daily ``train``, ``train2``, ... (learning),
+``valid``, ``valid2``, ... (non-overlapping validation windows: model selection and the reported recall use their
+mean and its standard error) and ``final`` (the submission). The models themselves live in :mod:`recsys.model`;
+this module only arranges them over the cuts and scores them with the exact metric.
 """
 
 from __future__ import annotations
@@ -42,10 +43,28 @@ def pool_size(requested: int, top_users: int) -> int:
 
 
 def check_parameters(
-    top_users: int, k: int, train_cuts: int, pool_size: int, candidates: int, trials: list[TrialParams] = ()
+    top_users: int,
+    k: int,
+    train_cuts: int,
+    pool_size: int,
+    candidates: int,
+    trials: list[TrialParams] = (),
+    valid_windows: int = 1,
+    n_trials: int | None = None,
 ) -> None:
-    """Refuse run parameters that cannot give a valid submission, with a message naming the parameter."""
-    problems = []
+    """Refuse run parameters that cannot give a valid submission, with a message naming the parameter.
+
+    ``trials``: the ones tried first (``--grid``); ``n_trials``: the search's total (``--trials``)."""
+    from recsys.search import outside_space, rounds
+
+    problems = [p for p in [outside_space(trials, train_cuts)] if p and train_cuts >= 1]
+    if n_trials is not None:
+        try:
+            rounds(n_trials, len(trials))
+        except ValueError as err:
+            problems.append(str(err))
+    if valid_windows < 1:
+        problems.append(f"--valid-windows must be at least 1, got {valid_windows}")
     too_many = [t.label for t in trials if t.train_cuts > train_cuts]
     if too_many:
         problems.append(f"trials {too_many} use more training cuts than --train-cuts {train_cuts}")
@@ -160,6 +179,82 @@ def validate(
     return pred, results
 
 
+def over_windows(per_window: list[dict[str, float]]) -> dict[str, float]:
+    """One figure from the same diagnostics on several validation windows: the mean of each, ``windows`` (how
+    many) and ``recall_se``, the standard error of the mean recall.
+
+    ``recall_se`` is the spread of the windows' recalls over sqrt(n), but never less than the buyer-sampling
+    error of the mean (sqrt of the summed squared per-window standard errors, over n): with three windows the
+    spread alone can come out near zero by chance and would claim a precision the data do not have.
+    """
+    if not per_window:
+        raise ValueError("no validation window to average")
+    frame = pd.DataFrame(per_window).astype(float)
+    out = frame.mean().to_dict()
+    n = len(frame)
+    spread = float(frame["recall"].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    buyers_se = float(np.sqrt((frame["recall_se"] ** 2).sum()) / n) if "recall_se" in frame else float("nan")
+    out["recall_se"] = float(np.nanmax([spread, buyers_se])) if not (np.isnan(spread) and np.isnan(buyers_se)) else 0.0
+    out["windows"] = n
+    return out
+
+
+def mean_results(by_window: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """``{window: {row: diagnostics}}`` -> ``{row: diagnostics over the windows}`` (:func:`over_windows`), for the
+    rows every window has."""
+    windows = list(by_window.values())
+    rows = [r for r in windows[0] if all(r in w for w in windows)]
+    return {r: over_windows([w[r] for w in windows]) for r in rows}
+
+
+@dataclass
+class Validation:
+    """A reranker and buyer model scored on every validation window: ``results`` are the means over the windows
+    (per strategy), ``by_window`` each window's own, ``selected`` the users each strategy chose per window and
+    ``selection_scores`` the newest window's buyer curve (:func:`selection_scores`)."""
+
+    results: dict[str, dict[str, float]]
+    by_window: dict[str, dict[str, dict[str, float]]]
+    selected: dict[str, dict[str, pd.Index]]
+    selection_scores: pd.DataFrame
+
+    @property
+    def strategy(self) -> str:
+        """The selection strategy with the best mean recall (the first of equals, in ``STRATEGIES`` order)."""
+        return max(self.results, key=lambda s: self.results[s]["recall"])
+
+    @property
+    def recall(self) -> float:
+        return self.results[self.strategy]["recall"]
+
+
+def validate_windows(
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    reranker: Reranker,
+    buyer_model: BuyerModel,
+    table_of,
+    inputs: dict[str, BuyerInputs],
+    k: int,
+    top_users: int,
+    strategies=buyers.STRATEGIES,
+) -> Validation:
+    """:func:`validate` on each validation cut of ``cuts`` (newest first), then averaged (:func:`mean_results`).
+
+    ``table_of(name)`` returns a window's feature table: called once per window, so a caller can load each
+    table only while it is scored.
+    """
+    by_window, selected, scores = {}, {}, None
+    for name in cuts:
+        pred, by_window[name] = validate(
+            ds, cuts[name], reranker, buyer_model, table_of(name), inputs[name], k, top_users, strategies
+        )
+        selected[name] = pred.selected
+        if scores is None:
+            scores = selection_scores(pred, inputs[name])
+    return Validation(mean_results(by_window), by_window, selected, scores)
+
+
 def source_alone(
     ds: Dataset,
     cut: Cut,
@@ -174,16 +269,35 @@ def source_alone(
     return diagnostics(recs, target(ds.interactions, cut), top_users, k).as_dict()
 
 
+def sources_alone(
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    candidates: dict[str, dict[str, pd.DataFrame]],
+    selected: dict[str, pd.Index],
+    k: int,
+    top_users: int,
+) -> dict[str, dict[str, float]]:
+    """:func:`source_alone` of every source on every validation window of ``cuts`` (with the users the chosen
+    model selected there, ``selected[window]``), averaged over the windows."""
+    return mean_results(
+        {
+            w: {s: source_alone(ds, cut, c[w], selected[w], k, top_users) for s, c in candidates.items()}
+            for w, cut in cuts.items()
+        }
+    )
+
+
 @dataclass
 class AblationInputs:
     """What the ablation needs, loaded once: the training cuts' learnable rows, the buyer inputs of every
-    labelled cut with their candidate tables' aggregates per removed source, and the validation table."""
+    training cut with their candidate tables' aggregates per removed source, and the validation windows' tables
+    and buyer inputs."""
 
     train_rows: list[pd.DataFrame]
     buyer_inputs: list[BuyerInputs]
     buyer_without: list[dict[str, pd.DataFrame]]  # per training cut: source -> aggregates without it
-    valid_table: pd.DataFrame
-    valid_inputs: BuyerInputs
+    valid_tables: dict[str, pd.DataFrame]  # per validation window
+    valid_inputs: dict[str, BuyerInputs]
 
 
 def aggregates_without(table: pd.DataFrame, sources: list[str]) -> dict[str, pd.DataFrame]:
@@ -193,7 +307,7 @@ def aggregates_without(table: pd.DataFrame, sources: list[str]) -> dict[str, pd.
 
 def sources_removed(
     ds: Dataset,
-    cut: Cut,
+    cuts: dict[str, Cut],
     inputs: AblationInputs,
     params: TrialParams,
     strategy: str,
@@ -203,7 +317,8 @@ def sources_removed(
     seed: int = 0,
     progress=None,
 ) -> dict[str, dict[str, float]]:
-    """Ablation: the chosen recipe retrained without each source (sorted), scored on the validation ``cut``.
+    """Ablation: the chosen recipe retrained without each source (sorted), scored on the validation windows
+    ``cuts`` (mean over the windows, :func:`over_windows`).
 
     The source's candidates and features leave every table; the buyer model (whose inputs aggregate the
     candidates; the activity features are reused) and the reranker are refitted exactly as in the flow, the
@@ -222,10 +337,19 @@ def sources_removed(
                 for b, w in zip(inputs.buyer_inputs, inputs.buyer_without, strict=True)
             ]
             buyer_model = BuyerModel(seed).fit(buyer_inputs)
-            valid = drop_source(inputs.valid_table, source)
-            valid_inputs = inputs.valid_inputs.without(inputs.valid_table, source)
-            _, scores = validate(ds, cut, reranker, buyer_model, valid, valid_inputs, k, top_users, [strategy])
-            results[source] = scores[strategy]
+            valid_inputs = {w: inputs.valid_inputs[w].without(t, source) for w, t in inputs.valid_tables.items()}
+            scored = validate_windows(
+                ds,
+                cuts,
+                reranker,
+                buyer_model,
+                lambda w, source=source: drop_source(inputs.valid_tables[w], source),
+                valid_inputs,
+                k,
+                top_users,
+                [strategy],
+            )
+            results[source] = scored.results[strategy]
         except ValueError as err:
             log.warning("without %s: cannot retrain (%s)", source, err)
             results[source] = {"recall": float("nan")}
@@ -252,27 +376,75 @@ def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
     return frame.astype({s: np.float64 for s in buyers.STRATEGIES})
 
 
-def baselines(ds: Dataset, cut: Cut, k: int, top_users: int) -> dict[str, dict[str, float]]:
-    """The baselines' diagnostics on a cut."""
-    hist = history(ds.interactions, cut)
-    truth = target(ds.interactions, cut)
-    return {
-        name: diagnostics(fn(hist, ds.items, top_users, k), truth, top_users, k).as_dict()
-        for name, fn in BASELINES.items()
-    }
+def baselines(ds: Dataset, cuts: dict[str, Cut], k: int, top_users: int) -> dict[str, dict[str, float]]:
+    """The baselines' diagnostics on the validation windows ``cuts``, averaged over them."""
+    by_window = {}
+    for name, cut in cuts.items():
+        hist = history(ds.interactions, cut)
+        truth = target(ds.interactions, cut)
+        by_window[name] = {
+            b: diagnostics(fn(hist, ds.items, top_users, k), truth, top_users, k).as_dict()
+            for b, fn in BASELINES.items()
+        }
+    return mean_results(by_window)
 
 
-def trial_table(
-    trials: list[tuple[TrialParams, dict[str, dict[str, float]]]], trees: list[int] | None = None
-) -> pd.DataFrame:
-    """One row per (trial, selection strategy): the parameters, the trees early stopping kept (``trees``, when
-    given) and the validation diagnostics."""
+@dataclass
+class TrialOutcome:
+    """One trial of the search: its number (the order Optuna proposed it), parameters, the trees early stopping
+    kept, and its scores on the validation windows."""
+
+    number: int
+    params: TrialParams
+    trees: int
+    validation: Validation
+
+    @property
+    def recall(self) -> float:
+        """What the search maximises: the mean validation recall of the trial's best selection strategy."""
+        return self.validation.recall
+
+
+def run_trial(
+    number: int,
+    params: TrialParams,
+    train_rows: list[pd.DataFrame],
+    ds: Dataset,
+    valid_cuts: dict[str, Cut],
+    buyer_model: BuyerModel,
+    table_of,
+    inputs: dict[str, BuyerInputs],
+    k: int,
+    top_users: int,
+    seed: int = 0,
+    progress: bool = False,
+) -> TrialOutcome:
+    """Fit a trial's reranker on the newest ``params.train_cuts`` of ``train_rows`` and score it on every
+    validation window (:func:`validate_windows`)."""
+    reranker = train_trial(params, train_rows, seed, progress)
+    validation = validate_windows(ds, valid_cuts, reranker, buyer_model, table_of, inputs, k, top_users)
+    return TrialOutcome(number, params, reranker.best_iteration_ + 1, validation)
+
+
+def best_outcome(outcomes: list[TrialOutcome]) -> TrialOutcome:
+    """The trial with the best mean validation recall (the earliest-proposed of equals)."""
+    return max(sorted(outcomes, key=lambda o: o.number), key=lambda o: o.recall)
+
+
+def trial_table(outcomes: list[TrialOutcome]) -> pd.DataFrame:
+    """One row per (trial, selection strategy): the parameters, the trees early stopping kept and the validation
+    diagnostics (means over the windows, ``recall_se`` their standard error), best first."""
     rows = []
-    for i, (params, results) in enumerate(trials):
-        kept = {"trees": trees[i]} if trees is not None else {}
-        for strategy, diag in results.items():
-            rows.append({"trial": i, **params.as_dict(), **kept, "strategy": strategy, **diag})
+    for o in sorted(outcomes, key=lambda o: o.number):
+        for strategy, diag in o.validation.results.items():
+            rows.append({"trial": o.number, **o.params.as_dict(), "trees": o.trees, "strategy": strategy, **diag})
     return pd.DataFrame(rows).sort_values(["recall", "trial"], ascending=[False, True], ignore_index=True)
+
+
+def window_table(by_window: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:
+    """``{window: {row: diagnostics}}`` as one row per (row, window): what each mean is made of."""
+    rows = [{"row": r, "window": w, **d} for w, results in by_window.items() for r, d in results.items()]
+    return pd.DataFrame(rows)
 
 
 @dataclass

@@ -90,7 +90,9 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
                 ("top users", "top_users"),
                 ("k", "k"),
                 ("seed", "seed"),
-                ("training cuts", "train_cuts"),
+                ("training cuts (daily)", "train_cuts"),
+                ("validation windows", "valid_windows"),
+                ("trials", "trials_n"),
                 ("pool size", "pool_size"),
                 ("candidates per source", "candidates"),
                 ("identity stitching", "stitch_identities"),
@@ -139,10 +141,13 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
         "ablation": _get(data, "ablation"),
         "horizon": next(iter(data.cuts.values())).horizon_days,
     }
+    by_window = _get(data, "valid_by_window") or {}
+    summary["windows"] = {w: r[strategy] for w, r in by_window.items()}  # the chosen model on each window
     scores = _get(data, "selection_scores")
     if scores is not None and "bought" in scores:
         strategies = [c for c in scores.columns if c != "bought"]
-        summary["curve"] = buyer_curve(scores, int(valid[strategy]["buyers"]), strategies, int(data.top_users))
+        newest = next(iter(summary["windows"].values()), valid[strategy])  # the curve is the newest window's
+        summary["curve"] = buyer_curve(scores, int(newest["buyers"]), strategies, int(data.top_users))
     return summary
 
 

@@ -1,7 +1,7 @@
 """CatBoost reranker: learns which candidates a user buys, trained on earlier cuts, scored on the validation cut.
 
-A trial is one set of hyperparameters (:class:`TrialParams`); the flow trains every trial of a grid in parallel
-and keeps the one with the best validation recall.
+A trial is one set of hyperparameters (:class:`TrialParams`); the flow trains the trials of a search
+(:mod:`recsys.search`) in parallel batches and keeps the one with the best mean validation recall.
 """
 
 from __future__ import annotations
@@ -53,19 +53,21 @@ class TrialParams:
     def label(self) -> str:
         """A name a person reads: ``YetiRank, depth 6, lr 0.08, ≤300 trees, 1 window``."""
         label = (
-            f"{self.objective}, depth {self.depth}, lr {self.learning_rate:g}, ≤{self.iterations} trees, "
-            f"l2 {self.l2_leaf_reg:g}, {self.train_cuts} window{'s' if self.train_cuts > 1 else ''}"
+            f"{self.objective}, depth {self.depth}, lr {self.learning_rate:.2g}, ≤{self.iterations} trees, "
+            f"l2 {self.l2_leaf_reg:.2g}, {self.train_cuts} window{'s' if self.train_cuts > 1 else ''}"
         )
         return label + (f", {self.negatives:.0%} negatives" if self.negatives < 1 else "")
 
 
-DEFAULT_GRID = json.dumps(
-    {"objective": ["YetiRank", "Logloss"], "depth": [6], "learning_rate": [0.08], "iterations": [300]}
-)
+#: The trial the search starts from (the best of earlier fixed grids, README "Hypotheses"): Optuna proposes the
+#: rest. ``train_cuts`` is left out: a grid trial without it learns from every prepared training cut.
+DEFAULT_GRID = json.dumps([{"objective": "YetiRank", "depth": 6, "learning_rate": 0.08, "iterations": 300}])
 
 
-def parse_grid(spec: str) -> list[TrialParams]:
-    """Trials from JSON: a dict of lists (their Cartesian product) or a list of dicts (each one trial)."""
+def parse_grid(spec: str, train_cuts: int | None = None) -> list[TrialParams]:
+    """Trials from JSON: a dict of lists (their Cartesian product) or a list of dicts (each one trial).
+
+    ``train_cuts``: the value of a trial that does not set its own (the dataclass default otherwise)."""
     try:
         raw = json.loads(spec)
     except json.JSONDecodeError as err:
@@ -83,6 +85,8 @@ def parse_grid(spec: str) -> list[TrialParams]:
         unknown = set(combo) - fields
         if unknown:
             raise ValueError(f"unknown trial parameter(s) {sorted(unknown)}; known: {sorted(fields)}")
+        if train_cuts is not None:
+            combo = {"train_cuts": train_cuts, **combo}
         trials.append(TrialParams(**combo))
     if not trials:
         raise ValueError("trial grid is empty")

@@ -59,24 +59,54 @@ def target(interactions: pd.DataFrame, cut: Cut) -> pd.DataFrame:
     return interactions.loc[mask, [C.USER, C.ITEM]].drop_duplicates().reset_index(drop=True)
 
 
-def make_cuts(end: pd.Timestamp, n_train: int = 1, horizon_days: int = HORIZON_DAYS) -> dict[str, Cut]:
-    """The cuts a run uses, walking back from the end of the log in ``horizon_days`` steps.
+def make_cuts(
+    end: pd.Timestamp,
+    n_train: int = 1,
+    horizon_days: int = HORIZON_DAYS,
+    n_valid: int = 1,
+    train_step_days: int = 1,
+) -> dict[str, Cut]:
+    """The cuts a run uses, walking back from the end of the log.
 
-    ``final`` is the end of the log (no target known), ``valid`` one horizon earlier (model selection and the
-    reported recall) and ``train``, ``train2``, ... further back (rows the reranker and buyer model learn from;
-    their target windows end at or before the validation cut, so validation stays unseen).
+    ``final`` is the end of the log (no target known). ``valid``, ``valid2``, ... are ``n_valid`` validation
+    cuts one horizon apart, newest first: their target windows do not overlap, so each is a separate sample of
+    the quality of a model (model selection and the reported recall use their mean). ``train``, ``train2``, ...
+    are ``n_train`` training cuts every ``train_step_days`` days before the oldest validation cut, newest first:
+    the newest one's target window ends where the oldest validation window starts, so no training target
+    overlaps a validation target (daily training windows overlap each other, which is fine for learning).
     """
     if n_train < 1:
         raise ValueError(f"n_train must be >= 1, got {n_train}")
+    if n_valid < 1:
+        raise ValueError(f"n_valid must be >= 1, got {n_valid}")
+    if train_step_days < 1:
+        raise ValueError(f"train_step_days must be >= 1, got {train_step_days}")
     step = pd.Timedelta(days=horizon_days)
-    cuts = {
-        "final": Cut(end, horizon_days, "final"),
-        "valid": Cut(end - step, horizon_days, "valid"),
-    }
+    cuts = {"final": Cut(end, horizon_days, "final")}
+    for i in range(n_valid):
+        name = numbered("valid", i)
+        cuts[name] = Cut(end - step * (i + 1), horizon_days, name)
+    newest_train = end - step * (n_valid + 1)
     for i in range(n_train):
-        name = "train" if i == 0 else f"train{i + 1}"
-        cuts[name] = Cut(end - step * (i + 2), horizon_days, name)
+        name = numbered("train", i)
+        cuts[name] = Cut(newest_train - pd.Timedelta(days=train_step_days * i), horizon_days, name)
     return cuts
+
+
+def numbered(kind: str, i: int) -> str:
+    """``kind`` for the first cut of a kind, then ``kind2``, ``kind3``, ..."""
+    return kind if i == 0 else f"{kind}{i + 1}"
+
+
+def cut_names(cuts: dict[str, Cut], kind: str) -> list[str]:
+    """The names of the cuts of one ``kind`` (``train`` or ``valid``), newest first."""
+    names = [n for n in cuts if n.rstrip("0123456789") == kind]
+    return sorted(names, key=lambda n: cuts[n].at, reverse=True)
+
+
+def labelled_names(cuts: dict[str, Cut]) -> list[str]:
+    """Every cut with a known target (validation and training), newest first: what the final model learns from."""
+    return sorted((n for n in cuts if n != "final"), key=lambda n: cuts[n].at, reverse=True)
 
 
 #: Days of log a run needs before its earliest training cut (history for candidates, features and user pools).

@@ -170,17 +170,20 @@ def test_ablation_retrains_without_each_source_deterministically(setup, data):
         train_rows=[learnable_rows(data["train"].table)],
         buyer_inputs=[data["train"].inputs],
         buyer_without=[experiment.aggregates_without(data["train"].table, sources)],
-        valid_table=data["valid"].table,
-        valid_inputs=data["valid"].inputs,
+        valid_tables={"valid": data["valid"].table},
+        valid_inputs={"valid": data["valid"].inputs},
     )
+    valid = {"valid": cuts["valid"]}
     seen = []
     removed = experiment.sources_removed(
-        ds, cuts["valid"], inputs, params, "p_buy", sources[::-1], 10, 50, progress=lambda *a: seen.append(a)
+        ds, valid, inputs, params, "p_buy", sources[::-1], 10, 50, progress=lambda *a: seen.append(a)
     )
     assert list(removed) == sources and [s[0] for s in seen] == [1, 2] and "without history" in seen[0][1]
     for diag in removed.values():
-        assert diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["buyers_captured"] <= 1.0
-    again = experiment.sources_removed(ds, cuts["valid"], inputs, params, "p_buy", ["history"], 10, 50)
+        assert (
+            diag["windows"] == 1 and diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["buyers_captured"] <= 1.0
+        )
+    again = experiment.sources_removed(ds, valid, inputs, params, "p_buy", ["history"], 10, 50)
     assert again["history"] == removed["history"]  # same seed, same result
     # without the user's own history the lists lose much of what buyers buy (the tiny shop's strongest source)
     reranker = experiment.train_trial(params, inputs.train_rows)
@@ -189,3 +192,61 @@ def test_ablation_retrains_without_each_source_deterministically(setup, data):
         data["valid"].inputs, 10, 50, ["p_buy"],
     )  # fmt: skip
     assert removed["history"]["recall_selected"] < full["p_buy"]["recall_selected"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures over several validation windows: means and a standard error, by hand
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_over_windows_is_the_mean_with_the_spread_as_standard_error():
+    per_window = [
+        {"recall": 0.20, "recall_se": 0.001, "buyers": 100},
+        {"recall": 0.30, "recall_se": 0.001, "buyers": 200},
+        {"recall": 0.25, "recall_se": 0.001, "buyers": 300},
+    ]
+    out = experiment.over_windows(per_window)
+    assert out["recall"] == pytest.approx(0.25) and out["buyers"] == pytest.approx(200) and out["windows"] == 3
+    assert out["recall_se"] == pytest.approx(0.05 / np.sqrt(3))  # std of (0.2, 0.3, 0.25) is 0.05
+
+
+def test_over_windows_never_claims_more_precision_than_the_buyers_give():
+    # three windows that happen to agree: their spread is 0, the buyer-sampling error of the mean is not
+    per_window = [{"recall": 0.25, "recall_se": 0.03}] * 3
+    out = experiment.over_windows(per_window)
+    assert out["recall_se"] == pytest.approx(np.sqrt(3 * 0.03**2) / 3)
+
+
+def test_mean_results_averages_each_row_over_windows():
+    by_window = {
+        "valid": {"a": {"recall": 0.1, "recall_se": 0.0}, "b": {"recall": 0.3, "recall_se": 0.0}},
+        "valid2": {"a": {"recall": 0.3, "recall_se": 0.0}, "b": {"recall": 0.5, "recall_se": 0.0}},
+    }
+    out = experiment.mean_results(by_window)
+    assert out["a"]["recall"] == pytest.approx(0.2) and out["b"]["recall"] == pytest.approx(0.4)
+    assert out["a"]["recall_se"] == pytest.approx(0.1)  # std 0.1414 / sqrt(2)
+    with pytest.raises(ValueError, match="no validation window"):
+        experiment.over_windows([])
+
+
+def test_validate_windows_scores_each_window_and_chooses_by_the_mean(setup, data):
+    ds, cuts, _ = setup
+    reranker = experiment.train_trial(
+        TrialParams("Logloss", depth=3, iterations=30), [learnable_rows(data["train"].table)]
+    )
+    buyer_model = BuyerModel().fit([data["train"].inputs])
+    windows = {"valid": cuts["valid"], "final_as_valid": cuts["valid"]}
+    loaded = []
+
+    def table_of(name):
+        loaded.append(name)
+        return data["valid"].table
+
+    inputs = {w: data["valid"].inputs for w in windows}
+    v = experiment.validate_windows(ds, windows, reranker, buyer_model, table_of, inputs, 10, 50)
+    assert loaded == list(windows)  # each table loaded once, in order
+    assert set(v.by_window) == set(windows) and set(v.results) == set(STRATEGIES)
+    for strategy, diag in v.results.items():
+        assert diag["windows"] == 2
+        assert diag["recall"] == pytest.approx(v.by_window["valid"][strategy]["recall"])  # the same window twice
+    assert v.strategy == max(v.results, key=lambda s: v.results[s]["recall"])

@@ -78,7 +78,13 @@ def summary(tiny_dataset):
             "als.valid.recall_at_25": 0.2,
             "als.valid.recall_at_100": 0.35,
         },
-        trial_table=experiment.trial_table([(t, results) for t in trials]),
+        trial_table=experiment.trial_table(
+            [
+                experiment.TrialOutcome(i, t, 30, experiment.Validation(results, {"valid": results}, {}, None))
+                for i, t in enumerate(trials)
+            ]
+        ),
+        valid_by_window={"valid": results, "valid2": results},
         hypotheses=experiment.hypothesis_table(results, "p_buy", baselines, alone, removed),
         feature_importance=pd.Series([3.0, 2.0, 1.0], index=["ui_order", "u_view_all", "i_price"]),
         test_results={"recall": 0.21, "buyers": 40},

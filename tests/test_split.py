@@ -4,7 +4,7 @@ import pytest
 from recsys.data import DataValidationError
 from recsys.schema import ACTIONS_FILE, Action
 from recsys.schema import Columns as C
-from recsys.split import Cut, check_log_covers_cuts, history, log_days, make_cuts, target
+from recsys.split import Cut, check_log_covers_cuts, cut_names, history, labelled_names, log_days, make_cuts, target
 from tests.conftest import make_interactions
 
 
@@ -34,9 +34,32 @@ def test_make_cuts_walk_back_without_overlap():
     assert cuts["final"].at == end
     assert cuts["valid"].at == pd.Timestamp("2024-09-26")
     assert cuts["train"].at == pd.Timestamp("2024-09-23")
-    assert cuts["train2"].at == pd.Timestamp("2024-09-20")
+    assert cuts["train2"].at == pd.Timestamp("2024-09-22")  # training cuts are daily
     # a training target window never reaches into the validation window
     assert cuts["train"].target_end == cuts["valid"].at
+
+
+def test_validation_windows_do_not_overlap_and_training_targets_end_before_them():
+    end = pd.Timestamp("2024-09-29")
+    cuts = make_cuts(end, n_train=3, n_valid=3)
+    assert cut_names(cuts, "valid") == ["valid", "valid2", "valid3"]
+    assert cut_names(cuts, "train") == ["train", "train2", "train3"]
+    assert labelled_names(cuts) == ["valid", "valid2", "valid3", "train", "train2", "train3"]
+    windows = sorted((cuts[n].at, cuts[n].target_end) for n in cut_names(cuts, "valid"))
+    assert windows[-1][1] == end
+    for (_, end_a), (start_b, _) in zip(windows, windows[1:], strict=False):
+        assert end_a == start_b  # back to back, never overlapping
+    oldest_valid = min(cuts[n].at for n in cut_names(cuts, "valid"))
+    assert max(cuts[n].target_end for n in cut_names(cuts, "train")) == oldest_valid
+    assert [cuts[n].at for n in cut_names(cuts, "train")] == list(
+        pd.date_range(end=pd.Timestamp("2024-09-17"), periods=3, freq="D")[::-1]
+    )
+
+
+@pytest.mark.parametrize("bad", [{"n_train": 0}, {"n_valid": 0}, {"train_step_days": 0}])
+def test_make_cuts_refuses_empty_layouts(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        make_cuts(pd.Timestamp("2024-09-29"), **{"n_train": 1, **bad})
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -51,14 +74,16 @@ def daily_orders(first: str, days: int):
     )
 
 
-@pytest.mark.parametrize(("n_train", "needed"), [(1, 9), (2, 12), (3, 15)])
-def test_log_covering_the_cuts_passes_and_one_day_less_is_refused(n_train, needed):
+@pytest.mark.parametrize(("n_train", "n_valid", "needed"), [(1, 1, 9), (2, 1, 10), (3, 1, 11), (4, 3, 18)])
+def test_log_covering_the_cuts_passes_and_one_day_less_is_refused(n_train, n_valid, needed):
     log = daily_orders("2024-09-07", needed)
     assert log_days(log) == needed
-    check_log_covers_cuts(log, make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), n_train))
+    check_log_covers_cuts(
+        log, make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), n_train, n_valid=n_valid)
+    )
 
     short = log.iloc[1:]  # starts one day later
-    cuts = make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), n_train)
+    cuts = make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), n_train, n_valid=n_valid)
     with pytest.raises(DataValidationError) as error:
         check_log_covers_cuts(short, cuts)
     message = str(error.value)

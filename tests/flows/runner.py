@@ -13,8 +13,10 @@ PARAMS = {
     "k": K,
     "pool_size": 300,
     "candidates": 30,
-    "train_cuts": 1,
-    "grid": '{"objective": ["YetiRank", "Logloss"], "depth": [4], "iterations": [30]}',
+    "train_cuts": 2,
+    "valid_windows": 3,
+    "trials": 2,  # the grid's trial, then one of Optuna's
+    "grid": '{"objective": ["YetiRank"], "depth": [4], "iterations": [100]}',
     "ablation": True,
 }
 

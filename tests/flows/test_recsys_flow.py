@@ -85,9 +85,14 @@ def test_trials_sources_and_hypotheses_are_recorded(clean_run):
 
     _, run = clean_run
     data = run["end"].task.data
-    assert len(list(run["train_trial"])) == 2  # one task per trial of the grid
-    assert set(data.trial_table["objective"]) == {"YetiRank", "Logloss"}
+    # one task per trial: the --grid trial in the first batch, Optuna's in the second
+    assert len(list(run["train_trial"])) == 1 and len(list(run["train_more"])) == 1
+    assert sorted(data.trial_table["trial"].unique()) == [0, 1] and data.search.frame()["trial"].tolist() == [0, 1]
+    first = data.trial_table[data.trial_table["trial"] == 0].iloc[0]
+    assert (first["objective"], first["depth"], first["iterations"]) == ("YetiRank", 4, 100)
     assert data.valid_recall == data.trial_table["recall"].max()
+    assert (data.trial_table["windows"] == 3).all()  # every figure is a mean over the validation windows
+    assert set(data.valid_by_window) == {"valid", "valid2", "valid3"}
     assert set(data.source_alone) == set(SOURCES) == set(data.source_removed)  # --ablation True
     assert data.hypotheses.index[0].startswith("reranker") and "baseline: organisers" in data.hypotheses.index
     assert 0.0 < data.valid_recall <= 1.0
