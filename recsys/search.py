@@ -23,7 +23,7 @@ SPACE = {
     "objective": ("categorical", OBJECTIVES),
     "depth": ("int", 4, 8),
     "learning_rate": ("log", 0.02, 0.2),
-    "iterations": ("int", 100, 600, 50),
+    "iterations": ("int", 100, 500, 50),
     "l2_leaf_reg": ("log", 1.0, 20.0),
     "negatives": ("float", 0.1, 1.0),
     "train_cuts": ("int", 1, None),

@@ -95,6 +95,48 @@ def test_the_leak_check_catches_features_that_read_the_target_window(setup, cand
     assert not data.inputs.table().equals(data_t.inputs.table())
 
 
+@pytest.fixture(scope="module")
+def windows_layout(tiny_dataset):
+    """The run's layout: daily training cuts before three back-to-back validation windows."""
+    cuts = make_cuts(tiny_dataset.end, n_train=2, n_valid=3)
+    return cuts, experiment.user_pools(tiny_dataset, cuts, 300)
+
+
+def training_data(ds, cuts, pools, name):
+    cands = {}
+    for branch in branches():
+        found, _ = experiment.run_branch(branch, ds, {name: cuts[name]}, {name: pools[name]}, 20)
+        cands.update({s: c[name] for s, c in found.items()})
+    return cut_data(ds, cuts[name], pools[name], cands)
+
+
+@pytest.mark.parametrize("name", ["train", "train2"])
+def test_training_windows_with_their_labels_never_see_the_validation_windows(tiny_dataset, windows_layout, name):
+    """Rewriting everything from the oldest validation window on changes nothing a trial learns from: not the
+    candidates, features or buyer inputs of a daily training cut, and not its labels either."""
+    cuts, pools = windows_layout
+    oldest_valid = min((cuts[n] for n in cuts if n.startswith("valid")), key=lambda c: c.at)
+    tampered = tamper_after(tiny_dataset, oldest_valid)
+    data = training_data(tiny_dataset, cuts, pools, name)
+    data_t = training_data(tampered, cuts, pools, name)
+    pd.testing.assert_frame_equal(data.table, data_t.table)  # labels included
+    pd.testing.assert_frame_equal(data.inputs.table(), data_t.inputs.table())
+    pd.testing.assert_series_equal(data.inputs.labels, data_t.inputs.labels)
+
+
+def test_the_window_check_catches_a_training_target_reaching_into_validation(tiny_dataset, windows_layout):
+    """The check above can fail: rewrite from one day earlier (inside the newest training window's target) and
+    that window's labels change."""
+    cuts, pools = windows_layout
+    tampered = tamper_after(
+        tiny_dataset, dataclasses.replace(cuts["train"], at=cuts["train"].target_end - pd.Timedelta(days=1))
+    )
+    data = training_data(tiny_dataset, cuts, pools, "train")
+    data_t = training_data(tampered, cuts, pools, "train")
+    pd.testing.assert_frame_equal(data.table.drop(columns=C.TARGET), data_t.table.drop(columns=C.TARGET))
+    assert not data.table[C.TARGET].equals(data_t.table[C.TARGET])
+
+
 def test_branches_run_every_registered_source(candidates):
     cands, metrics = candidates
     assert set(cands) == set(SOURCES)
