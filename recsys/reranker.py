@@ -119,9 +119,6 @@ def group_ids(rows: pd.DataFrame) -> np.ndarray:
 HOLDOUT_SHARE = 0.15
 #: Rounds without improvement on the held-out groups before boosting stops.
 EARLY_STOP_ROUNDS = 40
-#: What the held-out groups are scored with to stop early, for every objective: the ranking the lists are made
-#: of (a pointwise Logloss keeps improving slowly long after the top of the ranking stopped changing).
-EARLY_STOP_METRIC = "NDCG:top=25"
 
 
 def split_groups(rows: pd.DataFrame, seed: int, share: float = HOLDOUT_SHARE) -> tuple[np.ndarray, np.ndarray]:
@@ -203,16 +200,7 @@ class Reranker:
                 "thread_count": self.threads,
                 "verbose": False,
                 "allow_writing_files": False,
-                **(
-                    {
-                        "od_type": "Iter",
-                        "od_wait": EARLY_STOP_ROUNDS,
-                        "use_best_model": True,
-                        "eval_metric": EARLY_STOP_METRIC,
-                    }
-                    if use_holdout
-                    else {}
-                ),
+                **({"od_type": "Iter", "od_wait": EARLY_STOP_ROUNDS, "use_best_model": True} if use_holdout else {}),
             }
         )
         callbacks = [CatBoostProgress(progress, self.params.iterations)] if progress else None
