@@ -105,7 +105,10 @@ def learnable_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Rows of several cuts in one table, ``cut_id`` telling them apart (for ranking groups)."""
-    return pd.concat([p.assign(**{C.CUT_ID: i}) for i, p in enumerate(parts)], ignore_index=True)
+    columns = list(parts[0].columns)
+    cols = {c: np.concatenate([p[c].to_numpy() for p in parts]) for c in columns}
+    cols[C.CUT_ID] = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p) for p in parts])
+    return pd.DataFrame(cols, copy=False)  # tables hold one block per column: no insert into them
 
 
 def group_ids(rows: pd.DataFrame) -> np.ndarray:
