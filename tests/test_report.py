@@ -43,7 +43,7 @@ def test_buyer_curve_at_the_budget_is_the_share_of_buyers_select_users_captures(
 @pytest.fixture(scope="module")
 def summary(tiny_dataset):
     ds = tiny_dataset
-    cuts = make_cuts(ds.end, n_train=1)
+    cuts = make_cuts(ds.end, n_train=1, n_valid=2)
     trials = [TrialParams("YetiRank", depth=4), TrialParams("Logloss", depth=4)]
     results = {s: {**DIAG, "recall": 0.2 + 0.01 * i} for i, s in enumerate(STRATEGIES)}
     alone = {"history": {**DIAG, "recall": 0.15}, "als": {**DIAG, "recall": 0.1}}

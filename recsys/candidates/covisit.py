@@ -37,23 +37,52 @@ class CovisitationSource(CandidateSource):
         self.chunk_users = chunk_users
 
     def _pairs(self, events: pd.DataFrame) -> pd.DataFrame:
-        """Weighted (item, other) pair counts, chunked over users to bound memory."""
+        """Weighted (item, other) pair counts, chunked over users to bound memory.
+
+        Pairs are built with numpy (each event against every event of its user), one int64 key per
+        (user, item, other): the pandas self-merge and three-key group-by took most of the fit."""
         window = np.int64(self.window_hours * 3600 * 1e9)
-        users = events[C.USER].unique()
-        parts = []
-        for start in range(0, len(users), self.chunk_users):
-            chunk = events[events[C.USER].isin(users[start : start + self.chunk_users])]
-            left = chunk[[C.USER, C.ITEM, C.TS, C.WEIGHT]]
-            joined = left.merge(left, on=C.USER, suffixes=("", "_o"))
-            dt = np.abs(joined[C.TS].to_numpy().astype(np.int64) - joined[f"{C.TS}_o"].to_numpy().astype(np.int64))
-            joined = joined[(dt < window) & (joined[C.ITEM].to_numpy() != joined[f"{C.ITEM}_o"].to_numpy())]
+        events = events.sort_values([C.USER, C.TS], kind="stable")
+        users = events[C.USER].to_numpy().astype(np.int64)
+        items = events[C.ITEM].to_numpy().astype(np.int64)
+        ts = events[C.TS].to_numpy().astype(np.int64)
+        weights = events[C.WEIGHT].to_numpy().astype(np.float64)
+        bits = max(int(items.max()).bit_length(), 1) if len(items) else 1
+        user_bits = max(int(users.max()).bit_length(), 1) if len(users) else 1
+        if 2 * bits + user_bits > 63:
+            raise ValueError("too many users or items for 63-bit (user, item, other) keys")
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.array([], np.int64)
+        sizes = np.diff(np.r_[starts, len(users)])
+        sums, keys = [], []
+        for first in range(0, len(starts), self.chunk_users):
+            groups = slice(first, first + self.chunk_users)
+            g_start, g_size = starts[groups], sizes[groups]
+            rows = np.arange(g_start[0], g_start[-1] + g_size[-1]) if len(g_start) else np.array([], np.int64)
+            rep = np.repeat(g_size, g_size)  # each event meets every event of its user
+            left = np.repeat(rows, rep)
+            block = np.repeat(np.cumsum(rep) - rep, rep)
+            right = np.repeat(np.repeat(g_start, g_size), rep) + (np.arange(len(left)) - block)
+            keep = (np.abs(ts[left] - ts[right]) < window) & (items[left] != items[right])
+            left, right = left[keep], right[keep]
+            key = (users[left] << (2 * bits)) | (items[left] << bits) | items[right]
+            order = np.argsort(key, kind="stable")
+            key, w = key[order], (weights[left] * weights[right])[order]
+            first_of = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], np.int64)
             # a user counts once per pair, with the strongest evidence they gave
-            joined = joined.assign(**{C.WEIGHT: joined[C.WEIGHT] * joined[f"{C.WEIGHT}_o"]})
-            per_user = joined.groupby([C.USER, C.ITEM, f"{C.ITEM}_o"], as_index=False)[C.WEIGHT].max()
-            parts.append(per_user.groupby([C.ITEM, f"{C.ITEM}_o"], as_index=False)[C.WEIGHT].sum())
-        if not parts:
-            return pd.DataFrame({C.ITEM: [], f"{C.ITEM}_o": [], C.WEIGHT: []})
-        return pd.concat(parts).groupby([C.ITEM, f"{C.ITEM}_o"], as_index=False)[C.WEIGHT].sum()
+            keys.append(key[first_of] & ((np.int64(1) << (2 * bits)) - 1))
+            sums.append(np.maximum.reduceat(w, first_of) if len(first_of) else np.array([], np.float64))
+        pair = np.concatenate(keys) if keys else np.array([], np.int64)
+        weight = np.concatenate(sums) if sums else np.array([], np.float64)
+        uniq, inverse = np.unique(pair, return_inverse=True)
+        total = np.bincount(inverse, weights=weight, minlength=len(uniq))
+        mask = (np.int64(1) << bits) - 1
+        return pd.DataFrame(
+            {
+                C.ITEM: (uniq >> bits).astype(events[C.ITEM].dtype),
+                f"{C.ITEM}_o": (uniq & mask).astype(events[C.ITEM].dtype),
+                C.WEIGHT: total,
+            }
+        )
 
     def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
         events = item_events(history, self.weights)

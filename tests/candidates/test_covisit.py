@@ -27,3 +27,11 @@ def test_pair_counts_once_per_user():
     rows = [(0, 1 + i % 2, A.VIEW, f"2024-09-01 1{i}:00") for i in range(6)]  # 1,2,1,2,... by one user
     src = CovisitationSource().fit(make_interactions(rows), make_items(3))
     assert src.neighbours_[C.WEIGHT].tolist() == [1.0, 1.0]
+
+
+def test_pairs_do_not_depend_on_the_user_chunks(tiny_dataset):
+    one = CovisitationSource(chunk_users=1).fit(tiny_dataset.interactions, tiny_dataset.items)
+    many = CovisitationSource().fit(tiny_dataset.interactions, tiny_dataset.items)
+    assert len(many.neighbours_) > 100
+    np.testing.assert_array_equal(one.neighbours_[[C.ITEM, f"{C.ITEM}_o"]], many.neighbours_[[C.ITEM, f"{C.ITEM}_o"]])
+    np.testing.assert_allclose(one.neighbours_[C.WEIGHT], many.neighbours_[C.WEIGHT])
