@@ -720,8 +720,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
                 appendix=True,
             )
         )
-    shown = ["trial", "objective", "depth", "learning_rate", "iterations", "l2_leaf_reg", "negatives", "train_cuts"]
-    shown += ["trees"]
+    shown = ["trial", "objective", "depth", "learning_rate", "iterations", "negatives", "train_cuts", "trees"]
     shown += ["strategy", "recall", "recall_se", "buyers_captured", "recall_selected"]
     codes = trials[[c for c in shown if c in trials.columns]].head(10)
     slides.append(

@@ -16,6 +16,7 @@ import sys
 import pandas as pd
 import pytest
 
+from recsys.reranker import TrialParams
 from recsys.submission import validate_submission
 from tests.flows.runner import FLOW, TOP_USERS, K, run_flow
 
@@ -60,8 +61,11 @@ def test_the_mlflow_run_has_a_child_run_per_trial_and_the_model_a_description(cl
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
     assert sorted(c.data.tags["recsys.trial"] for c in children) == ["0", "1"]
-    objectives = {c.data.params["objective"] for c in children}
-    assert objectives == {"YetiRank", "Logloss"} and all("p_buy.recall" in c.data.metrics for c in children)
+    by_trial = {c.data.tags["recsys.trial"]: c.data for c in children}
+    assert (by_trial["0"].params["objective"], by_trial["0"].params["depth"]) == ("YetiRank", "4")  # the --grid one
+    for child in children:  # every searched parameter, and each strategy's mean and s.e. over the windows
+        assert set(TrialParams.__dataclass_fields__) <= set(child.data.params)
+        assert {"p_buy.recall", "p_buy.recall_se", "p_buy.windows"} <= set(child.data.metrics)
     assert not any(k.startswith("trial.") for k in parent.data.metrics)  # no flat trial metrics any more
     tags = parent.data.tags
     assert len(tags["data_fingerprint"]) == 16 and tags["git_commit"] and tags["mlflow.user"] == os.environ["USERNAME"]

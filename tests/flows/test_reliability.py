@@ -54,7 +54,8 @@ def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path)
         shutil.copy(tiny_dataset_dir / name, data_dir / name)
     actions = pq.read_table(tiny_dataset_dir / ACTIONS_FILE)
     dates = actions["date"].to_pandas()
-    last_8_days = dates >= dates.max().floor("D") - pd.Timedelta(days=7)  # one training cut needs 9 days
+    # the runner's layout (3 validation windows, 2 daily training cuts) needs 16 days: 3 of history, then 13
+    last_8_days = dates >= dates.max().floor("D") - pd.Timedelta(days=7)
     pq.write_table(actions.filter(pa.array(last_8_days.to_numpy())), data_dir / ACTIONS_FILE)
 
     result = run_flow(tmp_path, data_dir=str(data_dir))
@@ -63,4 +64,4 @@ def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path)
     assert [s.id for s in result.run] == ["start"]
     error = result.run["start"].task.stderr
     assert f"DataValidationError: {ACTIONS_FILE}: column 'date': the log covers 8 days" in error
-    assert "needs at least 9" in error
+    assert "needs at least 16" in error
