@@ -3,9 +3,10 @@
     python benchmarks/flow_report.py                 # the latest successful run
     python benchmarks/flow_report.py --run-id 1795...
 
-Prints the run's parameters, wall time per step, validation diagnostics of the chosen reranker next to the
-baselines and each source alone, every trial, candidate recall@N per source, and the score against the truth
-file when the data ships one.
+Prints the run's parameters, wall time per step, validation diagnostics (means ± standard error over the
+validation windows) of the chosen reranker next to the baselines and each source alone, the hypotheses with their
+verdicts, the chosen model on each window, every trial, candidate recall@N per source, and the score against the
+truth file when the data ships one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
 
-COLUMNS = ["recall", "buyers_captured", "recall_selected", "selected_precision", "buyers"]
+COLUMNS = ["recall", "recall_se", "buyers_captured", "recall_selected", "ceiling", "buyers"]
 
 
 def markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
@@ -49,7 +50,18 @@ def main() -> None:
     )
     params = {
         p: getattr(start, p.replace("-", "_"), None)
-        for p in ("top_users", "k", "seed", "train_cuts", "pool_size", "candidates", "stitch_identities", "grid")
+        for p in (
+            "top_users",
+            "k",
+            "seed",
+            "train_cuts",
+            "valid_windows",
+            "trials_n",
+            "pool_size",
+            "candidates",
+            "stitch_identities",
+            "grid",
+        )
     }
     print("parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
     total = (run.finished_at - run.created_at).total_seconds()
@@ -62,10 +74,18 @@ def main() -> None:
         + ", ".join(f"{s} {d:.0f}" for s, d in reversed(list(durations.items())))
     )
     print("\n### Validation (chosen reranker, baselines, each source alone)\n")
-    print(markdown(data.hypotheses[COLUMNS]))
+    print(markdown(data.hypotheses[[c for c in COLUMNS if c in data.hypotheses]]))
+    from recsys.report import hypothesis_verdicts
+
+    print("\n### Hypotheses (mean ± s.e. over the validation windows)\n")
+    print(markdown(hypothesis_verdicts(data.report_summary)))
+    print("\n### The chosen model on each validation window\n")
+    by_window = pd.DataFrame(data.report_summary.get("windows") or {}).T
+    print(markdown(by_window[[c for c in COLUMNS if c in by_window]]))
     print("\n### Trials\n")
     trials = data.trial_table.set_index("trial")
-    print(markdown(trials[["objective", "depth", "learning_rate", "iterations", "train_cuts", "strategy", "recall"]]))
+    shown = ["objective", "depth", "learning_rate", "iterations", "l2_leaf_reg", "negatives", "train_cuts", "trees"]
+    print(markdown(trials[[c for c in [*shown, "strategy", "recall", "recall_se"] if c in trials]]))
     rows = {}
     for key, value in data.source_metrics.items():
         source, cut, metric = key.split(".")

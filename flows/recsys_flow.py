@@ -175,12 +175,25 @@ class RecsysFlow(FlowSpec):
             print(f"{cut}: {len(self.pools[name]):,} users scored")
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
+    def _load(self, name: str):
+        """An artifact of an earlier step, not kept on ``self``: a loaded artifact left on ``self`` is pickled
+        again when the step ends (seconds for a feature table); the artifact itself passes on by reference."""
+        value = getattr(self, name)
+        self.__dict__.pop(name, None)
+        return value
+
+    def _release(self, *names: str) -> None:
+        """Forget the loaded copies of earlier steps' artifacts this step only read (see :meth:`_load`)."""
+        for name in names:
+            self.__dict__.pop(name, None)
+
     def _branch(self, name: str) -> None:
         maybe_fail(name)
         self.branch_sources = {}  # fitted on the final cut: the state the served model needs
         self.branch_candidates, self.branch_metrics = experiment.run_branch(
             name, self.ds, self.cuts, self.pools, self.candidates, self.seed, fitted=self.branch_sources
         )
+        self._release("ds", "pools")
 
     @retry(times=1)
     @resources(**MEDIUM)
@@ -244,13 +257,19 @@ class RecsysFlow(FlowSpec):
     @resources(**HEAVY)
     @step
     def build_table(self):
-        """Features and labels of one cut, its learnable rows and its buyer-model inputs (cuts in parallel)."""
+        """Features and labels of one cut, its learnable rows and its buyer-model inputs (cuts in parallel; a
+        training cut's feature table holds only its buyers, the only users a reranker learns from)."""
         from recsys.model import cut_data
         from recsys.reranker import learnable_rows
 
         name = self.input
+        learn_only = name in cut_names(self.cuts, "train")  # only learnt from: its buyers' rows are enough
         data = cut_data(
-            self.ds, self.cuts[name], self.pools[name], {s: c[name] for s, c in self.source_candidates.items()}
+            self.ds,
+            self.cuts[name],
+            self.pools[name],
+            {s: c[name] for s, c in self.source_candidates.items()},
+            learn_only=learn_only,
         )
         # one artifact per cut, so that later steps load only the tables they use
         setattr(self, experiment.table_artifact(name), data.table)
@@ -258,9 +277,11 @@ class RecsysFlow(FlowSpec):
             setattr(self, experiment.rows_artifact(name), learnable_rows(data.table))
         self.cut_inputs = data.inputs
         self.cut_without = (
-            experiment.aggregates_without(data.table, list(self.source_candidates)) if self.ablation else {}
+            experiment.aggregates_without(data.candidates, list(self.source_candidates)) if self.ablation else {}
         )
-        print(f"{name}: {len(data.table):,} candidate rows, {data.table['user'].nunique():,} users")
+        whose = "buyers'" if learn_only else "pool's"
+        print(f"{name}: {len(data.table):,} candidate rows of {data.table['user'].nunique():,} users (the {whose})")
+        self._release("ds", "pools", "source_candidates")
         self.next(self.join_tables)
 
     @step
@@ -288,11 +309,12 @@ class RecsysFlow(FlowSpec):
         first, self.second_batch = rounds(self.trials_n, len(self.first_trials))
         self.search = Search(self.seed, self.train_cuts, self.first_trials, startup=first)
         self.batch = self.search.ask(first)
+        self._release("ds", "buyer_inputs")
         self.next(self.train_trial, foreach="batch")
 
     def _artifacts(self, kind, names) -> list:
         """The per-cut artifacts (``kind``: ``experiment.table_artifact`` or ``rows_artifact``) of ``names``."""
-        return [getattr(self, kind(n)) for n in names]
+        return [self._load(kind(n)) for n in names]
 
     def _trial(self) -> None:
         """One reranker trial: fit on its training cuts, score every validation window with the exact metric."""
@@ -305,13 +327,14 @@ class RecsysFlow(FlowSpec):
             self.ds,
             self.valid_cuts,
             self.valid_buyer_model,
-            lambda name: getattr(self, experiment.table_artifact(name)),
+            lambda name: self._load(experiment.table_artifact(name)),
             self.buyer_inputs,
             self.k,
             self.top_users,
             self.seed,
             progress=True,
         )
+        self._release("ds", "buyer_inputs")
         v = self.outcome.validation
         print(
             f"trial {number} ({params.label}): valid recall {v.recall:.4f} ± {v.results[v.strategy]['recall_se']:.4f} "
@@ -383,7 +406,7 @@ class RecsysFlow(FlowSpec):
                 train_rows=self._artifacts(experiment.rows_artifact, train),
                 buyer_inputs=[self.buyer_inputs[n] for n in self.train_names],
                 buyer_without=[self.buyer_without[n] for n in self.train_names],
-                valid_tables={n: getattr(self, experiment.table_artifact(n)) for n in self.valid_cuts},
+                valid_tables={n: self._load(experiment.table_artifact(n)) for n in self.valid_cuts},
                 valid_inputs={n: self.buyer_inputs[n] for n in self.valid_cuts},
             )
             self.source_removed = experiment.sources_removed(
@@ -398,6 +421,7 @@ class RecsysFlow(FlowSpec):
                 self.seed,
                 progress=Progress("ablation (sources removed)", len(self.source_candidates), every=0).update,
             )
+        self._release("ds", "source_candidates", "buyer_inputs", "buyer_without")
         print(self.trial_table.head(12).to_string())
         print(
             f"best: trial {best.number} ({self.best_params.label}) with {self.best_strategy}: valid recall "
@@ -417,10 +441,11 @@ class RecsysFlow(FlowSpec):
 
         maybe_fail("final")
         labelled = labelled_names(self.cuts)  # newest first: the reranker learns from the first ones
+        table = self._load(experiment.table_artifact("final"))
         result = experiment.final_submission(
             self.ds,
             self.cuts["final"],
-            getattr(self, experiment.table_artifact("final")),
+            table,
             self.buyer_inputs["final"],
             self._artifacts(experiment.rows_artifact, labelled[: self.best_params.train_cuts]),
             [self.buyer_inputs[n] for n in labelled[: len(self.train_names)]],  # as many cuts as in validation
@@ -434,7 +459,7 @@ class RecsysFlow(FlowSpec):
         self.final_reranker, self.final_buyer_model = result.reranker, result.buyer_model
         self.submission = result.submission
         self.feature_importance = result.feature_importance
-        self.final_table_head = getattr(self, experiment.table_artifact("final")).head(5)  # the model's input example
+        self.final_table_head = table.head(5)  # the model's input example
         self.output_path = str(
             write_checked_submission(
                 result.submission, self.ds.items["product_id"], self.output, self.k, self.top_users
@@ -444,6 +469,7 @@ class RecsysFlow(FlowSpec):
         print(f"wrote {self.output_path}: {len(self.submission):,} users")
         if self.test_results:
             print(f"test recall against the truth file: {self.test_results['recall']:.4f}")
+        self._release("ds", "buyer_inputs")
         self.next(self.track)
 
     @step

@@ -328,6 +328,21 @@ def merge_candidates(candidates: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+def candidate_summary(history: pd.DataFrame, candidates: dict[str, pd.DataFrame], now: pd.Timestamp) -> pd.DataFrame:
+    """The merged candidates with only the pair features the buyer model aggregates (``ui_*``): the same values
+    as in the full table (:func:`build_features`), at a fraction of its cost, for cuts whose full table is only
+    needed for a few users."""
+    merged = merge_candidates(candidates)
+    cols = {c: merged[c].to_numpy() for c in merged.columns}
+    pairs = pair_feature_columns(history, cols[C.USER], cols[C.ITEM], now)
+    cols.update({name: values for name, values in pairs.items() if name in SUMMARY_PAIR_FEATURES})
+    return pd.DataFrame(cols, copy=False)
+
+
+#: The pair features :func:`candidate_summary` keeps (what ``recsys.buyers.CANDIDATE_AGGREGATES`` reads).
+SUMMARY_PAIR_FEATURES = ("ui_in_basket", "ui_interest", "ui_addb", "ui_order")
+
+
 def rank_columns(table: pd.DataFrame) -> list[str]:
     """The rank columns of the candidate sources present in ``table``."""
     return [c for c in table.columns if source_of_rank_column(c) is not None]

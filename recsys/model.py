@@ -24,7 +24,7 @@ from recsys.baselines import user_activity_scores
 from recsys.buyers import STRATEGIES, BuyerInputs, BuyerModel, buyer_inputs
 from recsys.candidates import SOURCES, CandidateSource, candidates_of, make_source, pad, padding_items
 from recsys.candidates.base import top_n
-from recsys.features import FeatureRecipe, add_labels
+from recsys.features import FeatureRecipe, add_labels, candidate_summary
 from recsys.metrics import recs_from_frame
 from recsys.reranker import Reranker, TrialParams
 from recsys.schema import DEFAULT_K, USER_DTYPE
@@ -93,23 +93,40 @@ def fit_sources(names, history: pd.DataFrame, items: pd.DataFrame, vectors, seed
 
 @dataclass
 class CutData:
-    """What one cut contributes: its feature table (labelled when the target window is in the log) and the
-    buyer model's inputs for its user pool."""
+    """What one cut contributes: its feature table (labelled when the target window is in the log), the buyer
+    model's inputs for its user pool, and ``candidates``: the table the buyer inputs aggregate (the feature table
+    itself, or for a learning-only cut the pool's merged candidates with the aggregated pair features)."""
 
     table: pd.DataFrame
     inputs: BuyerInputs
+    candidates: pd.DataFrame
 
 
-def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame]) -> CutData:
-    """Features, labels and buyer inputs of one cut from its candidates (everything from the cut's history)."""
+def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame], learn_only: bool = False) -> CutData:
+    """Features, labels and buyer inputs of one cut from its candidates (everything from the cut's history).
+
+    ``learn_only`` (a training cut, whose table is only learnt from): the feature table holds only the users who
+    bought in the target window (the reranker learns only from users with a bought candidate, so its rows are
+    the same as those of the whole pool's table), and the buyer inputs come from :func:`candidate_summary`.
+    """
     hist = model_history(ds, cut)
-    table = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at).table(hist, candidates)
-    labels = None
+    recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
+    labels = truth = None
     if cut.target_end <= ds.end:
-        table = add_labels(table, target(ds.interactions, cut))
+        truth = target(ds.interactions, cut)
         labels = buyers.buyer_labels(ds.interactions, cut, pool)
-    inputs = buyer_inputs(hist, cut.at, pool, table, user_activity_scores(hist), labels)
-    return CutData(table, inputs)
+    if learn_only:
+        if truth is None:
+            raise ValueError(f"{cut}: a learning-only cut needs its target window inside the log")
+        bought = truth[C.USER].unique()
+        table = recipe.table(hist, {s: c[c[C.USER].isin(bought)] for s, c in candidates.items()})
+        summary = candidate_summary(hist, candidates, cut.at)
+    else:
+        table = summary = recipe.table(hist, candidates)
+    if truth is not None:
+        table = add_labels(table, truth)
+    inputs = buyer_inputs(hist, cut.at, pool, summary, user_activity_scores(hist), labels)
+    return CutData(table, inputs, summary)
 
 
 class TwoStageModel:

@@ -93,6 +93,12 @@ def parse_grid(spec: str, train_cuts: int | None = None) -> list[TrialParams]:
     return list(dict.fromkeys(trials))
 
 
+def columns(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """``table[names]`` without copying: a feature table holds one block per column, and pandas' column
+    selection copied every one (2.5x the time of CatBoost's own prediction on a validation table)."""
+    return pd.DataFrame({c: table[c] for c in names}, copy=False)
+
+
 def learnable_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Rows of users with at least one bought candidate (the others carry no ranking signal), sorted by group.
 
@@ -187,7 +193,7 @@ class Reranker:
         train = sample_negatives(rows[fit_mask], self.params.negatives, self.seed)
 
         def pool(frame):
-            return Pool(frame[features], label=frame[C.TARGET], group_id=group_ids(frame), cat_features=cat)
+            return Pool(columns(frame, features), label=frame[C.TARGET], group_id=group_ids(frame), cat_features=cat)
 
         holdout = rows[holdout_mask]
         use_holdout = len(holdout) and holdout[C.TARGET].sum() > 0
@@ -218,7 +224,7 @@ class Reranker:
 
     def raw(self, table: pd.DataFrame) -> np.ndarray:
         """Raw scores (higher = more likely bought) of candidate rows."""
-        return self.model_.predict(table[self.model_.feature_names_], prediction_type="RawFormulaVal")
+        return self.model_.predict(columns(table, self.model_.feature_names_), prediction_type="RawFormulaVal")
 
     def proba(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated P(bought | the user buys) of raw scores."""

@@ -137,6 +137,28 @@ def test_the_window_check_catches_a_training_target_reaching_into_validation(tin
     assert not data.table[C.TARGET].equals(data_t.table[C.TARGET])
 
 
+def test_a_learning_only_cut_gives_the_same_learnable_rows_and_buyer_inputs(setup, candidates, data):
+    """A training cut's table is built for its buyers only: what the reranker and the buyer model learn from is
+    the same as with the whole pool's table."""
+    ds, cuts, pools = setup
+    cands = {s: c["train"] for s, c in candidates[0].items()}
+    full = data["train"]
+    light = cut_data(ds, cuts["train"], pools["train"], cands, learn_only=True)
+    assert light.table[C.USER].nunique() < full.table[C.USER].nunique()
+    pd.testing.assert_frame_equal(
+        learnable_rows(light.table).reset_index(drop=True), learnable_rows(full.table).reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(light.inputs.table(), full.inputs.table())
+    pd.testing.assert_series_equal(light.inputs.labels, full.inputs.labels)
+    for source in cands:  # the ablation's aggregates too
+        pd.testing.assert_frame_equal(
+            experiment.aggregates_without(light.candidates, [source])[source],
+            experiment.aggregates_without(full.table, [source])[source],
+        )
+    with pytest.raises(ValueError, match="target window inside the log"):
+        cut_data(ds, cuts["final"], pools["final"], {s: c["final"] for s, c in candidates[0].items()}, learn_only=True)
+
+
 def test_branches_run_every_registered_source(candidates):
     cands, metrics = candidates
     assert set(cands) == set(SOURCES)
