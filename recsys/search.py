@@ -17,15 +17,17 @@ from recsys.reranker import OBJECTIVES, TrialParams
 
 log = logging.getLogger("recsys.search")
 
-#: The space Optuna searches: name -> (kind, low, high, options). ``train_cuts``' upper bound is the number of
-#: training cuts the run prepared (``--train-cuts``).
+#: The space Optuna searches: name -> (kind, low, high[, step]). ``train_cuts``' upper bound is the number of
+#: training cuts the run prepared (``--train-cuts``). Bounded for time: a trial's cost grows with depth (x2 per
+#: level), trees and the share of negatives kept, and keeping every negative instead of 25% made no measurable
+#: difference on the dev cases (docs/performance.md).
 SPACE = {
     "objective": ("categorical", OBJECTIVES),
-    "depth": ("int", 4, 8),
+    "depth": ("int", 4, 7),
     "learning_rate": ("log", 0.02, 0.2),
-    "iterations": ("int", 100, 500, 50),
+    "iterations": ("int", 100, 400, 50),
     "l2_leaf_reg": ("log", 1.0, 20.0),
-    "negatives": ("float", 0.1, 1.0),
+    "negatives": ("float", 0.05, 0.5),
     "train_cuts": ("int", 1, None),
 }
 

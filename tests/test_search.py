@@ -38,7 +38,7 @@ def test_enqueued_trials_come_first_then_proposals_inside_the_space():
     assert trials[0] == TrialParams(train_cuts=4)
     assert len(set(trials)) == len(trials) == 4
     assert outside_space(trials, 4) == ""
-    assert all(1 <= t.train_cuts <= 4 and 0.1 <= t.negatives <= 1 for t in trials)
+    assert all(1 <= t.train_cuts <= 4 and 0.05 <= t.negatives <= 0.5 for t in trials)
 
 
 def test_same_seed_same_trials_also_across_pickling_and_another_seed_differs():
@@ -56,7 +56,7 @@ def test_the_study_records_every_told_trial():
 
 def test_grid_trials_outside_the_space_are_refused_with_the_space_named():
     message = outside_space([TrialParams(depth=12), TrialParams()], max_train_cuts=2)
-    assert "depth 12" in message and "depth 4..8" in message and "depth 6" not in message
+    assert "depth 12" in message and "depth 4..7" in message and "depth 6" not in message
     with pytest.raises(ValueError, match="outside the search space"):
         Search(0, max_train_cuts=1, first=[TrialParams(train_cuts=3)])
 
