@@ -151,14 +151,15 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
     return summary
 
 
-def candidate_recall_table(source_metrics: dict[str, float], cut: str = "valid") -> pd.DataFrame:
-    """Source x recall@N on one cut, from the branches' ``source.cut.recall_at_N`` metrics."""
-    rows: dict[str, dict[str, float]] = {}
+def candidate_recall_table(source_metrics: dict[str, float], kind: str = "valid") -> pd.DataFrame:
+    """Source x recall@N, averaged over the cuts of one kind (the validation windows ``valid``, ``valid2``, ...),
+    from the branches' ``source.cut.recall_at_N`` metrics."""
+    rows: dict[str, dict[str, list[float]]] = {}
     for key, value in source_metrics.items():
         source, where, metric = key.split(".")
-        if where == cut:
-            rows.setdefault(source, {})[metric] = value
-    frame = pd.DataFrame(rows).T
+        if where.rstrip("0123456789") == kind:
+            rows.setdefault(source, {}).setdefault(metric, []).append(value)
+    frame = pd.DataFrame({s: {m: float(np.mean(v)) for m, v in r.items()} for s, r in rows.items()}).T
     if frame.empty:
         return frame
     frame = frame[sorted(frame.columns, key=lambda c: int(c.rsplit("_", 1)[-1]))]
@@ -701,7 +702,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         appendix_models.figures.append(("pipeline", "the run's Metaflow steps"))
     if not summary["candidate_recall"].empty:
         figures["candidate_recall"] = candidate_recall_figure(summary["candidate_recall"])
-        appendix_models.figures.append(("candidate_recall", "candidate recall per source (validation)"))
+        appendix_models.figures.append(("candidate_recall", "candidate recall per source (validation windows)"))
     slides.append(appendix_models)
     if summary.get("windows"):
         windows = pd.DataFrame(summary["windows"]).T[["recall", "recall_se", "buyers", "buyers_captured"]]

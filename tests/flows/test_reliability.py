@@ -1,8 +1,9 @@
 """Reliability of the flow through ``metaflow.Runner`` on the tiny preset (docs/reliability.md).
 
-* two clean runs with the same data and seed write byte-identical submissions;
+* two clean runs with the same data and seed propose the same search trials and write byte-identical
+  submissions;
 * a worker killed mid-trial (SIGKILL, nothing saved) fails the run without a submission, and ``resume`` finishes
-  it with the clean run's submission, byte for byte;
+  it with the clean run's trials and submission, byte for byte;
 * a log too short for the run's cuts stops in ``start``, before any candidate or model step.
 
 A raised exception followed by ``resume`` is covered in ``test_recsys_flow.py``.
@@ -23,16 +24,23 @@ from tests.flows.runner import run_flow
 pytestmark = pytest.mark.slow
 
 
+def trials_of(run) -> list[str]:
+    """The labels of a run's search trials, in proposal order."""
+    outcomes = run["choose"].task.data.outcomes
+    return [f"{o.number}: {o.params.label}" for o in outcomes]
+
+
 def test_two_clean_runs_write_byte_identical_submissions(clean_run, tmp_path):
     clean_dir, clean = clean_run
     again = run_flow(tmp_path)
     assert again.status == "successful", again.stderr[-3000:]
     assert again.run.id != clean.id
+    assert trials_of(again.run) == trials_of(clean) and len(trials_of(clean)) == 2  # the seeded search
     assert (tmp_path / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
 
 
 def test_resume_after_a_worker_is_killed_mid_trial(clean_run, tmp_path):
-    clean_dir, _ = clean_run
+    clean_dir, clean = clean_run
     killed = run_flow(tmp_path, fail_step="train_trial:kill")
     assert killed.status == "failed"
     assert not (tmp_path / "submission.csv").exists()
@@ -44,6 +52,7 @@ def test_resume_after_a_worker_is_killed_mid_trial(clean_run, tmp_path):
     assert resumed.status == "successful", resumed.stderr[-3000:]
     assert resumed.run["join_tables"].task.origin_pathspec is not None  # cloned from the killed run
     assert all(task.origin_pathspec is None for task in resumed.run["train_trial"])  # rerun
+    assert trials_of(resumed.run) == trials_of(clean)
     assert (tmp_path / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
 
 
