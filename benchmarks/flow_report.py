@@ -95,7 +95,8 @@ def main() -> None:
     print(markdown(pd.DataFrame(rows).T.sort_index(axis=1)))
     if data.test_results:
         print("\n### Final submission against the truth file\n")
-        print(markdown(pd.DataFrame({"final": data.test_results}).T[COLUMNS]))
+        final = pd.DataFrame({"final": data.test_results}).T
+        print(markdown(final[[c for c in COLUMNS if c in final]]))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from recsys.split import cut_names  # noqa: E402
 
 #: Defaults measured to fit the time budget (docs/performance.md) and to give a standard error over windows.
 DEFAULT_TRIALS = 2
-DEFAULT_TRAIN_CUTS = 4
+DEFAULT_TRAIN_CUTS = 2
 DEFAULT_VALID_WINDOWS = 3
 
 setup_logging()
