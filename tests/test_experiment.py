@@ -212,6 +212,9 @@ def test_final_submission_is_complete(setup, data):
         ({"pool_size": -1}, "--pool-size must be 0"),
         ({"candidates": 0}, "--candidates"),
         ({"trials": [TrialParams(train_cuts=2)]}, "more training cuts than --train-cuts 1"),
+        ({"valid_windows": 0}, "--valid-windows must be at least 1"),
+        ({"trials": [TrialParams(train_cuts=1)], "n_trials": 1}, "--trials 1 must exceed the 1 --grid"),
+        ({"trials": [TrialParams(depth=12, train_cuts=1)]}, "outside the search space"),
     ],
 )
 def test_bad_run_parameters_are_refused(kwargs, message):
