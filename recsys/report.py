@@ -316,7 +316,7 @@ def validation_figure(table: pd.DataFrame) -> bytes:
     for y, (v, e) in enumerate(zip(recall.to_numpy(), se.to_numpy(), strict=True)):
         ax.text(v + 2 * e + 0.004, y, f"{v:.3f}", va="center", fontsize=9)
     ax.set_xlim(0, float((recall + 2 * se).max()) * 1.2)
-    ax.set_xlabel("mean validation recall over the windows, with its 95% interval")
+    ax.set_xlabel("mean validation recall over the windows\nwith its 95% interval")
     return _png(fig)
 
 
@@ -705,12 +705,14 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         appendix_models.figures.append(("candidate_recall", "candidate recall per source (validation windows)"))
     slides.append(appendix_models)
     if summary.get("windows"):
-        windows = pd.DataFrame(summary["windows"]).T[["recall", "recall_se", "buyers", "buyers_captured"]]
-        windows.index.name = "window"
+        per_window = pd.DataFrame(summary["windows"]).T
         cuts = summary["cuts"]
-        windows.insert(
-            0, "days", [f"{cuts.loc[w, 'history before'][:10]} + {values['horizon']}" for w in windows.index]
-        )
+        windows = metric_table(per_window, ("recall", "recall_se", "buyers_captured", "recall_selected", "ceiling"))
+        windows.insert(0, "buyers", per_window["buyers"].astype(int).to_numpy())
+        starts = [cuts.loc[w, "history before"][:10] for w in per_window.index]
+        windows.insert(0, "days", [f"{start} + {values['horizon']}" for start in starts])
+        windows.index = per_window.index
+        windows.index.name = "window"
         slides.append(
             Slide(
                 "appendix_windows",
