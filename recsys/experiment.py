@@ -26,6 +26,7 @@ from recsys.metrics import candidate_recall, diagnostics
 from recsys.model import Prediction, fit_sources, model_padding, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.schema import Columns as C
+from recsys.search import outside_space, rounds
 from recsys.split import Cut, history, model_history, target
 
 log = logging.getLogger("recsys.experiment")
@@ -55,8 +56,6 @@ def check_parameters(
     """Refuse run parameters that cannot give a valid submission, with a message naming the parameter.
 
     ``trials``: the ones tried first (``--grid``); ``n_trials``: the search's total (``--trials``)."""
-    from recsys.search import outside_space, rounds
-
     problems = [p for p in [outside_space(trials, train_cuts)] if p and train_cuts >= 1]
     if n_trials is not None:
         try:
