@@ -341,6 +341,14 @@ class RecsysFlow(FlowSpec):
             f"over {len(self.valid_cuts)} windows ({v.strategy}), {self.outcome.trees} trees"
         )
 
+    def _tell(self, inputs) -> list:
+        """A batch's outcomes in proposal order, reported to the study in that order (the next proposals must not
+        depend on which task finished first)."""
+        outcomes = sorted((i.outcome for i in inputs), key=lambda o: o.number)
+        for outcome in outcomes:
+            self.search.tell(outcome.number, outcome.recall)
+        return outcomes
+
     @retry(times=1)
     @resources(**MEDIUM)
     @step
@@ -353,9 +361,7 @@ class RecsysFlow(FlowSpec):
     def tell(self, inputs):
         """Report the first batch's mean validation recalls to the study."""
         self.merge_artifacts(inputs, exclude=["outcome", "batch"])
-        self.outcomes = sorted((i.outcome for i in inputs), key=lambda o: o.number)
-        for outcome in self.outcomes:  # in proposal order: the next proposals must not depend on timing
-            self.search.tell(outcome.number, outcome.recall)
+        self.outcomes = self._tell(inputs)
         self.next(self.propose)
 
     @step
@@ -380,10 +386,7 @@ class RecsysFlow(FlowSpec):
         """Table of every trial; keep the best by mean validation recall; what each source is worth alone and,
         with --ablation, what the best recipe loses when retrained without it (all over the validation windows)."""
         self.merge_artifacts(inputs, exclude=["outcome", "batch"])
-        second = sorted((i.outcome for i in inputs), key=lambda o: o.number)
-        for outcome in second:
-            self.search.tell(outcome.number, outcome.recall)
-        self.outcomes = self.outcomes + second
+        self.outcomes = self.outcomes + self._tell(inputs)
         self.trial_table = experiment.trial_table(self.outcomes)
         best = experiment.best_outcome(self.outcomes)
         self.best_params, self.best_strategy = best.params, best.validation.strategy
@@ -394,7 +397,7 @@ class RecsysFlow(FlowSpec):
         self.source_alone = experiment.sources_alone(
             self.ds,
             self.valid_cuts,
-            {s: c for s, c in self.source_candidates.items()},
+            self.source_candidates,
             chosen_users,
             self.k,
             self.top_users,

@@ -56,7 +56,7 @@ def check_parameters(
     """Refuse run parameters that cannot give a valid submission, with a message naming the parameter.
 
     ``trials``: the ones tried first (``--grid``); ``n_trials``: the search's total (``--trials``)."""
-    problems = [p for p in [outside_space(trials, train_cuts)] if p and train_cuts >= 1]
+    problems = []
     if n_trials is not None:
         try:
             rounds(n_trials, len(trials))
@@ -67,6 +67,8 @@ def check_parameters(
     too_many = [t.label for t in trials if t.train_cuts > train_cuts]
     if too_many:
         problems.append(f"trials {too_many} use more training cuts than --train-cuts {train_cuts}")
+    elif train_cuts >= 1 and outside_space(trials, train_cuts):  # the training cuts are reported just above
+        problems.append(outside_space(trials, train_cuts))
     if top_users < 1:
         problems.append(f"--top-users must be at least 1, got {top_users}")
     if k < 1:

@@ -32,12 +32,17 @@ SPACE = {
 }
 
 
+def _high(spec: tuple, max_train_cuts: int):
+    """A numeric dimension's upper bound (``None`` in :data:`SPACE`: the prepared training cuts)."""
+    return max_train_cuts if spec[2] is None else spec[2]
+
+
 def _suggest(trial, name: str, spec: tuple, max_train_cuts: int):
     kind = spec[0]
     if kind == "categorical":
         return trial.suggest_categorical(name, list(spec[1]))
     if kind == "int":
-        high = max_train_cuts if spec[2] is None else spec[2]
+        high = _high(spec, max_train_cuts)
         return trial.suggest_int(name, spec[1], high, step=spec[3] if len(spec) > 3 else 1)
     return trial.suggest_float(name, spec[1], spec[2], log=kind == "log")
 
@@ -50,7 +55,7 @@ def _in_space(params: TrialParams, max_train_cuts: int) -> bool:
         if spec[0] == "categorical":
             ok = value in spec[1]
         else:
-            high = max_train_cuts if spec[2] is None else spec[2]
+            high = _high(spec, max_train_cuts)
             ok = spec[1] <= value <= high and (len(spec) < 4 or (value - spec[1]) % spec[3] == 0)
         if not ok:
             return False
@@ -116,7 +121,7 @@ def describe_space(max_train_cuts: int) -> str:
         if spec[0] == "categorical":
             parts.append(f"{name} in {list(spec[1])}")
         else:
-            high = max_train_cuts if spec[2] is None else spec[2]
+            high = _high(spec, max_train_cuts)
             parts.append(f"{name} {spec[1]:g}..{high:g}" + (" (log)" if spec[0] == "log" else ""))
     return "; ".join(parts)
 
