@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 from recsys import experiment  # noqa: E402
+from recsys.buyers import DEFAULT_BUYER_CUTS  # noqa: E402
 from recsys.progress import Progress, setup_logging  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
@@ -88,6 +89,12 @@ class RecsysFlow(FlowSpec):
     train_cuts = Parameter(
         "train-cuts", default=DEFAULT_TRAIN_CUTS, type=int, help="Daily training cuts before the validation windows"
     )
+    buyer_cuts = Parameter(
+        "buyer-cuts",
+        default=DEFAULT_BUYER_CUTS,
+        type=int,
+        help="Daily cuts the buyer model learns from (fewer if the log is short: each needs 3 days of history)",
+    )
     valid_windows = Parameter(
         "valid-windows",
         default=DEFAULT_VALID_WINDOWS,
@@ -134,6 +141,7 @@ class RecsysFlow(FlowSpec):
             self.first_trials,
             valid_windows=self.valid_windows,
             n_trials=self.trials_n,
+            buyer_cuts=self.buyer_cuts,
         )
         self.code_version = git_commit(ROOT)
         self.mlflow_uri = resolve_tracking_uri(self.tracking_uri)
@@ -154,6 +162,7 @@ class RecsysFlow(FlowSpec):
                 "k": self.k,
                 "seed": self.seed,
                 "train_cuts": self.train_cuts,
+                "buyer_cuts": self.buyer_cuts,
                 "valid_windows": self.valid_windows,
                 "trials": self.trials_n,
                 "pool_size": self.pool_size,
@@ -173,7 +182,7 @@ class RecsysFlow(FlowSpec):
         self.pools = experiment.user_pools(self.ds, self.cuts, experiment.pool_size(self.pool_size, self.top_users))
         for name, cut in self.cuts.items():
             print(f"{cut}: {len(self.pools[name]):,} users scored")
-        self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
+        self.next(self.history, self.covisit, self.als, self.faiss, self.popularity, self.buyer_model)
 
     def _load(self, name: str):
         """An artifact of an earlier step, not kept on ``self``: a loaded artifact left on ``self`` is pickled
@@ -235,15 +244,34 @@ class RecsysFlow(FlowSpec):
         self._branch("popularity")
         self.next(self.join_candidates)
 
+    @retry(times=1)
+    @resources(**MEDIUM)
+    @step
+    def buyer_model(self):
+        """P(buy) from the users' history alone (no candidate needed, so beside the sources): one model learnt
+        from daily cuts before the validation windows, one from daily cuts up to the end of the log."""
+        maybe_fail("buyer_model")
+        self.buyer_models, self.buyer_model_facts = experiment.buyer_models(
+            self.ds, self.cuts, self.buyer_cuts, experiment.pool_size(self.pool_size, self.top_users), self.seed
+        )
+        for which, facts in self.buyer_model_facts.items():
+            print(
+                f"buyer model ({which}): {facts['cuts']} daily cuts, {facts['buyers']:,} buyers among "
+                f"{facts['users']:,} pool users"
+            )
+        self._release("ds", "pools")
+        self.next(self.join_candidates)
+
     @step
     def join_candidates(self, inputs):
-        """Collect every source's candidates."""
+        """Collect every source's candidates (and the buyer models of their sibling branch)."""
+        branches = [inp for inp in inputs if hasattr(inp, "branch_candidates")]
         self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics", "branch_sources"])
         # inputs arrive in completion order: sort so that artifacts do not depend on timing
-        collected = {s: c for inp in inputs for s, c in inp.branch_candidates.items()}
+        collected = {s: c for inp in branches for s, c in inp.branch_candidates.items()}
         self.source_candidates = {s: collected[s] for s in sorted(collected)}
-        self.source_metrics = {m: v for inp in inputs for m, v in inp.branch_metrics.items()}
-        fitted = {s: f for inp in inputs for s, f in inp.branch_sources.items()}
+        self.source_metrics = {m: v for inp in branches for m, v in inp.branch_metrics.items()}
+        fitted = {s: f for inp in branches for s, f in inp.branch_sources.items()}
         self.final_sources = {s: fitted[s] for s in sorted(fitted)}
         self.next(self.split_cuts)
 
@@ -276,9 +304,6 @@ class RecsysFlow(FlowSpec):
         if experiment.has_target(self.ds, self.cuts[name]):
             setattr(self, experiment.rows_artifact(name), learnable_rows(data.table))
         self.cut_inputs = data.inputs
-        self.cut_without = (
-            experiment.aggregates_without(data.candidates, list(self.source_candidates)) if self.ablation else {}
-        )
         whose = "buyers'" if learn_only else "pool's"
         print(f"{name}: {len(data.table):,} candidate rows of {data.table['user'].nunique():,} users (the {whose})")
         self._release("ds", "pools", "source_candidates")
@@ -287,24 +312,22 @@ class RecsysFlow(FlowSpec):
     @step
     def join_tables(self, inputs):
         """Collect the cut tables (passed on by reference, not loaded) and the buyer-model inputs."""
-        self.merge_artifacts(inputs, exclude=["cut_inputs", "cut_without"])
+        self.merge_artifacts(inputs, exclude=["cut_inputs"])
         by_cut = {inp.input: inp for inp in inputs}
         self.buyer_inputs = {name: by_cut[name].cut_inputs for name in self.cuts}
-        self.buyer_without = {name: by_cut[name].cut_without for name in self.cuts}
         self.next(self.prepare_trials)
 
     @retry(times=1)
     @resources(**MEDIUM)
     @step
     def prepare_trials(self):
-        """The buyer model for validation, the baselines on the validation windows, and the first batch of trials
-        (the --grid ones, then Optuna's start-up points), one task each."""
-        from recsys.buyers import BuyerModel
+        """The buyer model for validation (daily cuts before the validation windows), the baselines on the
+        validation windows, and the first batch of trials (the --grid ones, then Optuna's start-up points), one
+        task each."""
         from recsys.search import Search, rounds
 
         self.train_names = cut_names(self.cuts, "train")
         self.valid_cuts = {n: self.cuts[n] for n in cut_names(self.cuts, "valid")}
-        self.valid_buyer_model = BuyerModel(self.seed).fit([self.buyer_inputs[n] for n in self.train_names])
         self.baseline_results = experiment.baselines(self.ds, self.valid_cuts, self.k, self.top_users)
         first, self.second_batch = rounds(self.trials_n, len(self.first_trials))
         self.search = Search(self.seed, self.train_cuts, self.first_trials, startup=first)
@@ -326,7 +349,7 @@ class RecsysFlow(FlowSpec):
             self._artifacts(experiment.rows_artifact, self.train_names[: params.train_cuts]),
             self.ds,
             self.valid_cuts,
-            self.valid_buyer_model,
+            self.buyer_models["valid"],
             lambda name: self._load(experiment.table_artifact(name)),
             self.buyer_inputs,
             self.k,
@@ -407,8 +430,6 @@ class RecsysFlow(FlowSpec):
             train = self.train_names[: self.best_params.train_cuts]
             inputs_ = experiment.AblationInputs(
                 train_rows=self._artifacts(experiment.rows_artifact, train),
-                buyer_inputs=[self.buyer_inputs[n] for n in self.train_names],
-                buyer_without=[self.buyer_without[n] for n in self.train_names],
                 valid_tables={n: self._load(experiment.table_artifact(n)) for n in self.valid_cuts},
                 valid_inputs={n: self.buyer_inputs[n] for n in self.valid_cuts},
             )
@@ -416,6 +437,7 @@ class RecsysFlow(FlowSpec):
                 self.ds,
                 self.valid_cuts,
                 inputs_,
+                self.buyer_models["valid"],
                 self.best_params,
                 self.best_strategy,
                 list(self.source_candidates),
@@ -424,7 +446,7 @@ class RecsysFlow(FlowSpec):
                 self.seed,
                 progress=Progress("ablation (sources removed)", len(self.source_candidates), every=0).update,
             )
-        self._release("ds", "source_candidates", "buyer_inputs", "buyer_without")
+        self._release("ds", "source_candidates", "buyer_inputs")
         print(self.trial_table.head(12).to_string())
         print(
             f"best: trial {best.number} ({self.best_params.label}) with {self.best_strategy}: valid recall "
@@ -451,7 +473,7 @@ class RecsysFlow(FlowSpec):
             table,
             self.buyer_inputs["final"],
             self._artifacts(experiment.rows_artifact, labelled[: self.best_params.train_cuts]),
-            [self.buyer_inputs[n] for n in labelled[: len(self.train_names)]],  # as many cuts as in validation
+            self.buyer_models["final"],
             self.best_params,
             self.best_strategy,
             self.k,

@@ -23,11 +23,11 @@ from recsys.candidates import CandidateSource, branches, candidates_of, padding_
 from recsys.dataset import Dataset
 from recsys.features import drop_source
 from recsys.metrics import candidate_recall, diagnostics
-from recsys.model import Prediction, fit_sources, model_padding, predict, recs_for
+from recsys.model import Prediction, fit_sources, labelled_buyer_inputs, model_padding, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.schema import Columns as C
 from recsys.search import outside_space, rounds
-from recsys.split import Cut, history, model_history, target
+from recsys.split import Cut, cut_names, daily_cuts, history, model_history, target
 
 log = logging.getLogger("recsys.experiment")
 
@@ -52,6 +52,7 @@ def check_parameters(
     trials: list[TrialParams] = (),
     valid_windows: int = 1,
     n_trials: int | None = None,
+    buyer_cuts: int = 1,
 ) -> None:
     """Refuse run parameters that cannot give a valid submission, with a message naming the parameter.
 
@@ -62,6 +63,8 @@ def check_parameters(
             rounds(n_trials, len(trials))
         except ValueError as err:
             problems.append(str(err))
+    if buyer_cuts < 1:
+        problems.append(f"--buyer-cuts must be at least 1, got {buyer_cuts}")
     if valid_windows < 1:
         problems.append(f"--valid-windows must be at least 1, got {valid_windows}")
     too_many = [t.label for t in trials if t.train_cuts > train_cuts]
@@ -127,6 +130,32 @@ def run_branch(
                 for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
                     metrics[f"{name}.{cut_name}.recall_at_{at}"] = value
     return candidates, metrics
+
+
+def buyer_models(
+    ds: Dataset, cuts: dict[str, Cut], n_cuts: int, pool_size: int, seed: int = 0
+) -> tuple[dict[str, BuyerModel], dict[str, dict[str, int]]]:
+    """The run's two buyer models, each learnt from up to ``n_cuts`` daily cuts (:func:`recsys.split.daily_cuts`):
+    ``valid`` from cuts whose targets end by the oldest validation window (the one the trials are scored with),
+    ``final`` from cuts whose targets end at the final cut (the submission's). Also, per model, how many cuts,
+    users and buyers it learnt from. A cut both use is computed once."""
+    ends = {"valid": min(cuts[n].at for n in cut_names(cuts, "valid")), "final": cuts["final"].at}
+    log_start = ds.interactions[C.TS].min()
+    inputs: dict[pd.Timestamp, BuyerInputs] = {}
+    models, facts = {}, {}
+    for which, end in ends.items():
+        daily = list(daily_cuts(end, n_cuts, log_start).values())
+        for cut in daily:
+            if cut.at not in inputs:
+                inputs[cut.at] = labelled_buyer_inputs(ds, cut, pool_size)
+        used = [inputs[cut.at] for cut in daily]
+        models[which] = BuyerModel(seed).fit(used)
+        facts[which] = {
+            "cuts": len(used),
+            "users": sum(len(i.users) for i in used),
+            "buyers": sum(int(i.labels.sum()) for i in used),
+        }
+    return models, facts
 
 
 def table_artifact(cut_name: str) -> str:
@@ -290,26 +319,19 @@ def sources_alone(
 
 @dataclass
 class AblationInputs:
-    """What the ablation needs, loaded once: the training cuts' learnable rows, the buyer inputs of every
-    training cut with their candidate tables' aggregates per removed source, and the validation windows' tables
+    """What the ablation needs, loaded once: the training cuts' learnable rows, and the validation windows' tables
     and buyer inputs."""
 
     train_rows: list[pd.DataFrame]
-    buyer_inputs: list[BuyerInputs]
-    buyer_without: list[dict[str, pd.DataFrame]]  # per training cut: source -> aggregates without it
     valid_tables: dict[str, pd.DataFrame]  # per validation window
     valid_inputs: dict[str, BuyerInputs]
-
-
-def aggregates_without(table: pd.DataFrame, sources: list[str]) -> dict[str, pd.DataFrame]:
-    """The buyer model's candidate aggregates of ``table`` as if each source had never run (for the ablation)."""
-    return {s: buyers.candidate_aggregates(table, without=s) for s in sources}
 
 
 def sources_removed(
     ds: Dataset,
     cuts: dict[str, Cut],
     inputs: AblationInputs,
+    buyer_model: BuyerModel,
     params: TrialParams,
     strategy: str,
     sources: list[str],
@@ -321,10 +343,10 @@ def sources_removed(
     """Ablation: the chosen recipe retrained without each source (sorted), scored on the validation windows
     ``cuts`` (mean over the windows, :func:`over_windows`).
 
-    The source's candidates and features leave every table; the buyer model (whose inputs aggregate the
-    candidates; the activity features are reused) and the reranker are refitted exactly as in the flow, the
-    users are selected by ``strategy``, and the lists are scored with the competition metric. Deterministic for a
-    given ``seed``. A source whose removal leaves nothing to learn from gets NaN diagnostics and a warning.
+    The source's candidates and features leave every table; the reranker is refitted exactly as in the flow (the
+    ``buyer_model`` reads no candidate, so it stays), the users are selected by ``strategy``, and the lists are
+    scored with the competition metric. Deterministic for a given ``seed``. A source whose removal leaves nothing
+    to learn from gets NaN diagnostics and a warning.
     """
     results = {}
     ordered = sorted(sources)
@@ -333,19 +355,13 @@ def sources_removed(
         try:
             rows = [drop_source(r, source) for r in inputs.train_rows]
             reranker = Reranker(params, seed).fit([learnable_rows(r) for r in rows], learnable=True)
-            buyer_inputs = [
-                BuyerInputs(b.user_feats, w[source], b.activity, b.labels)
-                for b, w in zip(inputs.buyer_inputs, inputs.buyer_without, strict=True)
-            ]
-            buyer_model = BuyerModel(seed).fit(buyer_inputs)
-            valid_inputs = {w: inputs.valid_inputs[w].without(t, source) for w, t in inputs.valid_tables.items()}
             scored = validate_windows(
                 ds,
                 cuts,
                 reranker,
                 buyer_model,
                 lambda w, source=source: drop_source(inputs.valid_tables[w], source),
-                valid_inputs,
+                inputs.valid_inputs,
                 k,
                 top_users,
                 [strategy],
@@ -463,7 +479,7 @@ def final_submission(
     table: pd.DataFrame,
     inputs: BuyerInputs,
     train_rows: list[pd.DataFrame],
-    buyer_inputs: list[BuyerInputs],
+    buyer_model: BuyerModel,
     params: TrialParams,
     strategy: str,
     k: int,
@@ -472,13 +488,12 @@ def final_submission(
     progress: bool = False,
 ) -> FinalResult:
     """The chosen recipe moved one horizon forward and its submission: the reranker refitted on the newest
-    labelled cuts' learnable rows (validation included), the buyer model on ``buyer_inputs``, and the final
+    labelled cuts' learnable rows (validation included), the fitted ``buyer_model``, and the final
     ``cut`` predicted from its precomputed table with :func:`recsys.model.predict`, the recipe
     :class:`~recsys.model.TwoStageModel` runs for any users (the served model rebuilds the same lists)."""
     from recsys.submission import build_submission
 
     reranker = train_trial(params, train_rows, seed, progress)
-    buyer_model = BuyerModel(seed).fit(buyer_inputs)
     pred = predict(reranker, buyer_model, table, inputs, k, top_users, (strategy,))
     padding = model_padding(model_history(ds, cut), len(ds.items))
     recs = pred.recs(strategy, padding, k)

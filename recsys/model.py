@@ -24,12 +24,12 @@ from recsys.baselines import user_activity_scores
 from recsys.buyers import STRATEGIES, BuyerInputs, BuyerModel, buyer_inputs
 from recsys.candidates import SOURCES, CandidateSource, candidates_of, make_source, pad, padding_items
 from recsys.candidates.base import top_n
-from recsys.features import FeatureRecipe, add_labels, candidate_summary
+from recsys.features import FeatureRecipe, add_labels
 from recsys.metrics import recs_from_frame
 from recsys.reranker import Reranker, TrialParams
 from recsys.schema import DEFAULT_K, USER_DTYPE
 from recsys.schema import Columns as C
-from recsys.split import Cut, model_history, target
+from recsys.split import Cut, daily_cuts, model_history, target
 
 #: The history columns the features and sources read (what a fitted model keeps of the log).
 HISTORY_COLUMNS = [C.USER, C.ITEM, C.ACTION, C.TS, C.PAGE]
@@ -93,13 +93,11 @@ def fit_sources(names, history: pd.DataFrame, items: pd.DataFrame, vectors, seed
 
 @dataclass
 class CutData:
-    """What one cut contributes: its feature table (labelled when the target window is in the log), the buyer
-    model's inputs for its user pool, and ``candidates``: the table the buyer inputs aggregate (the feature table
-    itself, or for a learning-only cut the pool's merged candidates with the aggregated pair features)."""
+    """What one cut contributes: its feature table (labelled when the target window is in the log) and the buyer
+    model's inputs for its user pool."""
 
     table: pd.DataFrame
     inputs: BuyerInputs
-    candidates: pd.DataFrame
 
 
 def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame], learn_only: bool = False) -> CutData:
@@ -107,7 +105,7 @@ def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame]
 
     ``learn_only`` (a training cut, whose table is only learnt from): the feature table holds only the users who
     bought in the target window (the reranker learns only from users with a bought candidate, so its rows are
-    the same as those of the whole pool's table), and the buyer inputs come from :func:`candidate_summary`.
+    the same as those of the whole pool's table).
     """
     hist = model_history(ds, cut)
     recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
@@ -119,14 +117,20 @@ def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame]
         if truth is None:
             raise ValueError(f"{cut}: a learning-only cut needs its target window inside the log")
         bought = truth[C.USER].unique()
-        table = recipe.table(hist, {s: c[c[C.USER].isin(bought)] for s, c in candidates.items()})
-        summary = candidate_summary(hist, candidates, cut.at)
-    else:
-        table = summary = recipe.table(hist, candidates)
+        candidates = {s: c[c[C.USER].isin(bought)] for s, c in candidates.items()}
+    table = recipe.table(hist, candidates)
     if truth is not None:
         table = add_labels(table, truth)
-    inputs = buyer_inputs(hist, cut.at, pool, summary, user_activity_scores(hist), labels)
-    return CutData(table, inputs, summary)
+    return CutData(table, buyer_inputs(hist, cut.at, pool, user_activity_scores(hist), labels))
+
+
+def labelled_buyer_inputs(ds, cut: Cut, pool_size: int) -> BuyerInputs:
+    """The buyer model's inputs at a cut whose target window is in the log: its user pool, their features from
+    its history, and who bought in the window."""
+    hist = model_history(ds, cut)
+    pool = buyers.user_pool(hist, pool_size)
+    labels = buyers.buyer_labels(ds.interactions, cut, pool)
+    return buyer_inputs(hist, cut.at, pool, user_activity_scores(hist), labels)
 
 
 class TwoStageModel:
@@ -200,28 +204,28 @@ class TwoStageModel:
         sources: list[str] | None = None,
         n_candidates: int = 50,
         pool_size: int = 12_000,
-        buyer_cuts: int = 2,
+        buyer_cuts: int = buyers.DEFAULT_BUYER_CUTS,
         seed: int = 0,
     ) -> TwoStageModel:
         """Train on ``ds`` in one process, as the flow's ``final`` step does: the reranker on the newest labelled
-        cuts (``params.train_cuts``), the buyer model on ``buyer_cuts`` of them, the sources refitted at the end of
-        the log."""
+        cuts (``params.train_cuts``), the buyer model on up to ``buyer_cuts`` daily cuts, the sources refitted at
+        the end of the log."""
         from recsys.split import make_cuts
 
         params = params or TrialParams()
         names = list(sources or SOURCES)
-        labelled = max(params.train_cuts, buyer_cuts)
-        cuts = make_cuts(ds.end, n_train=max(labelled - 1, 1))
-        newest = [n for n in cuts if n != "final"][:labelled]
-        data = {}
+        cuts = make_cuts(ds.end, n_train=max(params.train_cuts - 1, 1))
+        newest = [n for n in cuts if n != "final"][: params.train_cuts]
+        tables = []
         for name in newest:
             hist = model_history(ds, cuts[name])
             pool = buyers.user_pool(hist, pool_size)
             fitted = fit_sources(names, hist, ds.items, ds.vectors, seed)
             cands = {s: f.recommend(pool, candidates_of(s, n_candidates)) for s, f in fitted.items()}
-            data[name] = cut_data(ds, cuts[name], pool, cands)
-        reranker = Reranker(params, seed).fit([data[n].table for n in newest])
-        buyer_model = BuyerModel(seed).fit([data[n].inputs for n in newest[:buyer_cuts]])
+            tables.append(cut_data(ds, cuts[name], pool, cands, learn_only=True).table)
+        reranker = Reranker(params, seed).fit(tables)
+        daily = daily_cuts(ds.end, buyer_cuts, ds.interactions[C.TS].min()).values()
+        buyer_model = BuyerModel(seed).fit([labelled_buyer_inputs(ds, cut, pool_size) for cut in daily])
         final = fit_sources(names, model_history(ds, cuts["final"]), ds.items, ds.vectors, seed)
         return cls.at_cut(ds, cuts["final"], final, reranker, buyer_model, strategy, n_candidates)
 
@@ -249,7 +253,7 @@ class TwoStageModel:
         users = np.unique(np.asarray(users, dtype=USER_DTYPE))
         hist = self.user_history(users)
         table = self.recipe.table(hist, self.candidates(users))
-        return table, buyer_inputs(hist, self.now, users, table, self.activity)
+        return table, buyer_inputs(hist, self.now, users, self.activity)
 
     def predict(self, users: np.ndarray, k: int = DEFAULT_K, top_users: int | None = None) -> Prediction:
         """Top-``k`` lists, P(buy) and every strategy's selection of ``top_users`` among ``users``."""

@@ -13,6 +13,9 @@ import pandas as pd
 from recsys.schema import HORIZON_DAYS, NO_ITEM, Action
 from recsys.schema import Columns as C
 
+#: Days of log a run needs before its earliest training cut (history for candidates, features and user pools).
+MIN_HISTORY_DAYS = HORIZON_DAYS
+
 
 @dataclass(frozen=True)
 class Cut:
@@ -93,6 +96,25 @@ def make_cuts(
     return cuts
 
 
+def daily_cuts(end: pd.Timestamp, n: int, log_start: pd.Timestamp, horizon_days: int = HORIZON_DAYS) -> dict[str, Cut]:
+    """Up to ``n`` cuts one day apart, newest first, whose target windows end at or before ``end``: ``buyer``,
+    ``buyer2``, ... (what the buyer model learns from; it needs only the users' features at each, so it can learn
+    from many). Cuts with less than :data:`MIN_HISTORY_DAYS` of log before them (from ``log_start``, the first
+    event) are left out: a pool of users seen for a day or two says little about one seen for weeks."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    newest = end - pd.Timedelta(days=horizon_days)
+    earliest = log_start + pd.Timedelta(days=MIN_HISTORY_DAYS)
+    cuts = {}
+    for i in range(n):
+        at = newest - pd.Timedelta(days=i)
+        if at < earliest:
+            break
+        name = numbered("buyer", i)
+        cuts[name] = Cut(at, horizon_days, name)
+    return cuts
+
+
 def numbered(kind: str, i: int) -> str:
     """``kind`` for the first cut of a kind, then ``kind2``, ``kind3``, ..."""
     return kind if i == 0 else f"{kind}{i + 1}"
@@ -107,10 +129,6 @@ def cut_names(cuts: dict[str, Cut], kind: str) -> list[str]:
 def labelled_names(cuts: dict[str, Cut]) -> list[str]:
     """Every cut with a known target (validation and training), newest first: what the final model learns from."""
     return sorted((n for n in cuts if n != "final"), key=lambda n: cuts[n].at, reverse=True)
-
-
-#: Days of log a run needs before its earliest training cut (history for candidates, features and user pools).
-MIN_HISTORY_DAYS = HORIZON_DAYS
 
 
 def log_days(interactions: pd.DataFrame) -> int:

@@ -6,12 +6,10 @@ from recsys.buyers import (
     BuyerInputs,
     BuyerModel,
     buyer_labels,
-    candidate_aggregates,
     expected_recall,
     select_users,
     user_pool,
 )
-from recsys.features import drop_source, merge_candidates
 from recsys.schema import Action as A
 from recsys.schema import Columns as C
 from recsys.split import Cut
@@ -55,7 +53,7 @@ def test_pool_and_labels():
 def inputs_of(x: np.ndarray, y: np.ndarray) -> BuyerInputs:
     users = pd.Index(np.arange(len(x)), name=C.USER)
     feats = pd.DataFrame(x, columns=["activity", "noise"], index=users)
-    return BuyerInputs(feats, pd.DataFrame(index=users), pd.Series(dtype=float), pd.Series(y, index=users))
+    return BuyerInputs(feats, pd.Series(dtype=float), pd.Series(y, index=users))
 
 
 def test_buyer_model_ranks_likely_buyers_higher_on_other_users():
@@ -71,22 +69,3 @@ def test_buyer_model_ranks_likely_buyers_higher_on_other_users():
     assert p[y == 1].mean() > 3 * p[y == 0].mean()
     with pytest.raises(ValueError, match="buyers and non-buyers"):
         BuyerModel().fit([inputs_of(x, np.zeros(len(x), int))])
-
-
-def test_aggregates_without_a_source_equal_those_of_the_table_without_it():
-    def cands(rows):
-        return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.SCORE, C.RANK])
-
-    table = merge_candidates(
-        {
-            "a": cands([(0, 1, 0.9, 1), (0, 2, 0.5, 2), (1, 5, 0.4, 1)]),
-            "b": cands([(0, 2, 0.7, 1), (0, 3, 0.6, 2), (2, 4, 0.1, 1)]),
-        }
-    )
-    table["ui_in_basket"] = np.float32([1, 0, 1, 0, 1])
-    table["ui_interest"] = np.float32([5, 2, 1, 3, 4])
-    for source in ("a", "b"):
-        expected = candidate_aggregates(drop_source(table, source))
-        got = candidate_aggregates(table, without=source)
-        pd.testing.assert_frame_equal(got, expected)
-    assert list(candidate_aggregates(table, without="a").index) == [0, 2]  # user 1 only had a's candidates

@@ -9,11 +9,11 @@ import pytest
 from recsys import experiment
 from recsys.buyers import STRATEGIES, BuyerModel, rank_users
 from recsys.candidates import SOURCES, branches
-from recsys.model import cut_data
+from recsys.model import cut_data, labelled_buyer_inputs
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.schema import Action
 from recsys.schema import Columns as C
-from recsys.split import make_cuts
+from recsys.split import daily_cuts, make_cuts
 
 
 def tamper_after(ds, cut, seed=1):
@@ -137,6 +137,34 @@ def test_the_window_check_catches_a_training_target_reaching_into_validation(tin
     assert not data.table[C.TARGET].equals(data_t.table[C.TARGET])
 
 
+def test_the_buyer_models_daily_cuts_never_see_the_validation_windows(tiny_dataset, windows_layout):
+    """The validation buyer model learns from daily cuts whose targets end where the oldest validation window
+    starts: rewriting everything from there on changes none of their features or labels; ending them one day
+    later (a target reaching into the window) does change them, so the check can fail."""
+    cuts, _ = windows_layout
+    oldest_valid = min((cuts[n] for n in cuts if n.startswith("valid")), key=lambda c: c.at)
+    tampered = tamper_after(tiny_dataset, oldest_valid)
+    daily = daily_cuts(oldest_valid.at, 30, tiny_dataset.interactions[C.TS].min())
+    assert len(daily) > 2
+    for cut in daily.values():
+        a, b = labelled_buyer_inputs(tiny_dataset, cut, 300), labelled_buyer_inputs(tampered, cut, 300)
+        assert a.labels.sum() > 0
+        pd.testing.assert_frame_equal(a.table(), b.table())
+        pd.testing.assert_series_equal(a.labels, b.labels)
+    (late,) = daily_cuts(oldest_valid.at + pd.Timedelta(days=1), 1, tiny_dataset.interactions[C.TS].min()).values()
+    a, b = labelled_buyer_inputs(tiny_dataset, late, 300), labelled_buyer_inputs(tampered, late, 300)
+    assert not a.labels.equals(b.labels)
+
+
+def test_buyer_models_learn_from_the_daily_cuts_before_their_windows(setup):
+    ds, cuts, _ = setup
+    models, facts = experiment.buyer_models(ds, cuts, 4, 300)
+    assert set(models) == {"valid", "final"}
+    assert facts["valid"]["cuts"] == facts["final"]["cuts"] == 4 and facts["final"]["buyers"] > 0
+    few, few_facts = experiment.buyer_models(ds, cuts, 1, 300)
+    assert few_facts["valid"]["cuts"] == 1 and few_facts["valid"]["users"] < facts["valid"]["users"]
+
+
 def test_a_learning_only_cut_gives_the_same_learnable_rows_and_buyer_inputs(setup, candidates, data):
     """A training cut's table is built for its buyers only: what the reranker and the buyer model learn from is
     the same as with the whole pool's table."""
@@ -150,11 +178,6 @@ def test_a_learning_only_cut_gives_the_same_learnable_rows_and_buyer_inputs(setu
     )
     pd.testing.assert_frame_equal(light.inputs.table(), full.inputs.table())
     pd.testing.assert_series_equal(light.inputs.labels, full.inputs.labels)
-    for source in cands:  # the ablation's aggregates too
-        pd.testing.assert_frame_equal(
-            experiment.aggregates_without(light.candidates, [source])[source],
-            experiment.aggregates_without(full.table, [source])[source],
-        )
     with pytest.raises(ValueError, match="target window inside the log"):
         cut_data(ds, cuts["final"], pools["final"], {s: c["final"] for s, c in candidates[0].items()}, learn_only=True)
 
@@ -195,7 +218,8 @@ def test_final_submission_is_complete(setup, data):
     ds, cuts, _ = setup
     final = experiment.final_submission(
         ds, cuts["final"], data["final"].table, data["final"].inputs, [learnable_rows(data["valid"].table)],
-        [data["valid"].inputs], TrialParams("Logloss", depth=3, iterations=30), "expected_recall", 10, 50,
+        BuyerModel().fit([data["valid"].inputs]), TrialParams("Logloss", depth=3, iterations=30), "expected_recall",
+        10, 50,
     )  # fmt: skip
     assert len(final.submission) == 50 and final.submission["products"].map(len).eq(10).all()
     assert final.feature_importance.index[0] in data["final"].table.columns
@@ -213,6 +237,7 @@ def test_final_submission_is_complete(setup, data):
         ({"candidates": 0}, "--candidates"),
         ({"trials": [TrialParams(train_cuts=2)]}, "more training cuts than --train-cuts 1"),
         ({"valid_windows": 0}, "--valid-windows must be at least 1"),
+        ({"buyer_cuts": 0}, "--buyer-cuts must be at least 1"),
         ({"trials": [TrialParams(train_cuts=1)], "n_trials": 1}, "--trials 1 must exceed the 1 --grid"),
         ({"trials": [TrialParams(depth=12, train_cuts=1)]}, "outside the search space"),
     ],
@@ -235,27 +260,26 @@ def test_ablation_retrains_without_each_source_deterministically(setup, data):
     sources = ["history", "popular"]
     inputs = experiment.AblationInputs(
         train_rows=[learnable_rows(data["train"].table)],
-        buyer_inputs=[data["train"].inputs],
-        buyer_without=[experiment.aggregates_without(data["train"].table, sources)],
         valid_tables={"valid": data["valid"].table},
         valid_inputs={"valid": data["valid"].inputs},
     )
     valid = {"valid": cuts["valid"]}
+    buyer_model = BuyerModel().fit([data["train"].inputs])
     seen = []
     removed = experiment.sources_removed(
-        ds, valid, inputs, params, "p_buy", sources[::-1], 10, 50, progress=lambda *a: seen.append(a)
+        ds, valid, inputs, buyer_model, params, "p_buy", sources[::-1], 10, 50, progress=lambda *a: seen.append(a)
     )
     assert list(removed) == sources and [s[0] for s in seen] == [1, 2] and "without history" in seen[0][1]
     for diag in removed.values():
         assert (
             diag["windows"] == 1 and diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["buyers_captured"] <= 1.0
         )
-    again = experiment.sources_removed(ds, valid, inputs, params, "p_buy", ["history"], 10, 50)
+    again = experiment.sources_removed(ds, valid, inputs, buyer_model, params, "p_buy", ["history"], 10, 50)
     assert again["history"] == removed["history"]  # same seed, same result
     # without the user's own history the lists lose much of what buyers buy (the tiny shop's strongest source)
     reranker = experiment.train_trial(params, inputs.train_rows)
     _, full = experiment.validate(
-        ds, cuts["valid"], reranker, BuyerModel().fit(inputs.buyer_inputs), data["valid"].table,
+        ds, cuts["valid"], reranker, buyer_model, data["valid"].table,
         data["valid"].inputs, 10, 50, ["p_buy"],
     )  # fmt: skip
     assert removed["history"]["recall_selected"] < full["p_buy"]["recall_selected"]

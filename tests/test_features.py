@@ -11,6 +11,7 @@ from recsys.features import (
     item_features,
     merge_candidates,
     pair_features,
+    unique_pairs,
     user_features,
     user_price_ratio,
 )
@@ -204,3 +205,14 @@ def test_purchase_cycle_features_of_users_items_and_pairs():
     assert table.loc[(0, 1), "ui_rebuy_due_user"] == pytest.approx(last_bought / 3, rel=1e-5)
     assert table.loc[(0, 1), "ui_rebuy_due_item"] == pytest.approx(last_bought / 6, rel=1e-5)
     assert np.isnan(table.loc[(1, 1), "ui_rebuy_due_user"])  # one order day: no usual gap
+
+
+def test_unique_pairs_are_the_distinct_rows_sorted():
+    a, b = unique_pairs(np.array([3, 1, 3, 1, 2, 3]), np.array([5, 9, 5, 2, 7, 1]))
+    assert a.tolist() == [1, 1, 2, 3, 3] and b.tolist() == [2, 9, 7, 1, 5]
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 50, 2000), rng.integers(-(2**40), 2**40, 2000) // 2**35  # large values, repeats
+    expected = np.unique(np.stack([x, y], axis=1), axis=0)
+    got = np.stack(unique_pairs(x, y), axis=1)
+    np.testing.assert_array_equal(got, expected)
+    assert [len(v) for v in unique_pairs(np.array([], int), np.array([], int))] == [0, 0]

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from recsys import experiment
+from recsys.buyers import BuyerModel
 from recsys.reranker import TrialParams
 from recsys.schema import DEFAULT_K
 from recsys.serving import (
@@ -53,7 +54,7 @@ def trained(tiny_dataset):
     params = TrialParams(depth=4, iterations=30)
     final = experiment.final_submission(
         ds, cuts["final"], data["final"].table, data["final"].inputs, [learnable_rows(data["valid"].table)],
-        [data["valid"].inputs], params, "expected_recall", K, TOP_USERS,
+        BuyerModel().fit([data["valid"].inputs]), params, "expected_recall", K, TOP_USERS,
     )  # fmt: skip
     model = TwoStageModel.at_cut(
         ds, cuts["final"], fitted, final.reranker, final.buyer_model, "expected_recall", CANDIDATES

@@ -4,7 +4,17 @@ import pytest
 from recsys.data import DataValidationError
 from recsys.schema import ACTIONS_FILE, Action
 from recsys.schema import Columns as C
-from recsys.split import Cut, check_log_covers_cuts, cut_names, history, labelled_names, log_days, make_cuts, target
+from recsys.split import (
+    Cut,
+    check_log_covers_cuts,
+    cut_names,
+    daily_cuts,
+    history,
+    labelled_names,
+    log_days,
+    make_cuts,
+    target,
+)
 from tests.conftest import make_interactions
 
 
@@ -101,3 +111,18 @@ def test_a_target_window_without_orders_is_refused():
 def test_the_tiny_preset_covers_the_default_cuts(tiny_dataset):
     check_log_covers_cuts(tiny_dataset.interactions, make_cuts(tiny_dataset.end, n_train=2))
     assert log_days(tiny_dataset.interactions) == 22
+
+
+def test_daily_cuts_end_their_targets_by_the_end_and_keep_three_days_of_history():
+    end = pd.Timestamp("2024-09-29")
+    cuts = daily_cuts(end, 30, log_start=pd.Timestamp("2024-09-07 10:00"))
+    ats = [c.at for c in cuts.values()]
+    assert list(cuts)[:3] == ["buyer", "buyer2", "buyer3"]
+    assert ats[0] == pd.Timestamp("2024-09-26") and max(c.target_end for c in cuts.values()) == end
+    assert [a - b for a, b in zip(ats[:-1], ats[1:], strict=True)] == [pd.Timedelta(days=1)] * (len(ats) - 1)
+    # 3 days of log before the oldest: 09-10 10:00 is the earliest allowed, so 09-11 is the last cut
+    assert ats[-1] == pd.Timestamp("2024-09-11") and len(cuts) == 16
+    assert len(daily_cuts(end, 4, pd.Timestamp("2024-09-07"))) == 4
+    assert daily_cuts(end, 5, log_start=pd.Timestamp("2024-09-25")) == {}  # too short a log: none
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        daily_cuts(end, 0, pd.Timestamp("2024-09-07"))

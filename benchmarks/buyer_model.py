@@ -1,0 +1,76 @@
+"""How many of the validation windows' buyers the buyer model puts in the submission, by the number of daily cuts
+it learns from (``--buyer-cuts``), next to the baselines' activity ranking.
+
+    python benchmarks/buyer_model.py --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 \
+        --top-users 1500 --cuts 2 6 12 20
+
+Each window: the model's ``--top-users`` users by P(buy) among the pool, and the share of that window's buyers
+(all of them, also those outside the pool) they hold: the recall a perfect item list would reach. Printed as a
+mean over the 3 windows with the standard error of the mean (the windows' spread, floored at the buyers' binomial
+error). Uses the flow's own functions (``recsys.experiment.buyer_models``' cuts and inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recsys.buyers import BuyerModel, rank_users  # noqa: E402
+from recsys.cli import resolve_data_dir  # noqa: E402
+from recsys.data import load_dataset  # noqa: E402
+from recsys.experiment import over_windows, pool_size  # noqa: E402
+from recsys.model import labelled_buyer_inputs  # noqa: E402
+from recsys.schema import Columns as C  # noqa: E402
+from recsys.split import cut_names, daily_cuts, make_cuts, target  # noqa: E402
+
+
+def captured(score: pd.Series, labels: pd.Series, buyers: int, budget: int) -> dict[str, float]:
+    """The share of the window's ``buyers`` among the ``budget`` best-scored users."""
+    hits = float(labels.reindex(rank_users(score)[:budget]).fillna(0).sum())
+    share = hits / buyers
+    return {"recall": share, "recall_se": float(np.sqrt(share * (1 - share) / buyers))}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="", help="a folder of the four files; empty: --preset")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--top-users", type=int, default=3000)
+    parser.add_argument("--cuts", type=int, nargs="+", default=[2, 6, 12, 20])
+    args = parser.parse_args(argv)
+
+    ds = load_dataset(resolve_data_dir(args.data_dir, args.preset, 0), progress=False)
+    cuts = make_cuts(ds.end, n_valid=3)
+    size = pool_size(0, args.top_users)
+    windows = {n: cuts[n] for n in cut_names(cuts, "valid")}
+    valid = {n: labelled_buyer_inputs(ds, cut, size) for n, cut in windows.items()}
+    buyers = {n: target(ds.interactions, cut)[C.USER].nunique() for n, cut in windows.items()}
+    oldest = min(cut.at for cut in windows.values())
+    daily = list(daily_cuts(oldest, max(args.cuts), ds.interactions[C.TS].min()).values())
+    train = [labelled_buyer_inputs(ds, cut, size) for cut in daily]
+
+    def row(name, per_window, seconds=float("nan")):
+        m = over_windows([per_window[w] for w in windows])
+        print(f"| {name} | {m['recall']:.3f} ± {m['recall_se']:.3f} | {seconds:.1f} |")
+
+    print(f"{len(daily)} daily cuts available before the oldest window; budget {args.top_users}, pool {size}")
+    print("| buyer model | validation buyers captured (mean ± s.e.) | fit s |\n|---|---|---|")
+    row("activity ranking", {w: captured(i.activity.reindex(i.users).fillna(0), i.labels, buyers[w],
+                                         args.top_users) for w, i in valid.items()})  # fmt: skip
+    for n in sorted({min(n, len(train)) for n in args.cuts}):  # a short log has fewer cuts than asked for
+        started = time.perf_counter()
+        model = BuyerModel().fit(train[:n])
+        seconds = time.perf_counter() - started
+        row(f"{n} cuts", {w: captured(model.predict(i), i.labels, buyers[w], args.top_users) for w, i in valid.items()},
+            seconds)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
