@@ -24,7 +24,7 @@ $(TOOLS)/bin/poetry:
 
 .venv/.installed: $(TOOLS)/bin/poetry pyproject.toml poetry.lock
 	$(POETRY) check --lock
-	$(POETRY) install --no-interaction
+	$(POETRY) install --no-interaction --compile
 	touch $@
 
 setup: .venv/.installed ## install poetry (.tools/) and the locked dependencies (.venv/)

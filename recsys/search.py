@@ -128,12 +128,15 @@ def describe_space(max_train_cuts: int) -> str:
 
 def rounds(n_trials: int, n_first: int) -> tuple[int, int]:
     """Trials in the first batch (the enqueued ones and random start-up points) and in the second (TPE's
-    proposals given the first batch's recalls): about half each, the first holding every enqueued trial."""
-    if n_trials < n_first + 1:
+    proposals given the first batch's recalls): about half each, the first holding every enqueued trial. As many
+    trials as enqueued ones: those alone, no search (second batch empty)."""
+    if n_trials < max(n_first, 1):
         raise ValueError(
-            f"--trials {n_trials} must exceed the {n_first} --grid trial(s) tried first: the search needs at least "
-            "one trial of its own"
+            f"--trials {n_trials} must be at least the {n_first} --grid trial(s) tried first (equal: no search of "
+            "its own)"
         )
+    if n_trials == n_first:
+        return n_first, 0
     first = max(n_first, (n_trials + 1) // 2)
     first = min(first, n_trials - 1)
     return first, n_trials - first

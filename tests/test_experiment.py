@@ -238,7 +238,7 @@ def test_final_submission_is_complete(setup, data):
         ({"trials": [TrialParams(train_cuts=2)]}, "more training cuts than --train-cuts 1"),
         ({"valid_windows": 0}, "--valid-windows must be at least 1"),
         ({"buyer_cuts": 0}, "--buyer-cuts must be at least 1"),
-        ({"trials": [TrialParams(train_cuts=1)], "n_trials": 1}, "--trials 1 must exceed the 1 --grid"),
+        ({"trials": [TrialParams(train_cuts=1)] * 2, "n_trials": 1}, "--trials 1 must be at least the 2 --grid"),
         ({"trials": [TrialParams(depth=12, train_cuts=1)]}, "outside the search space"),
     ],
 )

@@ -62,12 +62,15 @@ def test_grid_trials_outside_the_space_are_refused_with_the_space_named():
 
 
 @pytest.mark.parametrize(
-    ("n_trials", "n_first", "expected"), [(4, 1, (2, 2)), (2, 1, (1, 1)), (5, 1, (3, 2)), (4, 3, (3, 1))]
+    ("n_trials", "n_first", "expected"),
+    [(4, 1, (2, 2)), (2, 1, (1, 1)), (5, 1, (3, 2)), (4, 3, (3, 1)), (1, 1, (1, 0)), (3, 3, (3, 0))],
 )
 def test_rounds_split_the_trials_in_two_batches(n_trials, n_first, expected):
     assert rounds(n_trials, n_first) == expected
 
 
-def test_a_search_without_a_trial_of_its_own_is_refused():
-    with pytest.raises(ValueError, match="--trials 2 must exceed the 2 --grid"):
-        rounds(2, 2)
+def test_fewer_trials_than_the_grid_are_refused():
+    with pytest.raises(ValueError, match="--trials 1 must be at least the 2 --grid"):
+        rounds(1, 2)
+    with pytest.raises(ValueError, match="--trials 0 must be at least"):
+        rounds(0, 0)

@@ -74,3 +74,15 @@ def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path)
     error = result.run["start"].task.stderr
     assert f"DataValidationError: {ACTIONS_FILE}: column 'date': the log covers 8 days" in error
     assert "needs at least 16" in error
+
+
+def test_a_run_without_search_trains_only_the_grid_trial(tmp_path):
+    """The default, --trials equal to the --grid trials: the second batch is one placeholder task that trains
+    nothing, and the run chooses among the grid trial's strategies."""
+    result = run_flow(tmp_path, trials=1, ablation=False)
+    assert result.status == "successful", result.stderr[-3000:]
+    assert trials_of(result.run) == ["0: YetiRank, depth 4, lr 0.08, ≤100 trees, l2 3, 2 windows, 25% negatives"]
+    (placeholder,) = list(result.run["train_more"])
+    assert placeholder.data.outcome is None
+    assert (tmp_path / "submission.csv").stat().st_size > 0
+    assert result.run["choose"].task.data.source_removed is None  # --ablation False
