@@ -138,10 +138,15 @@ def test_main_slides_use_names_a_person_reads(summary):
 def test_hypothesis_verdicts_follow_the_intervals(summary):
     verdicts = report.hypothesis_verdicts(summary)
     assert verdicts.loc["the model beats the history + popularity baseline", "verdict"] == "higher"  # 0.21 vs 0.08
-    # 0.21 vs 0.22 with standard errors of 0.01: the 95% intervals overlap
+    # 0.21 vs 0.22 with standard errors of 0.01: a difference of 0.01 against 2 x 0.014
     assert verdicts.loc["expected recall adds to P(buy) alone", "verdict"] == "no measurable difference"
     assert verdicts.loc["the user's own history earns its place (the model without it)", "verdict"] == "higher"
     assert report.compare({"recall": 0.3, "recall_se": 0.01}, {"recall": 0.2, "recall_se": 0.01}) == "higher"
+    # 0.06 apart with errors 0.02 and 0.015: the intervals overlap (0.20-0.28 vs 0.27-0.33), yet 0.06 > 2 x 0.025
+    assert report.compare({"recall": 0.24, "recall_se": 0.02}, {"recall": 0.30, "recall_se": 0.015}) == "lower"
+    assert report.compare({"recall": 0.25, "recall_se": 0.02}, {"recall": 0.29, "recall_se": 0.015}) == (
+        "no measurable difference"  # 0.04 < 2 x 0.025
+    )
     assert report.compare({"recall": 0.2}, {"recall": 0.3}) == "no interval"
 
 
