@@ -486,6 +486,17 @@ def _pm(r: dict) -> str:
     return f"{r['recall']:.3f}" + ("" if se is None or (isinstance(se, float) and math.isnan(se)) else f" ± {se:.3f}")
 
 
+def search_note(n_trials: int, best: dict) -> str:
+    """What the run searched and chose, in a sentence (one trial: the known-good one alone, no search)."""
+    chosen = f"**{best['trial']}**, users by {strategy_label(best['strategy'])}"
+    if n_trials == 1:
+        return (
+            f"This run trained one trial, the known-good configuration (the default: a second, random trial never "
+            f"won on the benchmark logs; `--trials 8` or more searches): {chosen}."
+        )
+    return f"{n_trials} trials; chosen: {chosen}."
+
+
 def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
     """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., and a verdict from the
     intervals."""
@@ -649,8 +660,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
             "search",
             "The hyperparameter search",
             read_prose("search", prose_dir, values),
-            f"{trials['trial'].nunique()} trials; chosen: **{best['trial']}**, users by "
-            f"{strategy_label(best['strategy'])}.",
+            search_note(trials["trial"].nunique(), best),
             tables=[("each trial with its best user-selection strategy, best first", search.set_index("trial"))],
         )
     )

@@ -187,3 +187,10 @@ def test_display_table_formats_floats_and_keeps_the_index():
     shown = report.display_table(frame)
     assert shown.columns.tolist() == ["m", "recall", "users"]
     assert shown.to_numpy().tolist() == [["a", "0.1235", "1,000"], ["b", "", "2"]]
+
+
+def test_the_search_slide_says_when_no_search_ran():
+    best = {"trial": "YetiRank, depth 6", "strategy": "p_buy"}
+    one = report.search_note(1, best)
+    assert "one trial" in one and "--trials 8" in one and "**YetiRank, depth 6**" in one
+    assert report.search_note(6, best).startswith("6 trials; chosen: **YetiRank, depth 6**")
