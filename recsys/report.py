@@ -486,6 +486,10 @@ def _pm(r: dict) -> str:
     return f"{r['recall']:.3f}" + ("" if se is None or (isinstance(se, float) and math.isnan(se)) else f" ± {se:.3f}")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def search_note(n_trials: int, best: dict) -> str:
     """What the run searched and chose, in a sentence (one trial: the known-good one alone, no search)."""
     chosen = f"**{best['trial']}**, users by {strategy_label(best['strategy'])}"
@@ -591,7 +595,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     approach.diagram = [
         ("Candidates", f"{n_sources} sources in parallel, up to {values['candidates']} products each per user"),
         ("Features", "the user's actions on the product, their purchase rhythm, demand, source ranks"),
-        ("Reranker", f"CatBoost, {summary['trials']['trial'].nunique()} trials; calibrated probabilities"),
+        ("Reranker", f"CatBoost, {_count(summary['trials']['trial'].nunique(), 'trial')}; calibrated probabilities"),
         ("Buyer model", "P(buy) of each of the pool's users"),
         ("Submission", f"the best {values['top_users']} users × {values['k']} products"),
     ]
