@@ -27,7 +27,7 @@ from recsys.model import Prediction, fit_sources, labelled_buyer_inputs, model_p
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.schema import Columns as C
 from recsys.search import outside_space, rounds
-from recsys.split import Cut, cut_names, daily_cuts, history, model_history, target
+from recsys.split import MIN_HISTORY_DAYS, Cut, cut_names, daily_cuts, history, model_history, target
 
 log = logging.getLogger("recsys.experiment")
 
@@ -145,6 +145,11 @@ def buyer_models(
     models, facts = {}, {}
     for which, end in ends.items():
         daily = list(daily_cuts(end, n_cuts, log_start).values())
+        if not daily:  # check_log_covers_cuts refuses such a log first; a direct call gets a clear message too
+            raise ValueError(
+                f"no daily cut for the {which} buyer model: its targets must end by {end:%Y-%m-%d} and each cut "
+                f"needs {MIN_HISTORY_DAYS} days of log before it (the log starts {log_start:%Y-%m-%d %H:%M})"
+            )
         for cut in daily:
             if cut.at not in inputs:
                 inputs[cut.at] = labelled_buyer_inputs(ds, cut, pool_size)

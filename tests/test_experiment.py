@@ -164,6 +164,9 @@ def test_buyer_models_learn_from_the_daily_cuts_before_their_windows(setup):
     assert facts["valid"]["cuts"] == facts["final"]["cuts"] == 4 and facts["final"]["buyers"] > 0
     few, few_facts = experiment.buyer_models(ds, cuts, 1, 300)
     assert few_facts["valid"]["cuts"] == 1 and few_facts["valid"]["users"] < facts["valid"]["users"]
+    late = dataclasses.replace(ds, interactions=ds.interactions[ds.interactions[C.TS] >= cuts["valid"].at])
+    with pytest.raises(ValueError, match="no daily cut for the valid buyer model"):
+        experiment.buyer_models(late, cuts, 4, 300)
 
 
 def test_a_learning_only_cut_gives_the_same_learnable_rows_and_buyer_inputs(setup, candidates, data):
