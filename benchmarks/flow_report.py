@@ -55,6 +55,7 @@ def main() -> None:
             "k",
             "seed",
             "train_cuts",
+            "buyer_cuts",
             "valid_windows",
             "trials_n",
             "pool_size",

@@ -91,6 +91,7 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
                 ("k", "k"),
                 ("seed", "seed"),
                 ("training cuts (daily)", "train_cuts"),
+                ("buyer-model cuts (daily, at most)", "buyer_cuts"),
                 ("validation windows", "valid_windows"),
                 ("trials", "trials_n"),
                 ("pool size", "pool_size"),
