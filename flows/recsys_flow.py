@@ -30,6 +30,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get
 
 from recsys import experiment  # noqa: E402
 from recsys.buyers import DEFAULT_BUYER_CUTS  # noqa: E402
+from recsys.frames import PackedFrame  # noqa: E402
 from recsys.progress import Progress, setup_logging  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
@@ -304,9 +305,9 @@ class RecsysFlow(FlowSpec):
             learn_only=learn_only,
         )
         # one artifact per cut, so that later steps load only the tables they use
-        setattr(self, experiment.table_artifact(name), data.table)
+        setattr(self, experiment.table_artifact(name), PackedFrame(data.table))  # zstd, not 900 MB through gzip
         if experiment.has_target(self.ds, self.cuts[name]):
-            setattr(self, experiment.rows_artifact(name), learnable_rows(data.table))
+            setattr(self, experiment.rows_artifact(name), PackedFrame(learnable_rows(data.table)))
         self.cut_inputs = data.inputs
         whose = "buyers'" if learn_only else "pool's"
         print(f"{name}: {len(data.table):,} candidate rows of {data.table['user'].nunique():,} users (the {whose})")
@@ -341,7 +342,11 @@ class RecsysFlow(FlowSpec):
 
     def _artifacts(self, kind, names) -> list:
         """The per-cut artifacts (``kind``: ``experiment.table_artifact`` or ``rows_artifact``) of ``names``."""
-        return [self._load(kind(n)) for n in names]
+        return [self._table(kind(n)) for n in names]
+
+    def _table(self, artifact: str):
+        """A per-cut table artifact (stored as a ``PackedFrame``) as its DataFrame, not kept on ``self``."""
+        return self._load(artifact).frame
 
     def _trial(self) -> None:
         """One reranker trial: fit on its training cuts, score every validation window with the exact metric."""
@@ -354,7 +359,7 @@ class RecsysFlow(FlowSpec):
             self.ds,
             self.valid_cuts,
             self.buyer_models["valid"],
-            lambda name: self._load(experiment.table_artifact(name)),
+            lambda name: self._table(experiment.table_artifact(name)),
             self.buyer_inputs,
             self.k,
             self.top_users,
@@ -441,7 +446,7 @@ class RecsysFlow(FlowSpec):
             train = self.train_names[: self.best_params.train_cuts]
             inputs_ = experiment.AblationInputs(
                 train_rows=self._artifacts(experiment.rows_artifact, train),
-                valid_tables={n: self._load(experiment.table_artifact(n)) for n in self.valid_cuts},
+                valid_tables={n: self._table(experiment.table_artifact(n)) for n in self.valid_cuts},
                 valid_inputs={n: self.buyer_inputs[n] for n in self.valid_cuts},
             )
             self.source_removed = experiment.sources_removed(
@@ -477,7 +482,7 @@ class RecsysFlow(FlowSpec):
 
         maybe_fail("final")
         labelled = labelled_names(self.cuts)  # newest first: the reranker learns from the first ones
-        table = self._load(experiment.table_artifact("final"))
+        table = self._table(experiment.table_artifact("final"))
         result = experiment.final_submission(
             self.ds,
             self.cuts["final"],
