@@ -319,7 +319,8 @@ class RecsysFlow(FlowSpec):
         """Collect the cut tables (passed on by reference, not loaded) and the buyer-model inputs."""
         self.merge_artifacts(inputs, exclude=["cut_inputs"])
         by_cut = {inp.input: inp for inp in inputs}
-        self.buyer_inputs = {name: by_cut[name].cut_inputs for name in self.cuts}
+        # the windows' and the final cut's (training cuts have none: the buyer model has its own daily cuts)
+        self.buyer_inputs = {name: by_cut[name].cut_inputs for name in self.cuts if by_cut[name].cut_inputs}
         self.next(self.prepare_trials)
 
     @retry(times=1)

@@ -94,10 +94,11 @@ def fit_sources(names, history: pd.DataFrame, items: pd.DataFrame, vectors, seed
 @dataclass
 class CutData:
     """What one cut contributes: its feature table (labelled when the target window is in the log) and the buyer
-    model's inputs for its user pool."""
+    model's inputs for its user pool (None for a learning-only cut: the buyer model learns from its own daily
+    cuts, :func:`labelled_buyer_inputs`)."""
 
     table: pd.DataFrame
-    inputs: BuyerInputs
+    inputs: BuyerInputs | None
 
 
 def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame], learn_only: bool = False) -> CutData:
@@ -105,14 +106,11 @@ def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame]
 
     ``learn_only`` (a training cut, whose table is only learnt from): the feature table holds only the users who
     bought in the target window (the reranker learns only from users with a bought candidate, so its rows are
-    the same as those of the whole pool's table).
+    the same as those of the whole pool's table), and no buyer inputs are computed.
     """
     hist = model_history(ds, cut)
     recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
-    labels = truth = None
-    if cut.target_end <= ds.end:
-        truth = target(ds.interactions, cut)
-        labels = buyers.buyer_labels(ds.interactions, cut, pool)
+    truth = target(ds.interactions, cut) if cut.target_end <= ds.end else None
     if learn_only:
         if truth is None:
             raise ValueError(f"{cut}: a learning-only cut needs its target window inside the log")
@@ -121,16 +119,21 @@ def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame]
     table = recipe.table(hist, candidates)
     if truth is not None:
         table = add_labels(table, truth)
-    return CutData(table, buyer_inputs(hist, cut.at, pool, user_activity_scores(hist), labels))
+    return CutData(table, None if learn_only else pool_inputs(ds, cut, hist, pool))
+
+
+def pool_inputs(ds, cut: Cut, hist: pd.DataFrame, pool: np.ndarray) -> BuyerInputs:
+    """The buyer model's inputs for a cut's user ``pool`` (``hist``: the cut's history), labelled with who bought
+    when the target window is in the log."""
+    labels = buyers.buyer_labels(ds.interactions, cut, pool) if cut.target_end <= ds.end else None
+    return buyer_inputs(hist, cut.at, pool, user_activity_scores(hist), labels)
 
 
 def labelled_buyer_inputs(ds, cut: Cut, pool_size: int) -> BuyerInputs:
-    """The buyer model's inputs at a cut whose target window is in the log: its user pool, their features from
-    its history, and who bought in the window."""
+    """The buyer model's inputs at a cut whose target window is in the log: its user pool (the most active
+    ``pool_size`` users), their features from its history, and who bought in the window."""
     hist = model_history(ds, cut)
-    pool = buyers.user_pool(hist, pool_size)
-    labels = buyers.buyer_labels(ds.interactions, cut, pool)
-    return buyer_inputs(hist, cut.at, pool, user_activity_scores(hist), labels)
+    return pool_inputs(ds, cut, hist, buyers.user_pool(hist, pool_size))
 
 
 class TwoStageModel:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from recsys.schema import Action
 from recsys.schema import Columns as C
+from recsys.split import cut_kind
 
 log = logging.getLogger("recsys.report")
 
@@ -158,7 +159,7 @@ def candidate_recall_table(source_metrics: dict[str, float], kind: str = "valid"
     rows: dict[str, dict[str, list[float]]] = {}
     for key, value in source_metrics.items():
         source, where, metric = key.split(".")
-        if where.rstrip("0123456789") == kind:
+        if cut_kind(where) == kind:
             rows.setdefault(source, {}).setdefault(metric, []).append(value)
     frame = pd.DataFrame({s: {m: float(np.mean(v)) for m, v in r.items()} for s, r in rows.items()}).T
     if frame.empty:

@@ -120,9 +120,14 @@ def numbered(kind: str, i: int) -> str:
     return kind if i == 0 else f"{kind}{i + 1}"
 
 
+def cut_kind(name: str) -> str:
+    """The kind of a cut name (:func:`numbered`'s inverse): ``valid3`` -> ``valid``."""
+    return name.rstrip("0123456789")
+
+
 def cut_names(cuts: dict[str, Cut], kind: str) -> list[str]:
     """The names of the cuts of one ``kind`` (``train`` or ``valid``), newest first."""
-    names = [n for n in cuts if n.rstrip("0123456789") == kind]
+    names = [n for n in cuts if cut_kind(n) == kind]
     return sorted(names, key=lambda n: cuts[n].at, reverse=True)
 
 
