@@ -185,8 +185,10 @@ class RecsysFlow(FlowSpec):
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts, n_valid=self.valid_windows)
         check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
         self.pools = experiment.user_pools(self.ds, self.cuts, experiment.pool_size(self.pool_size, self.top_users))
+        training = cut_names(self.cuts, "train")
         for name, cut in self.cuts.items():
-            print(f"{cut}: {len(self.pools[name]):,} users scored")
+            whom = "buyers scored (only they are learnt from)" if name in training else "users scored"
+            print(f"{cut}: {len(self.pools[name]):,} {whom}")
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity, self.buyer_model)
 
     def _load(self, name: str):

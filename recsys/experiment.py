@@ -23,7 +23,15 @@ from recsys.candidates import CandidateSource, branches, candidates_of, padding_
 from recsys.dataset import Dataset
 from recsys.features import drop_source
 from recsys.metrics import candidate_recall, diagnostics
-from recsys.model import Prediction, fit_sources, labelled_buyer_inputs, model_padding, predict, recs_for
+from recsys.model import (
+    Prediction,
+    fit_sources,
+    labelled_buyer_inputs,
+    learning_pool,
+    model_padding,
+    predict,
+    recs_for,
+)
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.schema import Columns as C
 from recsys.search import outside_space, rounds
@@ -94,8 +102,13 @@ def has_target(ds: Dataset, cut: Cut) -> bool:
 
 
 def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.ndarray]:
-    """The users scored at each cut (see :func:`recsys.buyers.user_pool`)."""
-    return {name: buyers.user_pool(model_history(ds, cut), size) for name, cut in cuts.items()}
+    """The users scored at each cut (see :func:`recsys.buyers.user_pool`); at a training cut, only those of them
+    who bought in its target window (:func:`recsys.model.learning_pool`: the rows a reranker learns from are the
+    same, and the sources propose candidates for far fewer users)."""
+    pools = {name: buyers.user_pool(model_history(ds, cut), size) for name, cut in cuts.items()}
+    for name in cut_names(cuts, "train"):
+        pools[name] = learning_pool(ds, cuts[name], pools[name])
+    return pools
 
 
 def run_branch(

@@ -101,6 +101,16 @@ class CutData:
     inputs: BuyerInputs | None
 
 
+def learning_pool(ds, cut: Cut, pool: np.ndarray) -> np.ndarray:
+    """The users of ``pool`` who ordered in the cut's target window (sorted): all a training cut needs candidates
+    and features for, since the reranker learns only from users with a bought candidate. Which users get rows
+    reads the target; what any row holds does not (candidates and features come from the history alone), so the
+    learnable rows are those of the whole pool (tested), for a fraction of the candidate work."""
+    if cut.target_end > ds.end:
+        raise ValueError(f"{cut}: a learning-only cut needs its target window inside the log")
+    return np.intersect1d(pool, target(ds.interactions, cut)[C.USER].unique())
+
+
 def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame], learn_only: bool = False) -> CutData:
     """Features, labels and buyer inputs of one cut from its candidates (everything from the cut's history).
 
@@ -112,9 +122,7 @@ def cut_data(ds, cut: Cut, pool: np.ndarray, candidates: dict[str, pd.DataFrame]
     recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
     truth = target(ds.interactions, cut) if cut.target_end <= ds.end else None
     if learn_only:
-        if truth is None:
-            raise ValueError(f"{cut}: a learning-only cut needs its target window inside the log")
-        bought = truth[C.USER].unique()
+        bought = learning_pool(ds, cut, pool)
         candidates = {s: c[c[C.USER].isin(bought)] for s, c in candidates.items()}
     table = recipe.table(hist, candidates)
     if truth is not None:
@@ -222,7 +230,7 @@ class TwoStageModel:
         tables = []
         for name in newest:
             hist = model_history(ds, cuts[name])
-            pool = buyers.user_pool(hist, pool_size)
+            pool = learning_pool(ds, cuts[name], buyers.user_pool(hist, pool_size))
             fitted = fit_sources(names, hist, ds.items, ds.vectors, seed)
             cands = {s: f.recommend(pool, candidates_of(s, n_candidates)) for s, f in fitted.items()}
             tables.append(cut_data(ds, cuts[name], pool, cands, learn_only=True).table)

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import experiment
+from recsys import buyers, experiment
 from recsys.buyers import STRATEGIES, BuyerModel, rank_users
 from recsys.candidates import SOURCES, branches
 from recsys.features import drop_source
-from recsys.model import cut_data, labelled_buyer_inputs
+from recsys.model import cut_data, labelled_buyer_inputs, learning_pool
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.schema import Action
 from recsys.schema import Columns as C
-from recsys.split import daily_cuts, make_cuts
+from recsys.split import daily_cuts, make_cuts, model_history, target
 
 
 def tamper_after(ds, cut, seed=1):
@@ -48,6 +48,14 @@ def candidates(setup):
         cands.update(c)
         metrics.update(m)
     return cands, metrics
+
+
+@pytest.fixture(scope="module")
+def buyer_model(setup):
+    """The buyer model as the flow learns it: from a labelled cut's whole pool (a training cut's pool holds only
+    its buyers)."""
+    ds, cuts, _ = setup
+    return BuyerModel().fit([labelled_buyer_inputs(ds, cuts["train"], 400)])
 
 
 @pytest.fixture(scope="module")
@@ -169,19 +177,27 @@ def test_buyer_models_learn_from_the_daily_cuts_before_their_windows(setup):
         experiment.buyer_models(late, cuts, 4, 300)
 
 
-def test_a_learning_only_cut_gives_the_same_learnable_rows(setup, candidates, data):
-    """A training cut's table is built for its buyers only: what the reranker learns from is the same as with the
-    whole pool's table; its buyer inputs are skipped (the buyer model's daily cuts compute the same ones)."""
+def test_a_learning_only_cut_gives_the_same_learnable_rows(setup, candidates):
+    """A training cut's candidates and table are made for its buyers only: what the reranker learns from is the
+    same as with the whole pool's; its buyer inputs are skipped (the buyer model's daily cuts compute the same)."""
     ds, cuts, pools = setup
-    cands = {s: c["train"] for s, c in candidates[0].items()}
-    full = data["train"]
-    light = cut_data(ds, cuts["train"], pools["train"], cands, learn_only=True)
+    cut = cuts["train"]
+    whole = buyers.user_pool(model_history(ds, cut), 400)  # the setup's pool size, before keeping the buyers
+    np.testing.assert_array_equal(pools["train"], learning_pool(ds, cut, whole))
+    bought = target(ds.interactions, cut)[C.USER].unique()
+    assert 0 < len(pools["train"]) < len(whole) and set(pools["train"]) <= set(bought)
+    whole_cands = {}
+    for branch in branches():
+        found, _ = experiment.run_branch(branch, ds, {"train": cut}, {"train": whole}, 30)
+        whole_cands.update({s: c["train"] for s, c in found.items()})
+    full = cut_data(ds, cut, whole, whole_cands)
+    light = cut_data(ds, cut, pools["train"], {s: c["train"] for s, c in candidates[0].items()}, learn_only=True)
     assert light.table[C.USER].nunique() < full.table[C.USER].nunique()
     pd.testing.assert_frame_equal(
         learnable_rows(light.table).reset_index(drop=True), learnable_rows(full.table).reset_index(drop=True)
     )
     assert light.inputs is None
-    daily = labelled_buyer_inputs(ds, cuts["train"], 400)  # the setup's pool size
+    daily = labelled_buyer_inputs(ds, cut, 400)
     pd.testing.assert_frame_equal(daily.table(), full.inputs.table())
     pd.testing.assert_series_equal(daily.labels, full.inputs.labels)
     with pytest.raises(ValueError, match="target window inside the log"):
@@ -196,10 +212,9 @@ def test_branches_run_every_registered_source(candidates):
         assert f"{source}.valid.recall_at_25" in metrics and f"{source}.valid.recall_at_100" not in metrics
 
 
-def test_trial_scores_every_strategy_and_its_users_beat_chance(setup, data):
+def test_trial_scores_every_strategy_and_its_users_beat_chance(setup, data, buyer_model):
     ds, cuts, pools = setup
     assert C.TARGET not in data["final"].table and data["train"].table[C.TARGET].sum() > 0
-    buyer_model = BuyerModel().fit([data["train"].inputs])
     reranker = experiment.train_trial(
         TrialParams("Logloss", depth=3, iterations=30), [learnable_rows(data["train"].table)]
     )
@@ -207,11 +222,11 @@ def test_trial_scores_every_strategy_and_its_users_beat_chance(setup, data):
         ds, cuts["valid"], reranker, buyer_model, data["valid"].table, data["valid"].inputs, 10, 50
     )
     assert set(results) == set(STRATEGIES)
-    buyers = results["expected_recall"]["buyers"]
+    n_buyers = results["expected_recall"]["buyers"]
     for diag in results.values():
         assert diag["selected"] == 50 and 0.0 <= diag["recall"] <= diag["ceiling"] <= diag["buyers_captured"] <= 1.0
     # the chosen users hold more buyers than users drawn at random from the pool
-    assert results["expected_recall"]["selected_precision"] > buyers / len(pools["valid"])
+    assert results["expected_recall"]["selected_precision"] > n_buyers / len(pools["valid"])
 
     scores = experiment.selection_scores(pred, data["valid"].inputs)
     assert set(scores.columns) == {*STRATEGIES, "bought"}
@@ -260,7 +275,7 @@ def test_pool_size_default_is_a_multiple_of_the_budget():
     assert experiment.pool_size(5000, 3000) == 5000
 
 
-def test_ablation_retrains_without_each_source_deterministically(setup, data):
+def test_ablation_retrains_without_each_source_deterministically(setup, data, buyer_model):
     ds, cuts, _ = setup
     params = TrialParams("Logloss", depth=3, iterations=30)
     sources = ["history", "popular"]
@@ -270,7 +285,6 @@ def test_ablation_retrains_without_each_source_deterministically(setup, data):
         valid_inputs={"valid": data["valid"].inputs},
     )
     valid = {"valid": cuts["valid"]}
-    buyer_model = BuyerModel().fit([data["train"].inputs])
     seen = []
     removed = experiment.sources_removed(
         ds, valid, inputs, buyer_model, params, "p_buy", sources[::-1], 10, 50, progress=lambda *a: seen.append(a)
@@ -328,12 +342,11 @@ def test_mean_results_averages_each_row_over_windows():
         experiment.over_windows([])
 
 
-def test_validate_windows_scores_each_window_and_chooses_by_the_mean(setup, data):
+def test_validate_windows_scores_each_window_and_chooses_by_the_mean(setup, data, buyer_model):
     ds, cuts, _ = setup
     reranker = experiment.train_trial(
         TrialParams("Logloss", depth=3, iterations=30), [learnable_rows(data["train"].table)]
     )
-    buyer_model = BuyerModel().fit([data["train"].inputs])
     windows = {"valid": cuts["valid"], "final_as_valid": cuts["valid"]}
     loaded = []
 
