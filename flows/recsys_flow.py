@@ -572,6 +572,7 @@ class RecsysFlow(FlowSpec):
                 f"{self.valid_recall:.4f} with {self.best_params.label}, users chosen by {self.best_strategy}."
             ),
         )
+        self._release("ds", "pools", "final_sources", "final_reranker", "final_buyer_model", "submission")
         self.next(self.end)
 
     @card(type="blank", id="report", timeout=600)
