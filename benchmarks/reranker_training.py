@@ -1,0 +1,151 @@
+"""Does the reranker rank better with more training windows? Item recall of the pool's buyers by training set.
+
+    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/reranker_training.py \
+        --variants 1:2:pool 3:2:pool 1:6:pool 1:6:all --seeds 0 1
+
+A variant ``step:n:who`` learns from ``n`` training cuts ``step`` days apart, the newest being the run's ``train``
+cut (``1:2:pool`` is the flow's default: two daily cuts), with the buyers of the cut's user pool (``pool``, what
+the flow learns from) or every buyer with some history (``all``). Each is fitted with the run's chosen trial
+parameters under each seed and scored on the run's validation tables: the recall of each buyer of the pool (the
+25 best-ranked candidates against everything they bought), i.e. the item lists alone, the users being given.
+Printed: per window, the mean ± s.e. over the buyers of all windows, and the paired difference per buyer against
+the first variant's first seed ± its standard error (paired, so much smaller than the s.e. of either figure).
+Candidates and features of the extra cuts are made with the flow's own functions (``recsys.model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+
+from recsys import buyers  # noqa: E402
+from recsys.candidates import SOURCES, candidates_of  # noqa: E402
+from recsys.model import cut_data, fit_sources  # noqa: E402
+from recsys.reranker import Reranker, learnable_rows  # noqa: E402
+from recsys.schema import DEFAULT_K  # noqa: E402
+from recsys.schema import Columns as C  # noqa: E402
+from recsys.split import Cut, cut_names, model_history, target  # noqa: E402
+
+
+def parse_variant(spec: str) -> tuple[int, int, str]:
+    step, n, who = spec.split(":")
+    if who not in ("pool", "all") or int(step) < 1 or int(n) < 1:
+        raise ValueError(f"a variant is step:n:pool|all, got {spec!r}")
+    return int(step), int(n), who
+
+
+def training_rows(ds, cut: Cut, pool_size: int, n_candidates: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The learnable rows of every buyer with some history at ``cut``, and the cut's user pool."""
+    hist = model_history(ds, cut)
+    pool = buyers.user_pool(hist, pool_size)
+    bought = np.intersect1d(target(ds.interactions, cut)[C.USER].unique(), hist[C.USER].unique())
+    fitted = fit_sources(list(SOURCES), hist, ds.items, ds.vectors, seed)
+    cands = {s: f.recommend(bought, candidates_of(s, n_candidates)) for s, f in fitted.items()}
+    return learnable_rows(cut_data(ds, cut, bought, cands, learn_only=True).table), pool
+
+
+def item_recall(table: pd.DataFrame, score: np.ndarray, n_bought: pd.Series, k: int) -> pd.Series:
+    """Per buyer: bought items among the ``k`` best-scored candidates / items bought."""
+    ranked = table[[C.USER, C.TARGET]].assign(score=score).sort_values([C.USER, "score"], ascending=[True, False])
+    hits = ranked.groupby(C.USER).head(k).groupby(C.USER)[C.TARGET].sum()
+    return hits.reindex(n_bought.index).fillna(0) / n_bought
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|---" * len(frame.columns) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    parser.add_argument("--variants", nargs="+", default=["1:2:pool", "3:2:pool", "1:6:pool", "1:6:all"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--json", default="", help="also write the results here")
+    args = parser.parse_args()
+    variants = [parse_variant(v) for v in args.variants]
+    os.environ.setdefault("USERNAME", "benchmark")
+    from metaflow import Flow, Run, namespace
+
+    namespace(None)
+    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    data = run["join_tables"].task.data
+    ds, cuts, params = data.ds, data.cuts, run.data.best_params
+    pool_size = len(data.pools[cut_names(cuts, "valid")[0]])
+    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}")
+
+    windows = {}
+    for name in cut_names(cuts, "valid"):
+        table = getattr(data, f"table_{name}").frame
+        bought = target(ds.interactions, cuts[name])
+        n_bought = bought[bought[C.USER].isin(table[C.USER].unique())].groupby(C.USER)[C.ITEM].nunique()
+        windows[name] = (table[table[C.USER].isin(n_bought.index)], n_bought)
+
+    newest = cuts["train"].at
+    days = sorted({step * j for step, n, _ in variants for j in range(n)})
+    built = {}
+    for day in days:
+        started = time.perf_counter()
+        cut = Cut(newest - pd.Timedelta(days=day), cuts["train"].horizon_days, f"train-{day}d")
+        built[day] = training_rows(ds, cut, pool_size, data.candidates, data.seed)
+        rows, pool = built[day]
+        print(f"{cut}: {rows[C.USER].nunique()} buyers with a bought candidate, "
+              f"{rows[C.USER].isin(pool).groupby(rows[C.USER]).first().sum()} of them in the pool "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+
+    results, per_buyer = [], {}
+    for (step, n, who), spec in zip(variants, args.variants, strict=True):
+        parts = []
+        for i, day in enumerate(step * j for j in range(n)):
+            rows, pool = built[day]
+            kept = rows if who == "all" else rows[rows[C.USER].isin(pool)]
+            parts.append(kept.assign(**{C.CUT_ID: i}))
+        for seed in args.seeds:
+            started = time.perf_counter()
+            trial = type(params)(**{**params.as_dict(), "train_cuts": n})
+            reranker = Reranker(trial, seed=seed).fit(parts, learnable=True)
+            recalls = {w: item_recall(t, reranker.raw(t), nb, DEFAULT_K) for w, (t, nb) in windows.items()}
+            joined = pd.concat(recalls.values()).to_numpy()
+            per_buyer[(spec, seed)] = joined
+            first = per_buyer[(args.variants[0], args.seeds[0])]
+            diff = joined - first
+            results.append(
+                {
+                    "variant": spec,
+                    "seed": seed,
+                    "groups": int(sum(p[C.USER].nunique() for p in parts)),
+                    **{w: float(r.mean()) for w, r in recalls.items()},
+                    "mean": float(joined.mean()),
+                    "se": float(joined.std(ddof=1) / np.sqrt(len(joined))),
+                    "diff": float(diff.mean()),
+                    "diff_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
+                    "fit_s": int(round(time.perf_counter() - started)),
+                    "trees": reranker.best_iteration_ + 1,
+                }
+            )
+            r = results[-1]
+            print(f"{spec} seed {seed}: {r['mean']:.4f} ± {r['se']:.4f}, vs {args.variants[0]} seed "
+                  f"{args.seeds[0]}: {r['diff']:+.4f} ± {r['diff_se']:.4f} ({r['groups']} groups, "
+                  f"{r['fit_s']} s)", flush=True)  # fmt: skip
+
+    print()
+    print(markdown(pd.DataFrame(results)))
+    if args.json:
+        out = {"run": run.pathspec, "data": data.resolved_data_dir, "results": results}
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
