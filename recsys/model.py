@@ -149,7 +149,8 @@ class TwoStageModel:
     trained reranker and buyer model, and the validated user-selection strategy.
 
     ``recommend(users)`` recomputes candidates and features for just those users with the same recipe as the
-    flow, so a user's list does not depend on who else is asked for.
+    flow, so a user's list does not depend on who else is asked for (up to FAISS's rounding among items with the
+    same title vector: README "Limitations").
     """
 
     def __init__(

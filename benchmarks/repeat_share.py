@@ -1,0 +1,62 @@
+"""How much of what buyers buy they had bought before, and how much of it the candidates hold, per validation window.
+
+    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/repeat_share.py
+
+Per window, over the (user, item) pairs the pool's buyers ordered: the share the user had ordered before the cut
+(repeats), the share among the user's candidates, and the share of repeats missing from them; per buyer, the
+recall a perfect ranking of their repeats alone would reach (at most 25 of them), and the recall cap that 25
+slots put on large baskets. Reads the run's validation tables (``table_valid*``) and its dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+
+from recsys.schema import DEFAULT_K, Action  # noqa: E402
+from recsys.schema import Columns as C  # noqa: E402
+from recsys.split import cut_names, model_history, target  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    args = parser.parse_args()
+    os.environ.setdefault("USERNAME", "benchmark")
+    from metaflow import Flow, Run, namespace
+
+    namespace(None)
+    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    data = run["join_tables"].task.data
+    ds, cuts = data.ds, data.cuts
+    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}")
+    header = ["window", "bought pairs", "repeats", "in candidates", "repeats not in candidates", "perfect repeats"]
+    print("| " + " | ".join([*header, "25-slot cap"]) + " |")
+    print("|---|---|---|---|---|---|---|")
+    for name in cut_names(cuts, "valid"):
+        table = getattr(data, f"table_{name}").frame
+        hist = model_history(ds, cuts[name])
+        before = hist.loc[hist[C.ACTION] == int(Action.ORDER), [C.USER, C.ITEM]].drop_duplicates()
+        bought = target(ds.interactions, cuts[name])
+        bought = bought[bought[C.USER].isin(table[C.USER].unique())]
+        bought = bought.merge(before.assign(repeat=1), how="left").fillna({"repeat": 0})
+        bought = bought.merge(table[[C.USER, C.ITEM]].assign(candidate=1), how="left").fillna({"candidate": 0})
+        per_buyer = bought.groupby(C.USER).agg(n=(C.ITEM, "size"), repeats=("repeat", "sum"))
+        perfect = (np.minimum(per_buyer["repeats"], DEFAULT_K) / per_buyer["n"]).mean()
+        cap = np.minimum(1, DEFAULT_K / per_buyer["n"]).mean()
+        missing = ((bought["repeat"] == 1) & (bought["candidate"] == 0)).mean()
+        print(
+            f"| {name} | {len(bought):,} | {bought['repeat'].mean():.3f} | {bought['candidate'].mean():.3f} | "
+            f"{missing:.3f} | {perfect:.3f} | {cap:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
