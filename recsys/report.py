@@ -713,7 +713,10 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
             "appendix_data",
             "Appendix: what the loader cleaned, and the time cuts",
             f"{int((cleaning.astype(int) == 0).sum())} other checks found nothing to clean.",
-            tables=[("counts (non-zero)", nonzero), ("time cuts of this run", summary["cuts"])],
+            tables=[
+                ("counts (non-zero)", nonzero),
+                ("time cuts of this run (a training cut scores only its buyers: all it learns from)", summary["cuts"]),
+            ],
             appendix=True,
         )
     )
