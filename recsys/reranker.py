@@ -128,6 +128,15 @@ def group_ids(rows: pd.DataFrame) -> np.ndarray:
 HOLDOUT_SHARE = 0.15
 #: Rounds without improvement on the held-out groups before boosting stops.
 EARLY_STOP_ROUNDS = 40
+#: Permutations YetiRank samples per group and step (CatBoost's default is 10): 3 ranked the grocery dev case's
+#: validation buyers' items as well (paired per buyer: +0.0011 ± 0.0010 and +0.0006 ± 0.0011 over two seeds)
+#: with a 30% faster fit (README "Results").
+YETIRANK_PERMUTATIONS = 3
+
+
+def loss_function(objective: str) -> str:
+    """CatBoost's ``loss_function`` for a trial's objective."""
+    return f"YetiRank:permutations={YETIRANK_PERMUTATIONS}" if objective == "YetiRank" else objective
 
 
 def split_groups(rows: pd.DataFrame, seed: int, share: float = HOLDOUT_SHARE) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +208,7 @@ class Reranker:
         use_holdout = len(holdout) and holdout[C.TARGET].sum() > 0
         self.model_ = CatBoost(
             {
-                "loss_function": self.params.objective,
+                "loss_function": loss_function(self.params.objective),
                 "depth": self.params.depth,
                 "learning_rate": self.params.learning_rate,
                 "iterations": self.params.iterations,

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys.reranker import (
+    YETIRANK_PERMUTATIONS,
     Reranker,
     TrialParams,
     fit_platt,
@@ -67,6 +68,8 @@ def test_reranker_ranks_unseen_users_by_the_signal(objective):
     # the calibration maps scores to probabilities that order like the scores
     probs = model.proba(scores)
     assert ((probs >= 0) & (probs <= 1)).all() and np.all(np.diff(probs[np.argsort(scores)]) >= 0)
+    expected = f"YetiRank:permutations={YETIRANK_PERMUTATIONS}" if objective == "YetiRank" else "Logloss"
+    assert model.model_.get_params()["loss_function"] == expected
 
 
 def test_calibrated_probabilities_match_observed_rates():
