@@ -68,6 +68,18 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def validation_windows(data) -> dict[str, tuple[pd.DataFrame, pd.Series]]:
+    """Per validation window of a run (``data``: its ``join_tables`` artifacts): the candidate rows of the pool's
+    buyers and how many distinct items each bought."""
+    windows = {}
+    for name in cut_names(data.cuts, "valid"):
+        table = getattr(data, f"table_{name}").frame
+        bought = target(data.ds.interactions, data.cuts[name])
+        n_bought = bought[bought[C.USER].isin(table[C.USER].unique())].groupby(C.USER)[C.ITEM].nunique()
+        windows[name] = (table[table[C.USER].isin(n_bought.index)], n_bought)
+    return windows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
@@ -86,12 +98,7 @@ def main() -> None:
     pool_size = len(data.pools[cut_names(cuts, "valid")[0]])
     print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}")
 
-    windows = {}
-    for name in cut_names(cuts, "valid"):
-        table = getattr(data, f"table_{name}").frame
-        bought = target(ds.interactions, cuts[name])
-        n_bought = bought[bought[C.USER].isin(table[C.USER].unique())].groupby(C.USER)[C.ITEM].nunique()
-        windows[name] = (table[table[C.USER].isin(n_bought.index)], n_bought)
+    windows = validation_windows(data)
 
     newest = cuts["train"].at
     days = sorted({step * j for step, n, _ in variants for j in range(n)})

@@ -1,0 +1,72 @@
+"""YetiRank's permutations per step: the item lists and the fit time of the run's chosen trial with each count.
+
+    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/yetirank_permutations.py --permutations 10 3 --seeds 0 1
+
+Refits the run's chosen trial (YetiRank) on the run's own training rows with each number of permutations (CatBoost's
+default is 10) and seed, and scores each buyer of the pool on the run's validation windows as
+``reranker_training.py`` does: mean item recall ± s.e., and the paired difference per buyer against the first
+setting's first seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reranker_training import item_recall, validation_windows  # noqa: E402
+
+import recsys.reranker as reranker_module  # noqa: E402
+from recsys.schema import DEFAULT_K  # noqa: E402
+from recsys.split import cut_names  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    parser.add_argument("--permutations", nargs="+", type=int, default=[10, 3])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    args = parser.parse_args()
+    os.environ.setdefault("USERNAME", "benchmark")
+    from metaflow import Flow, Run, namespace
+
+    namespace(None)
+    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    data = run["join_tables"].task.data
+    params = run.data.best_params
+    if params.objective != "YetiRank":
+        raise SystemExit(f"the run chose {params.objective}, not YetiRank")
+    rows = [getattr(data, f"rows_{name}").frame for name in cut_names(data.cuts, "train")]
+    windows = validation_windows(data)
+    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}")
+    first = None
+    for permutations in args.permutations:
+        reranker_module.YETIRANK_PERMUTATIONS = permutations
+        for seed in args.seeds:
+            started = time.perf_counter()
+            model = reranker_module.Reranker(params, seed=seed).fit(rows, learnable=True)
+            seconds = time.perf_counter() - started
+            recalls = pd.concat([item_recall(t, model.raw(t), nb, DEFAULT_K) for t, nb in windows.values()])
+            recalls = recalls.to_numpy()
+            first = recalls if first is None else first
+            diff = recalls - first
+            print(
+                f"permutations {permutations}, seed {seed}: {recalls.mean():.4f} ± "
+                f"{recalls.std(ddof=1) / np.sqrt(len(recalls)):.4f}, vs permutations {args.permutations[0]} seed "
+                f"{args.seeds[0]}: {diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} "
+                f"(fit {seconds:.0f} s, {model.best_iteration_ + 1} trees)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
