@@ -12,13 +12,14 @@ truth file when the data ships one.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+
+from runs import add_run_id, open_run  # noqa: E402
 
 COLUMNS = ["recall", "recall_se", "buyers_captured", "recall_selected", "ceiling", "buyers"]
 
@@ -34,13 +35,9 @@ def markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    add_run_id(parser)
     args = parser.parse_args()
-    os.environ.setdefault("USERNAME", "report")
-    from metaflow import Flow, Run, namespace
-
-    namespace(None)
-    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    run = open_run(args.run_id)
     data = run.data
     start = run["start"].task.data
     print(f"## RecsysFlow/{run.id}\n")

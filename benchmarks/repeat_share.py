@@ -12,13 +12,14 @@ slots put on large baskets. Reads the run's validation tables (``table_valid*``)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+
+from runs import add_run_id, open_run  # noqa: E402
 
 from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
@@ -27,13 +28,9 @@ from recsys.split import cut_names, model_history, target  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    add_run_id(parser)
     args = parser.parse_args()
-    os.environ.setdefault("USERNAME", "benchmark")
-    from metaflow import Flow, Run, namespace
-
-    namespace(None)
-    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    run = open_run(args.run_id)
     data = run["join_tables"].task.data
     ds, cuts = data.ds, data.cuts
     print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}")

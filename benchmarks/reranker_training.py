@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+
+from runs import add_run_id, open_run  # noqa: E402
 
 from recsys import buyers  # noqa: E402
 from recsys.candidates import SOURCES, candidates_of  # noqa: E402
@@ -82,17 +83,13 @@ def validation_windows(data) -> dict[str, tuple[pd.DataFrame, pd.Series]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    add_run_id(parser)
     parser.add_argument("--variants", nargs="+", default=["1:2:pool", "3:2:pool", "1:6:pool", "1:6:all"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
-    os.environ.setdefault("USERNAME", "benchmark")
-    from metaflow import Flow, Run, namespace
-
-    namespace(None)
-    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    run = open_run(args.run_id)
     data = run["join_tables"].task.data
     ds, cuts, params = data.ds, data.cuts, run.data.best_params
     pool_size = len(data.pools[cut_names(cuts, "valid")[0]])

@@ -12,7 +12,6 @@ setting's first seed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpick
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reranker_training import item_recall, validation_windows  # noqa: E402
+from runs import add_run_id, open_run  # noqa: E402
 
 import recsys.reranker as reranker_module  # noqa: E402
 from recsys.schema import DEFAULT_K  # noqa: E402
@@ -32,15 +32,11 @@ from recsys.split import cut_names  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-id", default="", help="RecsysFlow run id (default: latest successful)")
+    add_run_id(parser)
     parser.add_argument("--permutations", nargs="+", type=int, default=[10, 3])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
-    os.environ.setdefault("USERNAME", "benchmark")
-    from metaflow import Flow, Run, namespace
-
-    namespace(None)
-    run = Run(f"RecsysFlow/{args.run_id}") if args.run_id else Flow("RecsysFlow").latest_successful_run
+    run = open_run(args.run_id)
     data = run["join_tables"].task.data
     params = run.data.best_params
     if params.objective != "YetiRank":
