@@ -336,7 +336,10 @@ class RecsysFlow(FlowSpec):
 
         self.train_names = cut_names(self.cuts, "train")
         self.valid_cuts = {n: self.cuts[n] for n in cut_names(self.cuts, "valid")}
-        self.baseline_results = experiment.baselines(self.ds, self.valid_cuts, self.k, self.top_users)
+        self.baseline_recalls = {}  # per baseline and window, the recall of each buyer (for paired verdicts)
+        self.baseline_results = experiment.baselines(
+            self.ds, self.valid_cuts, self.k, self.top_users, per_buyer=self.baseline_recalls
+        )
         first, self.second_batch = rounds(self.trials_n, len(self.first_trials))
         self.search = Search(self.seed, self.train_cuts, self.first_trials, startup=first)
         self.batch = self.search.ask(first)
@@ -436,6 +439,7 @@ class RecsysFlow(FlowSpec):
         self.valid_by_window = best.validation.by_window
         self.selection_scores = best.validation.selection_scores
         chosen_users = {w: selected[self.best_strategy] for w, selected in best.validation.selected.items()}
+        alone_recalls, removed_recalls = {}, None
         self.source_alone = experiment.sources_alone(
             self.ds,
             self.valid_cuts,
@@ -443,6 +447,7 @@ class RecsysFlow(FlowSpec):
             chosen_users,
             self.k,
             self.top_users,
+            per_buyer=alone_recalls,
         )
         self.source_removed = None  # None: the ablation was skipped (--ablation False)
         if self.ablation:
@@ -452,6 +457,7 @@ class RecsysFlow(FlowSpec):
                 valid_tables={n: self._table(experiment.table_artifact(n)) for n in self.valid_cuts},
                 valid_inputs={n: self.buyer_inputs[n] for n in self.valid_cuts},
             )
+            removed_recalls = {}
             self.source_removed = experiment.sources_removed(
                 self.ds,
                 self.valid_cuts,
@@ -464,7 +470,12 @@ class RecsysFlow(FlowSpec):
                 self.top_users,
                 self.seed,
                 progress=Progress("ablation (sources removed)", len(self.source_candidates), every=0).update,
+                per_buyer=removed_recalls,
             )
+        # the recall of each buyer behind every hypothesis row: the report's verdicts compare rows buyer by buyer
+        self.buyer_recalls = experiment.buyer_recall_table(
+            best.validation.buyer_recalls, self.best_strategy, self.baseline_recalls, alone_recalls, removed_recalls
+        )
         self._release("ds", "source_candidates", "buyer_inputs")
         print(self.trial_table.head(12).to_string())
         print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from recsys.buyers import BuyerInputs, BuyerModel
 from recsys.candidates import CandidateSource, branches, candidates_of, padding_items
 from recsys.dataset import Dataset
 from recsys.features import drop_source
-from recsys.metrics import candidate_recall, diagnostics
+from recsys.metrics import buyer_recalls, candidate_recall, diagnostics
 from recsys.model import (
     Prediction,
     fit_sources,
@@ -44,6 +44,10 @@ RECALL_AT = (25, 50)
 #: model can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against
 #: 28.5% for 2x (recall 0.1707 vs 0.1179, README "Results").
 POOL_FACTOR = 4
+
+#: ``{row: {window: the recall of each of the window's buyers}}``, what paired comparisons need
+#: (:func:`recsys.metrics.paired_difference`): functions that score on the validation windows fill one when given.
+BuyerRecalls = dict[str, dict[str, pd.Series]]
 
 
 def pool_size(requested: int, top_users: int) -> int:
@@ -187,15 +191,19 @@ def rows_artifact(cut_name: str) -> str:
 
 
 def evaluate(
-    ds: Dataset, cut: Cut, pred: Prediction, k: int, top_users: int, strategies=None
+    ds: Dataset, cut: Cut, pred: Prediction, k: int, top_users: int, strategies=None, per_buyer: dict | None = None
 ) -> dict[str, dict[str, float]]:
-    """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target."""
+    """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target;
+    ``per_buyer``, when given, receives each strategy's recall per buyer."""
     truth = target(ds.interactions, cut)
     padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
-    return {
-        s: diagnostics(pred.recs(s, padding, k), truth, top_users, k).as_dict()
-        for s in strategies or list(pred.selected)
-    }
+    out = {}
+    for s in strategies or list(pred.selected):
+        recs = pred.recs(s, padding, k)
+        out[s] = diagnostics(recs, truth, top_users, k).as_dict()
+        if per_buyer is not None:
+            per_buyer[s] = buyer_recalls(recs, truth, top_users, k)
+    return out
 
 
 def train_trial(params: TrialParams, train_rows: list[pd.DataFrame], seed: int = 0, progress: bool = False) -> Reranker:
@@ -214,11 +222,13 @@ def validate(
     k: int,
     top_users: int,
     strategies=buyers.STRATEGIES,
+    per_buyer: dict | None = None,
 ) -> tuple[Prediction, dict[str, dict[str, float]]]:
     """Predict a labelled cut and score every strategy; ``ceiling`` is the recall a perfect reranker would reach
-    with the same users and candidates (each chosen buyer's bought candidates first)."""
+    with the same users and candidates (each chosen buyer's bought candidates first). ``per_buyer``, when
+    given, receives each strategy's recall per buyer."""
     pred = predict(reranker, buyer_model, table, inputs, k, top_users, tuple(strategies))
-    results = evaluate(ds, cut, pred, k, top_users)
+    results = evaluate(ds, cut, pred, k, top_users, per_buyer=per_buyer)
     truth = target(ds.interactions, cut)
     bought = table.loc[table[C.TARGET] == 1, [C.USER, C.ITEM]].groupby(C.USER)[C.ITEM].agg(list)
     for strategy, diag in results.items():
@@ -258,13 +268,15 @@ def mean_results(by_window: dict[str, dict[str, dict[str, float]]]) -> dict[str,
 @dataclass
 class Validation:
     """A reranker and buyer model scored on every validation window: ``results`` are the means over the windows
-    (per strategy), ``by_window`` each window's own, ``selected`` the users each strategy chose per window and
-    ``selection_scores`` the newest window's buyer curve (:func:`selection_scores`)."""
+    (per strategy), ``by_window`` each window's own, ``selected`` the users each strategy chose per window,
+    ``selection_scores`` the newest window's buyer curve (:func:`selection_scores`) and ``buyer_recalls`` each
+    strategy's recall per buyer and window (:data:`BuyerRecalls`)."""
 
     results: dict[str, dict[str, float]]
     by_window: dict[str, dict[str, dict[str, float]]]
     selected: dict[str, dict[str, pd.Index]]
     selection_scores: pd.DataFrame
+    buyer_recalls: BuyerRecalls = field(default_factory=dict)
 
     @property
     def strategy(self) -> str:
@@ -292,15 +304,18 @@ def validate_windows(
     ``table_of(name)`` returns a window's feature table: called once per window, so a caller can load each
     table only while it is scored.
     """
-    by_window, selected, scores = {}, {}, None
+    by_window, selected, scores, recalls = {}, {}, None, {}
     for name in cuts:
+        per_buyer = {}
         pred, by_window[name] = validate(
-            ds, cuts[name], reranker, buyer_model, table_of(name), inputs[name], k, top_users, strategies
+            ds, cuts[name], reranker, buyer_model, table_of(name), inputs[name], k, top_users, strategies, per_buyer
         )
         selected[name] = pred.selected
+        for strategy, values in per_buyer.items():
+            recalls.setdefault(strategy, {})[name] = values
         if scores is None:
             scores = selection_scores(pred, inputs[name])
-    return Validation(mean_results(by_window), by_window, selected, scores)
+    return Validation(mean_results(by_window), by_window, selected, scores, recalls)
 
 
 def source_alone(
@@ -310,11 +325,13 @@ def source_alone(
     users: pd.Index,
     k: int,
     top_users: int,
-) -> dict[str, float]:
-    """A single source's own ranking, for the same chosen users: what the branch is worth alone."""
+) -> tuple[dict[str, float], pd.Series]:
+    """A single source's own ranking, for the same chosen users: what the branch is worth alone (diagnostics,
+    and the recall per buyer)."""
     padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
     recs = recs_for(candidates, users, padding, k)
-    return diagnostics(recs, target(ds.interactions, cut), top_users, k).as_dict()
+    truth = target(ds.interactions, cut)
+    return diagnostics(recs, truth, top_users, k).as_dict(), buyer_recalls(recs, truth, top_users, k)
 
 
 def sources_alone(
@@ -324,15 +341,19 @@ def sources_alone(
     selected: dict[str, pd.Index],
     k: int,
     top_users: int,
+    per_buyer: BuyerRecalls | None = None,
 ) -> dict[str, dict[str, float]]:
     """:func:`source_alone` of every source on every validation window of ``cuts`` (with the users the chosen
-    model selected there, ``selected[window]``), averaged over the windows."""
-    return mean_results(
-        {
-            w: {s: source_alone(ds, cut, c[w], selected[w], k, top_users) for s, c in candidates.items()}
-            for w, cut in cuts.items()
-        }
-    )
+    model selected there, ``selected[window]``), averaged over the windows; ``per_buyer``, when given, receives
+    each source's recall per buyer and window."""
+    by_window = {}
+    for w, cut in cuts.items():
+        by_window[w] = {}
+        for s, c in candidates.items():
+            by_window[w][s], values = source_alone(ds, cut, c[w], selected[w], k, top_users)
+            if per_buyer is not None:
+                per_buyer.setdefault(s, {})[w] = values
+    return mean_results(by_window)
 
 
 @dataclass
@@ -357,9 +378,11 @@ def sources_removed(
     top_users: int,
     seed: int = 0,
     progress=None,
+    per_buyer: BuyerRecalls | None = None,
 ) -> dict[str, dict[str, float]]:
     """Ablation: the chosen recipe retrained without each source (sorted), scored on the validation windows
-    ``cuts`` (mean over the windows, :func:`over_windows`).
+    ``cuts`` (mean over the windows, :func:`over_windows`; ``per_buyer``, when given, receives the recall per
+    buyer and window of each retrained model).
 
     The source's candidates and features leave every table; the reranker is refitted exactly as in the flow (the
     ``buyer_model`` reads no candidate, so it stays), the users are selected by ``strategy``, and the lists are
@@ -385,6 +408,8 @@ def sources_removed(
                 [strategy],
             )
             results[source] = scored.results[strategy]
+            if per_buyer is not None:
+                per_buyer[source] = scored.buyer_recalls[strategy]
         except ValueError as err:
             log.warning("without %s: cannot retrain (%s)", source, err)
             results[source] = {"recall": float("nan")}
@@ -411,16 +436,21 @@ def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
     return frame.astype({s: np.float64 for s in buyers.STRATEGIES})
 
 
-def baselines(ds: Dataset, cuts: dict[str, Cut], k: int, top_users: int) -> dict[str, dict[str, float]]:
-    """The baselines' diagnostics on the validation windows ``cuts``, averaged over them."""
+def baselines(
+    ds: Dataset, cuts: dict[str, Cut], k: int, top_users: int, per_buyer: BuyerRecalls | None = None
+) -> dict[str, dict[str, float]]:
+    """The baselines' diagnostics on the validation windows ``cuts``, averaged over them; ``per_buyer``, when
+    given, receives each baseline's recall per buyer and window."""
     by_window = {}
     for name, cut in cuts.items():
         hist = history(ds.interactions, cut)
         truth = target(ds.interactions, cut)
-        by_window[name] = {
-            b: diagnostics(fn(hist, ds.items, top_users, k), truth, top_users, k).as_dict()
-            for b, fn in BASELINES.items()
-        }
+        by_window[name] = {}
+        for b, fn in BASELINES.items():
+            recs = fn(hist, ds.items, top_users, k)
+            by_window[name][b] = diagnostics(recs, truth, top_users, k).as_dict()
+            if per_buyer is not None:
+                per_buyer.setdefault(b, {})[name] = buyer_recalls(recs, truth, top_users, k)
     return mean_results(by_window)
 
 
@@ -529,9 +559,32 @@ def hypothesis_table(
 ) -> pd.DataFrame:
     """Validation diagnostics of the chosen model next to the baselines, each source alone and, when given, the
     chosen recipe retrained without each source (:func:`sources_removed`)."""
-    rows = {f"reranker ({strategy})": valid_results[strategy]}
-    rows.update({f"reranker ({s})": r for s, r in valid_results.items() if s != strategy})
-    rows.update({f"baseline: {n}": r for n, r in baseline_results.items()})
-    rows.update({f"source alone: {n}": r for n, r in source_alone_results.items()})
-    rows.update({f"source removed: {n}": r for n, r in (source_removed_results or {}).items()})
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(
+        named_rows(valid_results, strategy, baseline_results, source_alone_results, source_removed_results)
+    ).T
+
+
+def named_rows(valid: dict, strategy: str, baseline: dict, alone: dict, removed: dict | None = None) -> dict:
+    """The rows of the hypotheses, named as the report reads them: ``reranker (<strategy>)`` (the chosen one
+    first), ``baseline: <name>``, ``source alone: <source>``, ``source removed: <source>``."""
+    rows = {f"reranker ({strategy})": valid[strategy]}
+    rows.update({f"reranker ({s})": r for s, r in valid.items() if s != strategy})
+    rows.update({f"baseline: {n}": r for n, r in baseline.items()})
+    rows.update({f"source alone: {n}": r for n, r in alone.items()})
+    rows.update({f"source removed: {n}": r for n, r in (removed or {}).items()})
+    return rows
+
+
+def buyer_recall_table(
+    valid: BuyerRecalls, strategy: str, baseline: BuyerRecalls, alone: BuyerRecalls, removed: BuyerRecalls | None
+) -> pd.DataFrame:
+    """The recall per buyer behind every row of :func:`hypothesis_table`, one line per (row, window, buyer): what
+    the report's paired verdicts read (small: a row holds each window's buyers once)."""
+    frames = [
+        pd.DataFrame({"row": name, "window": w, C.USER: values.index.to_numpy(), "recall": values.to_numpy()})
+        for name, by_window in named_rows(valid, strategy, baseline, alone, removed).items()
+        for w, values in by_window.items()
+    ]
+    if not frames:
+        return pd.DataFrame({"row": [], "window": [], C.USER: [], "recall": []})
+    return pd.concat(frames, ignore_index=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.metrics import paired_difference
 from recsys.schema import Action
 from recsys.schema import Columns as C
 from recsys.split import cut_kind
@@ -129,6 +130,8 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
         },
         "candidate_recall": candidate_recall_table(data.source_metrics),
         "hypotheses": _get(data, "hypotheses"),
+        # the recall of each buyer behind the hypotheses' rows (None: a run from before paired verdicts)
+        "buyer_recalls": _get(data, "buyer_recalls"),
         "trials": data.trial_table,
         "best": {"trial": data.best_params.label, "strategy": strategy, "valid recall": float(data.valid_recall)},
         "importance": data.feature_importance.head(30),
@@ -464,21 +467,24 @@ def validation_table(summary: dict) -> pd.DataFrame:
     return frame.sort_values("recall", ascending=False)
 
 
-def compare(a: dict, b: dict) -> str:
-    """``higher`` / ``lower`` when the difference of the two recalls exceeds twice its standard error
-    (sqrt(se_a² + se_b²): a two-sided z-test at about 95%), else ``no measurable difference``.
+def compare(a: dict, b: dict, paired: tuple[float, float] | None = None) -> str:
+    """``higher`` / ``lower`` when the difference of the two recalls exceeds twice its standard error (a
+    two-sided z-test at about 95%), else ``no measurable difference``.
 
-    The two figures come from the same windows and mostly the same buyers, so their errors are positively
-    correlated and the true error of the difference is smaller: the test is conservative, never optimistic.
-    (Requiring the two ± 2 s.e. intervals not to overlap, the earlier rule, is stricter still by up to √2.)"""
-    ra, rb = float(a["recall"]), float(b["recall"])
-    sa, sb = (float(x.get("recall_se", float("nan"))) for x in (a, b))
-    if math.isnan(sa) or math.isnan(sb):
-        return "no interval"
-    margin = 2 * math.hypot(sa, sb)
-    if ra - rb > margin:
+    ``paired``: the difference and its standard error computed buyer by buyer over the same windows
+    (:func:`recsys.metrics.paired_difference`), the right error for two rows scored on the same buyers. Without
+    it the error is sqrt(se_a² + se_b²), which ignores that the two figures share their hard and easy buyers:
+    conservative, never optimistic (3-8 times the paired error on the dev cases, README "Hypotheses")."""
+    if paired is not None and not math.isnan(paired[1]):
+        diff, margin = paired[0], 2 * paired[1]
+    else:
+        sa, sb = (float(x.get("recall_se", float("nan"))) for x in (a, b))
+        if math.isnan(sa) or math.isnan(sb):
+            return "no interval"
+        diff, margin = float(a["recall"]) - float(b["recall"]), 2 * math.hypot(sa, sb)
+    if diff > margin:
         return "higher"
-    if rb - ra > margin:
+    if -diff > margin:
         return "lower"
     return "no measurable difference"
 
@@ -503,24 +509,42 @@ def search_note(n_trials: int, best: dict) -> str:
     return f"{n_trials} trials; chosen: {chosen}."
 
 
+def _by_window(recalls: pd.DataFrame | None, row: str) -> dict[str, pd.Series]:
+    """One hypothesis row's recall per buyer, per window, from the run's ``buyer_recalls`` table."""
+    if recalls is None or row is None:
+        return {}
+    mine = recalls[recalls["row"] == row]
+    return {w: part.set_index(C.USER)["recall"] for w, part in mine.groupby("window", sort=False)}
+
+
 def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
-    """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., and a verdict from the
-    intervals."""
+    """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., the difference buyer by buyer
+    ± its standard error (runs that stored the recall per buyer) and a verdict from that difference's interval
+    (from the two figures' intervals otherwise: :func:`compare`)."""
     valid, best = summary["valid_results"], summary["best"]
     chosen = valid[best["strategy"]]
+    chosen_row = f"reranker ({best['strategy']})"
+    recalls = summary.get("buyer_recalls")
     rows = []
 
-    def add(hypothesis, a, b):
-        rows.append({"hypothesis": hypothesis, "this": _pm(a), "against": _pm(b), "verdict": compare(a, b)})
+    def add(hypothesis, a, b, row_a=None, row_b=None):
+        a_w, b_w = _by_window(recalls, row_a), _by_window(recalls, row_b)
+        paired = paired_difference(a_w, b_w) if a_w and b_w else None
+        line = {"hypothesis": hypothesis, "this": _pm(a), "against": _pm(b)}
+        if recalls is not None:
+            line["difference (paired)"] = "" if paired is None else f"{paired[0]:+.3f} ± {paired[1]:.3f}"
+        rows.append({**line, "verdict": compare(a, b, paired)})
 
     baselines = summary["baselines"]
     top_baseline = max(baselines, key=lambda n: baselines[n]["recall"])
-    add(f"the model beats the {BASELINE_LABELS.get(top_baseline, top_baseline)}", chosen, baselines[top_baseline])
+    add(f"the model beats the {BASELINE_LABELS.get(top_baseline, top_baseline)}", chosen, baselines[top_baseline],
+        chosen_row, f"baseline: {top_baseline}")  # fmt: skip
     if "activity" in valid and "expected_recall" in valid:
         add("users by P(buy) × expected recall beat users by recent activity", valid["expected_recall"],
-            valid["activity"])  # fmt: skip
+            valid["activity"], "reranker (expected_recall)", "reranker (activity)")  # fmt: skip
     if "p_buy" in valid and "expected_recall" in valid:
-        add("expected recall adds to P(buy) alone", valid["expected_recall"], valid["p_buy"])
+        add("expected recall adds to P(buy) alone", valid["expected_recall"], valid["p_buy"],
+            "reranker (expected_recall)", "reranker (p_buy)")  # fmt: skip
     trials = summary["trials"]
     if trials["objective"].nunique() > 1:
         best_of = trials.sort_values("recall", ascending=False).drop_duplicates("objective").set_index("objective")
@@ -533,10 +557,10 @@ def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
         if len(alone):
             top = alone["recall"].astype(float).idxmax()
             add(f"the reranker adds to its best single source ({source_label(top.split(': ', 1)[1])})", chosen,
-                alone.loc[top].to_dict())  # fmt: skip
+                alone.loc[top].to_dict(), chosen_row, top)  # fmt: skip
         for name, row in hypotheses[hypotheses.index.str.startswith("source removed: ")].iterrows():
             add(f"{source_label(name.split(': ', 1)[1])} earns its place (the model without it)", chosen,
-                row.to_dict())  # fmt: skip
+                row.to_dict(), chosen_row, name)  # fmt: skip
     return pd.DataFrame(rows).set_index("hypothesis")
 
 

@@ -362,3 +362,33 @@ def test_validate_windows_scores_each_window_and_chooses_by_the_mean(setup, data
         assert diag["windows"] == 2
         assert diag["recall"] == pytest.approx(v.by_window["valid"][strategy]["recall"])  # the same window twice
     assert v.strategy == max(v.results, key=lambda s: v.results[s]["recall"])
+    for strategy, by_window in v.buyer_recalls.items():  # the terms of each window's recall, for paired verdicts
+        assert set(by_window) == set(windows)
+        for w, per_buyer in by_window.items():
+            assert per_buyer.mean() == pytest.approx(v.by_window[w][strategy]["recall"])
+            assert len(per_buyer) == v.by_window[w][strategy]["buyers"]
+
+
+def test_every_hypothesis_row_keeps_its_recall_per_buyer(setup, candidates, data, buyer_model):
+    ds, cuts, _ = setup
+    valid = {"valid": cuts["valid"]}
+    base, alone, removed = {}, {}, {}
+    base_results = experiment.baselines(ds, valid, 10, 50, per_buyer=base)
+    users = {"valid": pd.Index(data["valid"].inputs.users[:50])}
+    cands = {s: {"valid": c["valid"]} for s, c in candidates[0].items()}
+    alone_results = experiment.sources_alone(ds, valid, cands, users, 10, 50, per_buyer=alone)
+    inputs = experiment.AblationInputs(
+        [learnable_rows(data["train"].table)], {"valid": data["valid"].table}, {"valid": data["valid"].inputs}
+    )
+    params = TrialParams("Logloss", depth=3, iterations=30)
+    removed_results = experiment.sources_removed(
+        ds, valid, inputs, buyer_model, params, "p_buy", ["history"], 10, 50, per_buyer=removed
+    )
+    reranker = experiment.train_trial(params, inputs.train_rows)
+    v = experiment.validate_windows(ds, valid, reranker, buyer_model, lambda w: data["valid"].table,
+                                    inputs.valid_inputs, 10, 50)  # fmt: skip
+    table = experiment.buyer_recall_table(v.buyer_recalls, "p_buy", base, alone, removed)
+    hypotheses = experiment.hypothesis_table(v.results, "p_buy", base_results, alone_results, removed_results)
+    assert list(table["row"].unique()) == list(hypotheses.index)  # the same rows, named alike
+    means = table.groupby("row")["recall"].mean()
+    assert np.allclose(means[hypotheses.index], hypotheses["recall"].astype(float))

@@ -2,7 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.metrics import candidate_recall, diagnostics, recall, recs_from_frame, truth_sets, user_recalls
+from recsys.metrics import (
+    buyer_recalls,
+    candidate_recall,
+    diagnostics,
+    paired_difference,
+    recall,
+    recs_from_frame,
+    truth_sets,
+    user_recalls,
+)
 from recsys.schema import Columns as C
 
 TRUTH = pd.DataFrame({C.USER: ["a", "a", "b", "c", "c", "c"], C.ITEM: [1, 2, 3, 4, 5, 6]})
@@ -89,3 +98,32 @@ def test_standard_error_of_recall_over_the_buyers():
     per_buyer = np.array([0.5, 1.0, 0.0, 0.0])
     assert diag.recall == pytest.approx(per_buyer.mean())
     assert diag.recall_se == pytest.approx(per_buyer.std(ddof=1) / 2)
+
+
+def test_buyer_recalls_are_the_terms_of_the_metric():
+    truth = {"a": {1, 2}, "b": {3}, "c": {4, 5, 6, 7}}
+    recs = {"a": [1, 9], "c": [4, 5, 8], "x": [1]}  # b left out, x bought nothing
+    per_buyer = buyer_recalls(recs, truth, top_users=3, k=25)
+    assert per_buyer.to_dict() == {"a": 0.5, "b": 0.0, "c": 0.5}
+    assert per_buyer.mean() == pytest.approx(recall(recs, truth, top_users=3, k=25)) == pytest.approx(1 / 3)
+    assert buyer_recalls(recs, truth, top_users=2, k=25).to_dict() == {"a": 0.0, "b": 0.0, "c": 0.0}  # over budget
+
+
+def test_paired_difference_hand_computed():
+    # window w1: buyers a, b, c; window w2: buyers d, e. b is left out by the second model (counts as 0).
+    a = {"w1": pd.Series({"a": 1.0, "b": 0.5, "c": 0.0}), "w2": pd.Series({"d": 1.0, "e": 0.5})}
+    b = {"w1": pd.Series({"a": 0.5, "c": 0.0}), "w2": pd.Series({"d": 0.5, "e": 0.5}), "w3": pd.Series({"f": 1.0})}
+    diff, se = paired_difference(a, b)
+    # per-buyer differences: w1 (0.5, 0.5, 0) -> mean 1/3, var 1/12; w2 (0.5, 0) -> mean 0.25, var 1/8
+    assert diff == pytest.approx((1 / 3 + 0.25) / 2)  # = the difference of the two mean recalls over w1, w2
+    buyers_se = np.sqrt(1 / 12 / 3 + 1 / 8 / 2) / 2
+    spread = np.std([1 / 3, 0.25], ddof=1) / np.sqrt(2)
+    assert se == pytest.approx(max(buyers_se, spread)) and se == pytest.approx(buyers_se)
+    # the paired error is far below the unpaired one when the two rows share hard and easy buyers
+    same_buyers = {"w": pd.Series(np.r_[np.ones(50), np.zeros(50)])}
+    better = {"w": pd.Series(np.r_[np.ones(50), np.zeros(45), np.full(5, 0.5)])}
+    diff, se = paired_difference(better, same_buyers)
+    unpaired = np.hypot(better["w"].std() / 10, same_buyers["w"].std() / 10)  # about 0.07
+    assert diff == pytest.approx(0.025) and se == pytest.approx(np.sqrt(0.25 * 5 * 95 / 100 / 99 / 100))
+    assert se < unpaired / 5
+    assert np.isnan(paired_difference(a, {"w9": pd.Series({"a": 1.0})})[1])  # no window in common

@@ -13,6 +13,7 @@ import pytest
 from recsys import experiment, report
 from recsys.buyers import STRATEGIES, select_users
 from recsys.reranker import TrialParams
+from recsys.schema import Columns as C
 from recsys.split import make_cuts
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -148,6 +149,26 @@ def test_hypothesis_verdicts_follow_the_intervals(summary):
         "no measurable difference"  # 0.04 < 2 x 0.025
     )
     assert report.compare({"recall": 0.2}, {"recall": 0.3}) == "no interval"
+
+
+def test_verdicts_compare_rows_buyer_by_buyer_when_the_run_stored_their_recalls(summary):
+    p_buy = pd.Series(np.r_[np.full(42, 0.5), np.zeros(58)])  # the chosen row: mean 0.21
+    worse = p_buy.copy()
+    worse.iloc[:10] -= 0.1  # mean 0.20: ten buyers lose 0.1, the others score the same
+    rows = {"reranker (p_buy)": p_buy, "reranker (expected_recall)": worse}
+    recalls = pd.concat(
+        pd.DataFrame({"row": r, "window": w, C.USER: v.index, "recall": v.to_numpy()})
+        for r, v in rows.items()
+        for w in ("valid", "valid2")
+    )
+    verdicts = report.hypothesis_verdicts({**summary, "buyer_recalls": recalls})
+    line = verdicts.loc["expected recall adds to P(buy) alone"]
+    # unpaired, 0.20 vs 0.21 with errors of 0.01 each is no measurable difference; buyer by buyer the difference
+    # is -0.010 with an error of sqrt(2 x 0.0909e-4) / 2 = 0.002
+    assert line["verdict"] == "lower" and line["difference (paired)"] == "-0.010 ± 0.002"
+    baseline = verdicts.loc["the model beats the history + popularity baseline"]  # its rows were not stored
+    assert baseline["difference (paired)"] == "" and baseline["verdict"] == "higher"
+    assert "difference (paired)" not in report.hypothesis_verdicts(summary)  # a run from before: as it was
 
 
 def test_feature_and_row_labels():

@@ -16,6 +16,7 @@ import sys
 import pandas as pd
 import pytest
 
+from recsys.report import hypothesis_verdicts
 from recsys.reranker import TrialParams
 from recsys.submission import validate_submission
 from tests.flows.runner import FLOW, TOP_USERS, K, run_flow
@@ -101,6 +102,14 @@ def test_trials_sources_and_hypotheses_are_recorded(clean_run):
     assert data.hypotheses.index[0].startswith("reranker") and "baseline: organisers" in data.hypotheses.index
     assert 0.0 < data.valid_recall <= 1.0
     assert data.test_results["buyers"] > 0  # the synthetic data ships the truth of the days after the log
+    # every hypothesis row keeps its recall per buyer and window: the verdicts compare rows buyer by buyer
+    recalls = data.buyer_recalls
+    assert list(recalls["row"].unique()) == list(data.hypotheses.index)
+    chosen = recalls[recalls["row"] == f"reranker ({data.best_strategy})"]
+    assert chosen.groupby("window")["recall"].mean().mean() == pytest.approx(data.valid_recall)
+    verdicts = hypothesis_verdicts(data.report_summary)
+    of_rows = ~verdicts.index.str.endswith("(best trial of each)")  # trials compare unpaired (not stored per buyer)
+    assert of_rows.sum() >= 4 and verdicts.loc[of_rows, "difference (paired)"].str.contains("±").all()
 
 
 def test_mlflow_run_has_metrics_artifacts_and_champion(clean_run):
