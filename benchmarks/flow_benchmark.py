@@ -151,6 +151,7 @@ def benchmark(
         },
         "valid_recall": facts["valid_recall"],
         "test_recall": facts["test_recall"],
+        "hypotheses": facts.get("hypotheses", []),
     }
 
 
@@ -179,6 +180,10 @@ def print_facts() -> None:
         "valid_recall": float(data.valid_recall),
         "test_recall": float(data.test_results.get("recall", float("nan"))),
     }
+    if "report_summary" in data:
+        from recsys.report import hypothesis_verdicts
+
+        facts["hypotheses"] = hypothesis_verdicts(data.report_summary).reset_index().to_dict("records")
     print(json.dumps(facts))
 
 
@@ -201,6 +206,11 @@ def markdown(results: list[dict]) -> str:
             f"| {r['preset']} | {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['top_users']} | {r['wall_s']} "
             f"| {r['tree_peak_gb']} | {r['valid_recall']:.4f} | {r['test_recall']:.4f} |"
         )
+    for r in results:
+        if r.get("hypotheses"):
+            cols = list(r["hypotheses"][0])
+            lines += ["", f"Hypotheses on {r['preset']}:", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+            lines += ["| " + " | ".join(str(h.get(c, "")) for c in cols) + " |" for h in r["hypotheses"]]
     return "\n".join(lines)
 
 
@@ -226,7 +236,8 @@ def main(argv=None) -> int:
             facts = run_facts(Path(r["workdir"]))
             peaks = {step: v["peak_gb"] for step, v in r["steps"].items()}
             r["steps"] = {s: {"wall_s": t, "peak_gb": peaks.get(s, 0)} for s, t in facts["steps"].items()}
-            r.update(run=facts["run"], valid_recall=facts["valid_recall"], test_recall=facts["test_recall"])
+            r.update(run=facts["run"], valid_recall=facts["valid_recall"], test_recall=facts["test_recall"],
+                     hypotheses=facts.get("hypotheses", []))  # fmt: skip
         Path(args.refresh).write_text(json.dumps(results, indent=2))
         print(markdown(results))
         return 0
