@@ -532,6 +532,7 @@ class RecsysFlow(FlowSpec):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
         whole two-stage model (candidate state, reranker, buyer model) registered as the champion pyfunc model."""
         from recsys.model import TwoStageModel
+        from recsys.report import hypothesis_verdicts, verdict_inputs
         from recsys.serving import Recommender
         from recsys.tracking import log_flow_run, run_report
 
@@ -552,6 +553,7 @@ class RecsysFlow(FlowSpec):
             importance=self.feature_importance,
             final_table=self.final_table_head,
             data_report=self.ds.report,
+            verdicts=hypothesis_verdicts(verdict_inputs(self, hypotheses)),
         )
         model = TwoStageModel.at_cut(
             self.ds,

@@ -74,6 +74,20 @@ def _get(data, name: str, default=None):
         return default
 
 
+def verdict_inputs(data, hypotheses: pd.DataFrame | None = None) -> dict:
+    """The part of a run's summary that :func:`hypothesis_verdicts` reads, from the run's artifacts (``data`` as in
+    :func:`summarize`; ``hypotheses``: the hypothesis table, where it is not an artifact yet)."""
+    return {
+        "hypotheses": _get(data, "hypotheses") if hypotheses is None else hypotheses,
+        # the recall of each buyer behind the hypotheses' rows (None: a run from before paired verdicts)
+        "buyer_recalls": _get(data, "buyer_recalls"),
+        "trials": data.trial_table,
+        "best": {"strategy": data.best_strategy},
+        "valid_results": data.valid_results,
+        "baselines": data.baseline_results,
+    }
+
+
 def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
     """The small summary of a run that the report shows, from its artifacts.
 
@@ -129,14 +143,9 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
             for name, info in ((graph or {}).get("steps") or {}).items()
         },
         "candidate_recall": candidate_recall_table(data.source_metrics),
-        "hypotheses": _get(data, "hypotheses"),
-        # the recall of each buyer behind the hypotheses' rows (None: a run from before paired verdicts)
-        "buyer_recalls": _get(data, "buyer_recalls"),
-        "trials": data.trial_table,
+        **verdict_inputs(data),
         "best": {"trial": data.best_params.label, "strategy": strategy, "valid recall": float(data.valid_recall)},
         "importance": data.feature_importance.head(30),
-        "valid_results": valid,
-        "baselines": data.baseline_results,
         "test_results": dict(data.test_results or {}),
         "mlflow": _get(data, "mlflow"),
         "tracking_uri": _get(data, "mlflow_uri"),

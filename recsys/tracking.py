@@ -41,8 +41,10 @@ def run_report(
     importance: pd.Series,
     final_table: pd.DataFrame,
     data_report: dict[str, int] | None = None,
+    verdicts: pd.DataFrame | None = None,
 ) -> RunReport:
-    """What a run logs to MLflow (``data_report``: the loader's cleaning counts, as ``data.<counter>``)."""
+    """What a run logs to MLflow (``data_report``: the loader's cleaning counts, as ``data.<counter>``;
+    ``verdicts``: the hypotheses with their paired differences and verdicts, as a table)."""
     from recsys.features import feature_columns
 
     metrics = {f"data.{k}": v for k, v in (data_report or {}).items()}
@@ -62,7 +64,12 @@ def run_report(
     return RunReport(
         params=params,
         metrics=metrics,
-        tables={"trials": trials, "hypotheses": hypotheses, "feature_importance": importance.to_frame("importance")},
+        tables={
+            "trials": trials,
+            "hypotheses": hypotheses,
+            "feature_importance": importance.to_frame("importance"),
+            **({"hypothesis_verdicts": verdicts} if verdicts is not None else {}),
+        },
         plots=plots,
         input_example=final_table[feature_columns(final_table)].head(5),
     )

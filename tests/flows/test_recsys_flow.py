@@ -112,7 +112,7 @@ def test_trials_sources_and_hypotheses_are_recorded(clean_run):
     assert of_rows.sum() >= 4 and verdicts.loc[of_rows, "difference (paired)"].str.contains("±").all()
 
 
-def test_mlflow_run_has_metrics_artifacts_and_champion(clean_run):
+def test_mlflow_run_has_metrics_artifacts_and_champion(clean_run, tmp_path):
     from mlflow import MlflowClient
 
     workdir, run = clean_run
@@ -124,6 +124,12 @@ def test_mlflow_run_has_metrics_artifacts_and_champion(clean_run):
     assert "test.recall" in mlrun.data.metrics and "source.history.valid.recall_at_25" in mlrun.data.metrics
     artifacts = {a.path for d in ("tables", "plots", "outputs") for a in client.list_artifacts(mlrun.info.run_id, d)}
     assert {"tables/trials.csv", "plots/feature_importance_top30.png", "outputs/submission.csv"} <= artifacts
+    # the verdicts of the run's report, paired differences included, are a table of the MLflow run too
+    logged = pd.read_csv(client.download_artifacts(mlrun.info.run_id, "tables/hypothesis_verdicts.csv", tmp_path))
+    verdicts = hypothesis_verdicts(data.report_summary).reset_index()
+    assert logged["hypothesis"].tolist() == verdicts["hypothesis"].tolist()
+    assert logged["verdict"].tolist() == verdicts["verdict"].tolist()
+    assert logged["difference (paired)"].fillna("").tolist() == verdicts["difference (paired)"].tolist()
     assert mlrun.info.status == "FINISHED" and "error" not in mlrun.data.tags
     ds = run["start"].task.data.ds  # the loader's cleaning counts are metrics too
     assert {f"data.{k}": float(v) for k, v in ds.report.items()}.items() <= mlrun.data.metrics.items()
