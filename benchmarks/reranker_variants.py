@@ -1,0 +1,132 @@
+"""Would the reranker rank better fitted differently or with one more feature? Item recall of the pool's buyers.
+
+    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/reranker_variants.py --seeds 0 1
+
+The run's chosen trial is refitted on the run's own training rows (as the flow does) under each seed, as is and
+with each variant, and scored on the run's validation tables: the recall of each buyer of the pool (the 25
+best-ranked candidates against everything they bought), i.e. the item lists alone, the users being given.
+Printed per variant and seed: the mean ± s.e. over the buyers of all windows and the paired difference per buyer
+against the first seed as is ± its standard error (the second seed as is shows the seed-to-seed noise).
+
+Variants:
+- ``group-weight``: each ranking group (a user of a training cut) weighted by 1 / the items they bought in the
+  cut's target window, so that a buyer of 40 items counts as much as a buyer of 2, as in the metric;
+- ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
+  the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
+  days that hold the item; computed from each cut's history, like every feature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
+
+from reranker_training import item_recall, validation_windows  # noqa: E402
+from runs import add_run_id, open_run  # noqa: E402
+
+from recsys.features import _days, pair_key, purchase_gaps  # noqa: E402
+from recsys.reranker import Reranker, group_ids, stack  # noqa: E402
+from recsys.schema import DEFAULT_K, Action  # noqa: E402
+from recsys.schema import Columns as C  # noqa: E402
+from recsys.split import cut_names, model_history, target  # noqa: E402
+
+VARIANTS = ("group-weight", "pair-gap")
+
+
+def with_pair_gap(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the user's own re-buy gap for each candidate item and how due the item is against it."""
+    orders = history[history[C.ACTION] == int(Action.ORDER)]
+    keys, gaps = purchase_gaps(pair_key(orders[C.USER].to_numpy(), orders[C.ITEM].to_numpy()), _days(orders[C.TS]))
+    by_pair = pd.Series(gaps, index=keys).groupby(level=0)
+    rows = pair_key(table[C.USER].to_numpy(), table[C.ITEM].to_numpy())
+    median = by_pair.median().reindex(rows).to_numpy(np.float32)
+    mean = by_pair.mean().reindex(rows).to_numpy(np.float32)
+    since = table["ui_days_since_order"].to_numpy(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return table.assign(
+            ui_rebuy_gap=median,
+            ui_rebuy_due_pair=since / median,
+            ui_rebuy_due_pair_mean=since / mean,
+            ui_order_day_share=(table["ui_order_days"] / table["u_order_days"]).to_numpy(np.float32),
+        )
+
+
+@contextmanager
+def group_weights(weight_of_group: pd.Series):
+    """While inside, every CatBoost ``Pool`` with group ids gets ``weight_of_group[group id]`` as group weights
+    (the reranker builds its pools inside :meth:`Reranker.fit`)."""
+    import catboost
+
+    original = catboost.Pool
+
+    def weighted(*args, group_id=None, **kwargs):
+        if group_id is not None:
+            kwargs["group_weight"] = weight_of_group.reindex(np.asarray(group_id)).to_numpy()
+        return original(*args, group_id=group_id, **kwargs)
+
+    catboost.Pool = weighted
+    try:
+        yield
+    finally:
+        catboost.Pool = original
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_id(parser)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    args = parser.parse_args()
+    run = open_run(args.run_id)
+    data = run["join_tables"].task.data
+    params = run.data.best_params
+    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}", flush=True)
+    names = cut_names(data.cuts, "train")[: params.train_cuts]
+    rows = [getattr(data, f"rows_{name}").frame for name in names]
+    windows = validation_windows(data)
+
+    def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None) -> None:
+        for seed in args.seeds:
+            started = time.perf_counter()
+            if weights is None:
+                model = Reranker(params, seed=seed).fit(parts, learnable=True)
+            else:
+                with group_weights(weights):
+                    model = Reranker(params, seed=seed).fit(parts, learnable=True)
+            got = np.concatenate([item_recall(t, model.raw(t), n, DEFAULT_K).to_numpy() for t, n in wins.values()])
+            base = results.setdefault("base", got)
+            diff = got - base
+            print(f"| {label} | {seed} | {got.mean():.4f} ± {got.std(ddof=1) / np.sqrt(len(got)):.4f} | "
+                  f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} | {model.best_iteration_ + 1} | "
+                  f"{time.perf_counter() - started:.0f} |", flush=True)  # fmt: skip
+
+    results: dict[str, np.ndarray] = {}
+    print("\n| variant | seed | item recall ± s.e. | minus as is, first seed (paired) | trees | fit s |")
+    print("|---|---|---|---|---|---|")
+    score("as is", rows, windows)
+    if "group-weight" in args.variants:
+        stacked = stack(rows) if len(rows) > 1 else rows[0]
+        n_bought = []
+        for i, name in enumerate(names):
+            bought = target(data.ds.interactions, data.cuts[name]).groupby(C.USER)[C.ITEM].nunique()
+            part = stacked if len(rows) == 1 else stacked[stacked[C.CUT_ID] == i]
+            n_bought.append(pd.Series(bought.reindex(part[C.USER]).to_numpy(), index=group_ids(part)))
+        weight = 1.0 / pd.concat(n_bought).groupby(level=0).first().clip(lower=1)
+        score("group-weight", rows, windows, weight / weight.mean())
+    if "pair-gap" in args.variants:
+        gap_rows = [with_pair_gap(r, model_history(data.ds, data.cuts[n])) for r, n in zip(rows, names, strict=True)]
+        gap_windows = {w: (with_pair_gap(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()}
+        score("pair-gap", gap_rows, gap_windows)
+
+
+if __name__ == "__main__":
+    main()
