@@ -573,6 +573,14 @@ def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("hypothesis")
 
 
+def _shared_this(verdicts: pd.DataFrame, caption: str) -> tuple[str, pd.DataFrame]:
+    """A verdict table for a slide: where every row compares the same figure (the chosen model), that figure goes
+    into the caption instead of a column repeating it (the table fits beside a figure)."""
+    if len(verdicts) and verdicts["this"].nunique() == 1:
+        return f"{caption}; the chosen model: {verdicts['this'].iloc[0]}", verdicts.drop(columns="this")
+    return caption, verdicts
+
+
 def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Slide], dict[str, bytes]]:
     """The jury deck of a run summary (main slides, then the appendix) and its figures (name -> PNG)."""
     figures: dict[str, bytes] = {}
@@ -669,7 +677,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         "hypotheses",
         "Hypotheses and verdicts",
         read_prose("hypotheses", prose_dir, values),
-        tables=[("mean validation recall ± standard error over the windows", verdicts[~per_source])],
+        tables=[_shared_this(verdicts[~per_source], "mean validation recall ± standard error over the windows")],
     )
     if summary.get("ablation") is False:
         hyp.facts = (
@@ -734,7 +742,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
             Slide(
                 "appendix_sources",
                 "Appendix: the model retrained without each source",
-                tables=[("validation recall ± standard error", removed_verdicts)],
+                tables=[_shared_this(removed_verdicts, "validation recall ± standard error")],
                 appendix=True,
             )
         )
@@ -870,10 +878,12 @@ body { margin: 0; font-family: "DejaVu Sans", system-ui, -apple-system, "Segoe U
 table { border-collapse: collapse; font-size: 1.1vw; margin: 0.2vw 0 0.9vw; }
 th, td { border: 1px solid #cbd5e1; padding: 0.15vw 0.6vw; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+#hypotheses td:not(:first-child), #appendix_sources td:not(:first-child) { white-space: nowrap; }  /* 0.181 ± 0.014 */
 thead th { background: #f1f5f9; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3vw; font-size: 1.05vw; }
 figure { margin: 0 0 0.6vw; }
 .cols > div.figures:not(:only-child) { flex: 1.35 1 0; }
+#hypotheses .cols > div.figures:not(:only-child) { flex: 0.8 1 0; }  /* its verdict table needs the width */
 figure img { display: block; width: 100%; max-height: 36vw; object-fit: contain; object-position: left top; }
 .figures figure + figure img { max-height: 17vw; }
 .cols > div.figures:only-child figure img { max-height: 17vw; }

@@ -171,6 +171,18 @@ def test_verdicts_compare_rows_buyer_by_buyer_when_the_run_stored_their_recalls(
     assert "difference (paired)" not in report.hypothesis_verdicts(summary)  # a run from before: as it was
 
 
+def test_verdict_slides_name_the_chosen_model_once(summary):
+    """Where every verdict row compares the chosen model (p_buy, 0.210), its figure is in the caption, not a column
+    repeating it, so the table fits beside the sources figure; the fixture's main slide also compares the best
+    trial of each objective, so it keeps the column."""
+    slides = {s.key: s for s in report.build_slides(summary)[0]}
+    (caption, table), *_ = slides["appendix_sources"].tables
+    assert "this" not in table.columns and caption.endswith("the chosen model: 0.210 ± 0.010")
+    assert {"against", "verdict"} <= set(table.columns)
+    (caption, table), *_ = slides["hypotheses"].tables
+    assert table["this"].nunique() > 1 and "chosen model" not in caption
+
+
 def test_feature_and_row_labels():
     assert report.feature_label("ui_days_since_order") == "user × item: days since order"
     assert report.feature_label("s_popular_category_rank") == "popular in the user's categories: rank"
