@@ -12,6 +12,8 @@ against the first seed as is ± its standard error (the second seed as is shows 
 Variants:
 - ``group-weight``: each ranking group (a user of a training cut) weighted by 1 / the items they bought in the
   cut's target window, so that a buyer of 40 items counts as much as a buyer of 2, as in the metric;
+- ``objective=NAME``: another CatBoost loss for the same trial (e.g. ``objective=QuerySoftMax``,
+  ``objective=PairLogit``, ``objective=YetiRankPairwise``);
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
   days that hold the item; computed from each cut's history, like every feature.
@@ -83,7 +85,7 @@ def group_weights(weight_of_group: pd.Series):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_id(parser)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of {VARIANTS} and objective=NAME")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
     run = open_run(args.run_id)
@@ -94,11 +96,11 @@ def main() -> None:
     rows = [getattr(data, f"rows_{name}").frame for name in names]
     windows = validation_windows(data)
 
-    def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None) -> None:
+    def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None, trial=None):
         for seed in args.seeds:
             started = time.perf_counter()
             if weights is None:
-                model = Reranker(params, seed=seed).fit(parts, learnable=True)
+                model = Reranker(trial or params, seed=seed).fit(parts, learnable=True)
             else:
                 with group_weights(weights):
                     model = Reranker(params, seed=seed).fit(parts, learnable=True)
@@ -126,6 +128,11 @@ def main() -> None:
         gap_rows = [with_pair_gap(r, model_history(data.ds, data.cuts[n])) for r, n in zip(rows, names, strict=True)]
         gap_windows = {w: (with_pair_gap(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()}
         score("pair-gap", gap_rows, gap_windows)
+    for variant in args.variants:
+        if variant.startswith("objective="):
+            trial = type(params)(**params.as_dict())
+            object.__setattr__(trial, "objective", variant.split("=", 1)[1])  # any CatBoost loss, unvalidated
+            score(variant, rows, windows, trial=trial)
 
 
 if __name__ == "__main__":
