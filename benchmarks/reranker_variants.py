@@ -12,6 +12,7 @@ against the first seed as is ± its standard error (the second seed as is shows 
 Variants:
 - ``group-weight``: each ranking group (a user of a training cut) weighted by 1 / the items they bought in the
   cut's target window, so that a buyer of 40 items counts as much as a buyer of 2, as in the metric;
+- ``bag=N``: N models under different seeds, their raw scores z-scored and averaged (a bagged reranker);
 - ``objective=NAME``: another CatBoost loss for the same trial (e.g. ``objective=QuerySoftMax``,
   ``objective=PairLogit``, ``objective=YetiRankPairwise``);
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
@@ -82,10 +83,17 @@ def group_weights(weight_of_group: pd.Series):
         catboost.Pool = original
 
 
+def bagged_raw(models: list[Reranker], table: pd.DataFrame) -> np.ndarray:
+    """One model's raw scores, or the mean of several models' z-scored raw scores."""
+    if len(models) == 1:
+        return models[0].raw(table)
+    return np.mean([(r - r.mean()) / (r.std() or 1.0) for r in (m.raw(table) for m in models)], axis=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_id(parser)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of {VARIANTS} and objective=NAME")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of {VARIANTS}, bag=N, objective=NAME")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
     run = open_run(args.run_id)
@@ -96,19 +104,27 @@ def main() -> None:
     rows = [getattr(data, f"rows_{name}").frame for name in names]
     windows = validation_windows(data)
 
-    def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None, trial=None):
+    def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None, trial=None,
+              bag: int = 1):  # fmt: skip
         for seed in args.seeds:
             started = time.perf_counter()
-            if weights is None:
-                model = Reranker(trial or params, seed=seed).fit(parts, learnable=True)
-            else:
-                with group_weights(weights):
-                    model = Reranker(params, seed=seed).fit(parts, learnable=True)
-            got = np.concatenate([item_recall(t, model.raw(t), n, DEFAULT_K).to_numpy() for t, n in wins.values()])
+            models = []
+            for member in range(bag):  # bag > 1: the z-scored raw scores of models under seeds seed, seed + 100...
+                reranker = Reranker(trial or params, seed=seed + 100 * member)
+                if weights is None:
+                    models.append(reranker.fit(parts, learnable=True))
+                else:
+                    with group_weights(weights):
+                        models.append(reranker.fit(parts, learnable=True))
+
+            got = np.concatenate(
+                [item_recall(t, bagged_raw(models, t), n, DEFAULT_K).to_numpy() for t, n in wins.values()]
+            )
             base = results.setdefault("base", got)
             diff = got - base
+            trees = "+".join(str(m.best_iteration_ + 1) for m in models)
             print(f"| {label} | {seed} | {got.mean():.4f} ± {got.std(ddof=1) / np.sqrt(len(got)):.4f} | "
-                  f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} | {model.best_iteration_ + 1} | "
+                  f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} | {trees} | "
                   f"{time.perf_counter() - started:.0f} |", flush=True)  # fmt: skip
 
     results: dict[str, np.ndarray] = {}
@@ -129,6 +145,8 @@ def main() -> None:
         gap_windows = {w: (with_pair_gap(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()}
         score("pair-gap", gap_rows, gap_windows)
     for variant in args.variants:
+        if variant.startswith("bag="):
+            score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))
         if variant.startswith("objective="):
             trial = type(params)(**params.as_dict())
             object.__setattr__(trial, "objective", variant.split("=", 1)[1])  # any CatBoost loss, unvalidated
