@@ -474,7 +474,12 @@ class RecsysFlow(FlowSpec):
             )
         # the recall of each buyer behind every hypothesis row: the report's verdicts compare rows buyer by buyer
         self.buyer_recalls = experiment.buyer_recall_table(
-            best.validation.buyer_recalls, self.best_strategy, self.baseline_recalls, alone_recalls, removed_recalls
+            best.validation.buyer_recalls,
+            self.best_strategy,
+            self.baseline_recalls,
+            alone_recalls,
+            removed_recalls,
+            trials=experiment.best_trial_recalls(self.outcomes),
         )
         self._release("ds", "source_candidates", "buyer_inputs")
         print(self.trial_table.head(12).to_string())

@@ -575,14 +575,37 @@ def named_rows(valid: dict, strategy: str, baseline: dict, alone: dict, removed:
     return rows
 
 
+def best_trial_recalls(outcomes: list[TrialOutcome]) -> BuyerRecalls:
+    """Per objective, the recall per buyer and window of its best trial under that trial's own best strategy (the
+    rows the trial table's "best trial of each" comparison reads)."""
+    out = {}
+    for objective in dict.fromkeys(o.params.objective for o in sorted(outcomes, key=lambda o: o.number)):
+        best = best_outcome([o for o in outcomes if o.params.objective == objective])
+        if best.validation.buyer_recalls:
+            out[objective] = best.validation.buyer_recalls[best.validation.strategy]
+    return out
+
+
+#: The buyer-recall rows of the best trial of each objective (:func:`buyer_recall_table`'s ``trials``).
+BEST_TRIAL_ROW = "best trial: {}"
+
+
 def buyer_recall_table(
-    valid: BuyerRecalls, strategy: str, baseline: BuyerRecalls, alone: BuyerRecalls, removed: BuyerRecalls | None
+    valid: BuyerRecalls,
+    strategy: str,
+    baseline: BuyerRecalls,
+    alone: BuyerRecalls,
+    removed: BuyerRecalls | None,
+    trials: BuyerRecalls | None = None,
 ) -> pd.DataFrame:
-    """The recall per buyer behind every row of :func:`hypothesis_table`, one line per (row, window, buyer): what
-    the report's paired verdicts read (small: a row holds each window's buyers once)."""
+    """The recall per buyer behind every row of :func:`hypothesis_table`, and of the best trial of each objective
+    (``trials``, :func:`best_trial_recalls`, as rows ``best trial: <objective>``), one line per (row, window,
+    buyer): what the report's paired verdicts read (small: a row holds each window's buyers once)."""
+    rows = named_rows(valid, strategy, baseline, alone, removed)
+    rows.update({BEST_TRIAL_ROW.format(o): r for o, r in (trials or {}).items()})
     frames = [
         pd.DataFrame({"row": name, "window": w, C.USER: values.index.to_numpy(), "recall": values.to_numpy()})
-        for name, by_window in named_rows(valid, strategy, baseline, alone, removed).items()
+        for name, by_window in rows.items()
         for w, values in by_window.items()
     ]
     if not frames:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.experiment import BEST_TRIAL_ROW
 from recsys.metrics import paired_difference
 from recsys.schema import Action
 from recsys.schema import Columns as C
@@ -559,7 +560,7 @@ def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
         best_of = trials.sort_values("recall", ascending=False).drop_duplicates("objective").set_index("objective")
         objectives = list(best_of.index[:2])
         add(f"{objectives[0]} beats {objectives[1]} (best trial of each)", best_of.loc[objectives[0]].to_dict(),
-            best_of.loc[objectives[1]].to_dict())  # fmt: skip
+            best_of.loc[objectives[1]].to_dict(), *(BEST_TRIAL_ROW.format(o) for o in objectives))  # fmt: skip
     hypotheses = summary.get("hypotheses")
     if hypotheses is not None:
         alone = hypotheses[hypotheses.index.str.startswith("source alone: ")]

@@ -392,3 +392,28 @@ def test_every_hypothesis_row_keeps_its_recall_per_buyer(setup, candidates, data
     assert list(table["row"].unique()) == list(hypotheses.index)  # the same rows, named alike
     means = table.groupby("row")["recall"].mean()
     assert np.allclose(means[hypotheses.index], hypotheses["recall"].astype(float))
+
+
+def test_the_best_trial_of_each_objective_keeps_its_recall_per_buyer():
+    """The trial table's "best trial of each" comparison is paired too: per objective, the best trial's recall per
+    buyer under its own best strategy, as rows "best trial: <objective>" of the buyer-recall table."""
+
+    def outcome(number, objective, recalls):  # recalls: strategy -> the two buyers' recalls on one window
+        per_buyer = {s: {"valid": pd.Series(r, index=[7, 9])} for s, r in recalls.items()}
+        results = {s: {"recall": float(np.mean(r)), "recall_se": 0.01} for s, r in recalls.items()}
+        validation = experiment.Validation(results, {}, {}, pd.DataFrame(), per_buyer)
+        return experiment.TrialOutcome(number, TrialParams(objective), 100, validation)
+
+    outcomes = [
+        outcome(0, "YetiRank", {"p_buy": [0.2, 0.2], "activity": [0.1, 0.1]}),
+        outcome(1, "Logloss", {"p_buy": [0.1, 0.3], "activity": [0.0, 0.1]}),
+        outcome(2, "YetiRank", {"p_buy": [0.2, 0.3], "activity": [0.5, 0.3]}),  # YetiRank's best, by activity
+    ]
+    best = experiment.best_trial_recalls(outcomes)
+    assert list(best) == ["YetiRank", "Logloss"]  # in the order the search proposed them
+    assert best["YetiRank"]["valid"].tolist() == [0.5, 0.3] and best["Logloss"]["valid"].tolist() == [0.1, 0.3]
+    chosen = outcomes[2].validation.buyer_recalls
+    table = experiment.buyer_recall_table(chosen, "activity", {}, {}, None, trials=best)
+    rows = table.groupby("row")["recall"].mean()
+    assert list(table["row"].unique())[-2:] == ["best trial: YetiRank", "best trial: Logloss"]
+    assert rows["best trial: YetiRank"] == pytest.approx(0.4) and rows["best trial: Logloss"] == pytest.approx(0.2)

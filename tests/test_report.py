@@ -171,6 +171,23 @@ def test_verdicts_compare_rows_buyer_by_buyer_when_the_run_stored_their_recalls(
     assert "difference (paired)" not in report.hypothesis_verdicts(summary)  # a run from before: as it was
 
 
+def test_the_trials_comparison_is_paired_when_the_run_stored_the_best_trials_recalls(summary):
+    yeti = pd.Series(np.r_[np.full(44, 0.5), np.zeros(56)])  # the fixture's best trials both score 0.22
+    logloss = yeti.copy()
+    logloss.iloc[:10] -= 0.1  # the same buyers, ten of them 0.1 worse
+    rows = {"best trial: YetiRank": yeti, "best trial: Logloss": logloss}
+    recalls = pd.concat(
+        pd.DataFrame({"row": r, "window": w, C.USER: v.index, "recall": v.to_numpy()})
+        for r, v in rows.items()
+        for w in ("valid", "valid2")
+    )
+    line = report.hypothesis_verdicts({**summary, "buyer_recalls": recalls}).loc[
+        "YetiRank beats Logloss (best trial of each)"
+    ]
+    # unpaired the two trials are equal; buyer by buyer, YetiRank is 0.010 ± 0.002 ahead
+    assert line["difference (paired)"] == "+0.010 ± 0.002" and line["verdict"] == "higher"
+
+
 def test_verdict_slides_name_the_chosen_model_once(summary):
     """Where every verdict row compares the chosen model (p_buy, 0.210), its figure is in the caption, not a column
     repeating it, so the table fits beside the sources figure; the fixture's main slide also compares the best
