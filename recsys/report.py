@@ -1043,6 +1043,13 @@ def console_summary(
             "",
             console_table(hypotheses[[c for c in hypotheses.columns if c in (*DIAG_COLUMNS, *COUNT_COLUMNS)]]),
         ]
+        verdicts = hypothesis_verdicts(summary)
+        paired = "difference (paired)" in verdicts
+        lines += ["", f"Verdicts ({'the difference buyer by buyer' if paired else 'this vs against'} ± its standard "
+                      f"error, over the validation windows):"]  # fmt: skip
+        for hypothesis, row in verdicts.iterrows():
+            difference = row["difference (paired)"] if paired and row["difference (paired)"] else "unpaired"
+            lines.append(f"  {row['verdict']:<25} {difference:<16} {hypothesis}")
     lines += ["", f"Submission: {output_path} ({n_users:,} users x {k} products)"]
     test = summary.get("test_results") or {}
     if test:

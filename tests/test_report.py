@@ -188,6 +188,34 @@ def test_the_trials_comparison_is_paired_when_the_run_stored_the_best_trials_rec
     assert line["difference (paired)"] == "+0.010 ± 0.002" and line["verdict"] == "higher"
 
 
+def test_the_run_ends_with_its_verdicts_and_next_steps(summary):
+    text = report.console_summary(summary, output_path="sub.csv", n_users=50, k=10, model_name="m", data_dir="d",
+                                  flow_file="flows/recsys_flow.py")  # fmt: skip
+    lines = text.splitlines()
+    start = lines.index("Verdicts (this vs against ± its standard error, over the validation windows):")
+    verdicts = report.hypothesis_verdicts(summary)
+    shown = lines[start + 1 : start + 1 + len(verdicts)]
+    for line, (hypothesis, row) in zip(shown, verdicts.iterrows(), strict=True):
+        assert line.split()[0] in ("higher", "lower", "no") and line.endswith(hypothesis)
+        assert line.strip().startswith(row["verdict"])
+    assert "Submission: sub.csv (50 users x 10 products)" in lines and lines[-1].endswith("--data-dir d")
+    paired = report.console_summary({**summary, "buyer_recalls": _recalls({"reranker (p_buy)": pd.Series([0.5, 0.1]),
+                                     "reranker (expected_recall)": pd.Series([0.4, 0.1])})}, output_path="s",
+                                    n_users=1, k=1, model_name="m", data_dir="", flow_file="f")  # fmt: skip
+    assert "Verdicts (the difference buyer by buyer ± its standard error" in paired
+    # expected recall vs P(buy): buyer by buyer -0.1 and 0 on each window, -0.050 ± sqrt(2 x 0.005 / 2) / 2
+    assert "  no measurable difference  -0.050 ± 0.035   expected recall adds to P(buy) alone" in paired.splitlines()
+    assert "  higher                    unpaired         the model beats the history + popularity baseline" in paired
+
+
+def _recalls(rows: dict[str, pd.Series]) -> pd.DataFrame:
+    return pd.concat(
+        pd.DataFrame({"row": r, "window": w, C.USER: v.index, "recall": v.to_numpy()})
+        for r, v in rows.items()
+        for w in ("valid", "valid2")
+    )
+
+
 def test_verdict_slides_name_the_chosen_model_once(summary):
     """Where every verdict row compares the chosen model (p_buy, 0.210), its figure is in the caption, not a column
     repeating it, so the table fits beside the sources figure; the fixture's main slide also compares the best
