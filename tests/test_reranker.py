@@ -125,6 +125,18 @@ def test_platt_recovers_logistic_parameters():
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
 
 
+def test_platt_stays_finite_when_the_scores_separate_the_rows():
+    """A reranker that learnt its own training rows can separate them perfectly: with 0 / 1 targets Newton's method
+    diverged and every probability came out NaN (seen with 10% negatives); Platt's smoothed targets keep it finite."""
+    x = np.r_[np.zeros(50), np.full(50, 5.0)]
+    y = np.r_[np.zeros(50), np.ones(50)]
+    a, b = fit_platt(x, y)
+    p = sigmoid(a * x + b)
+    assert np.isfinite([a, b]).all() and a > 0
+    assert p[:50].max() < 0.05 and p[50:].min() > 0.95  # near the smoothed targets 1/52 and 51/52
+    assert np.isfinite(fit_platt(np.zeros(10), np.ones(10))).all()  # one class only: finite too
+
+
 def test_stacked_cuts_form_one_group_per_user_and_cut():
     a, b = synthetic_table(seed=0), synthetic_table(seed=1)  # the same users in two cuts
     rows = learnable_rows(stack([a, b]))
