@@ -20,7 +20,7 @@ log = logging.getLogger("recsys.search")
 #: The space Optuna searches: name -> (kind, low, high[, step]). ``train_cuts``' upper bound is the number of
 #: training cuts the run prepared (``--train-cuts``). Bounded for time: a trial's cost grows with depth (x2 per
 #: level), trees and the share of negatives kept, and keeping every negative instead of 25% made no measurable
-#: difference on the dev cases (docs/performance.md).
+#: difference on the dev cases (docs/performance.md; the default keeps 10% of six training cuts' negatives).
 SPACE = {
     "objective": ("categorical", OBJECTIVES),
     "depth": ("int", 4, 7),

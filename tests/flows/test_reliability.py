@@ -81,7 +81,7 @@ def test_a_run_without_search_trains_only_the_grid_trial(tmp_path):
     nothing, and the run chooses among the grid trial's strategies."""
     result = run_flow(tmp_path, trials=1, ablation=False)
     assert result.status == "successful", result.stderr[-3000:]
-    assert trials_of(result.run) == ["0: YetiRank, depth 4, lr 0.08, ≤100 trees, l2 3, 2 windows, 25% negatives"]
+    assert trials_of(result.run) == ["0: YetiRank, depth 4, lr 0.08, ≤100 trees, l2 3, 2 windows, 10% negatives"]
     (placeholder,) = list(result.run["train_more"])
     assert placeholder.data.outcome is None
     assert (tmp_path / "submission.csv").stat().st_size > 0
