@@ -165,8 +165,9 @@ def check_log_covers_cuts(interactions: pd.DataFrame, cuts: dict[str, Cut], hist
         raise DataValidationError(
             f"{ACTIONS_FILE}: column 'date': the log covers {have} days ({first:%Y-%m-%d} to {last:%Y-%m-%d}), "
             f"the run needs at least {need}: {history_days} days of history before the earliest cut and "
-            f"{need - history_days} from it to the end of the log (cuts: {layout}); use fewer training cuts or a "
-            "longer log"
+            f"{need - history_days} from it to the end of the log (cuts: {layout}); use fewer training cuts "
+            "(--train-cuts: each one less needs a day less) or validation windows (--valid-windows: 3 days each), "
+            "or a longer log"
         )
     for name, cut in cuts.items():
         if cut.target_end <= end and target(interactions, cut).empty:

@@ -99,6 +99,7 @@ def test_log_covering_the_cuts_passes_and_one_day_less_is_refused(n_train, n_val
     message = str(error.value)
     assert f"{ACTIONS_FILE}: column 'date'" in message
     assert f"covers {needed - 1} days (2024-09-08 to " in message and f"needs at least {needed}" in message
+    assert "--train-cuts" in message and "--valid-windows" in message  # what to change, by its flag
 
 
 def test_a_target_window_without_orders_is_refused():
