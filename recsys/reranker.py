@@ -266,7 +266,7 @@ def fit_platt(scores: np.ndarray, labels: np.ndarray, steps: int = 50) -> tuple[
         z = a * x + b  # log(1 + e^z) - t z, stable for large |z|
         return float(np.sum(np.logaddexp(0.0, z) - t * z))
 
-    a, b = 1.0, float(np.log((t.mean()) / (1 - t.mean())))
+    a, b = 1.0, float(np.log(t.mean() / (1 - t.mean())))
     current = loss(a, b)
     for _ in range(steps):
         p = sigmoid(a * x + b)

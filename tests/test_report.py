@@ -151,16 +151,20 @@ def test_hypothesis_verdicts_follow_the_intervals(summary):
     assert report.compare({"recall": 0.2}, {"recall": 0.3}) == "no interval"
 
 
-def test_verdicts_compare_rows_buyer_by_buyer_when_the_run_stored_their_recalls(summary):
-    p_buy = pd.Series(np.r_[np.full(42, 0.5), np.zeros(58)])  # the chosen row: mean 0.21
-    worse = p_buy.copy()
-    worse.iloc[:10] -= 0.1  # mean 0.20: ten buyers lose 0.1, the others score the same
-    rows = {"reranker (p_buy)": p_buy, "reranker (expected_recall)": worse}
-    recalls = pd.concat(
+def _recalls(rows: dict[str, pd.Series]) -> pd.DataFrame:
+    """A run's ``buyer_recalls`` table: each row's recall per buyer, the same on windows valid and valid2."""
+    return pd.concat(
         pd.DataFrame({"row": r, "window": w, C.USER: v.index, "recall": v.to_numpy()})
         for r, v in rows.items()
         for w in ("valid", "valid2")
     )
+
+
+def test_verdicts_compare_rows_buyer_by_buyer_when_the_run_stored_their_recalls(summary):
+    p_buy = pd.Series(np.r_[np.full(42, 0.5), np.zeros(58)])  # the chosen row: mean 0.21
+    worse = p_buy.copy()
+    worse.iloc[:10] -= 0.1  # mean 0.20: ten buyers lose 0.1, the others score the same
+    recalls = _recalls({"reranker (p_buy)": p_buy, "reranker (expected_recall)": worse})
     verdicts = report.hypothesis_verdicts({**summary, "buyer_recalls": recalls})
     line = verdicts.loc["expected recall adds to P(buy) alone"]
     # unpaired, 0.20 vs 0.21 with errors of 0.01 each is no measurable difference; buyer by buyer the difference
@@ -175,12 +179,7 @@ def test_the_trials_comparison_is_paired_when_the_run_stored_the_best_trials_rec
     yeti = pd.Series(np.r_[np.full(44, 0.5), np.zeros(56)])  # the fixture's best trials both score 0.22
     logloss = yeti.copy()
     logloss.iloc[:10] -= 0.1  # the same buyers, ten of them 0.1 worse
-    rows = {"best trial: YetiRank": yeti, "best trial: Logloss": logloss}
-    recalls = pd.concat(
-        pd.DataFrame({"row": r, "window": w, C.USER: v.index, "recall": v.to_numpy()})
-        for r, v in rows.items()
-        for w in ("valid", "valid2")
-    )
+    recalls = _recalls({"best trial: YetiRank": yeti, "best trial: Logloss": logloss})
     line = report.hypothesis_verdicts({**summary, "buyer_recalls": recalls}).loc[
         "YetiRank beats Logloss (best trial of each)"
     ]
@@ -206,14 +205,6 @@ def test_the_run_ends_with_its_verdicts_and_next_steps(summary):
     # expected recall vs P(buy): buyer by buyer -0.1 and 0 on each window, -0.050 ± sqrt(2 x 0.005 / 2) / 2
     assert "  no measurable difference  -0.050 ± 0.035   expected recall adds to P(buy) alone" in paired.splitlines()
     assert "  higher                    unpaired         the model beats the history + popularity baseline" in paired
-
-
-def _recalls(rows: dict[str, pd.Series]) -> pd.DataFrame:
-    return pd.concat(
-        pd.DataFrame({"row": r, "window": w, C.USER: v.index, "recall": v.to_numpy()})
-        for r, v in rows.items()
-        for w in ("valid", "valid2")
-    )
 
 
 def test_verdict_slides_name_the_chosen_model_once(summary):

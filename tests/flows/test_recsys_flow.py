@@ -16,6 +16,7 @@ import sys
 import pandas as pd
 import pytest
 
+from recsys.experiment import BEST_TRIAL_ROW
 from recsys.report import hypothesis_verdicts
 from recsys.reranker import TrialParams
 from recsys.submission import validate_submission
@@ -105,7 +106,7 @@ def test_trials_sources_and_hypotheses_are_recorded(clean_run):
     # every hypothesis row keeps its recall per buyer and window: the verdicts compare rows buyer by buyer
     recalls = data.buyer_recalls
     objectives = dict.fromkeys(data.trial_table.sort_values("trial")["objective"])  # the best trial of each too
-    assert list(recalls["row"].unique()) == [*data.hypotheses.index, *(f"best trial: {o}" for o in objectives)]
+    assert list(recalls["row"].unique()) == [*data.hypotheses.index, *map(BEST_TRIAL_ROW.format, objectives)]
     chosen = recalls[recalls["row"] == f"reranker ({data.best_strategy})"]
     assert chosen.groupby("window")["recall"].mean().mean() == pytest.approx(data.valid_recall)
     verdicts = hypothesis_verdicts(data.report_summary)
