@@ -68,7 +68,7 @@ def main() -> None:
     fa, va, ra = read_run(args.a.resolve(), scratch)
     fb, vb, rb = read_run(args.b.resolve(), scratch)
     scratch.unlink(missing_ok=True)
-    if fa["data"] != fb["data"]:
+    if Path(fa["data"]).resolve() != Path(fb["data"]).resolve():  # the same folder through a link is the same data
         raise SystemExit(f"the runs read different data: {fa['data']} and {fb['data']}")
     diff, se = paired_difference(vb, va)
     print(f"A {fa['run']}, B {fb['run']} on {fa['data']}")
