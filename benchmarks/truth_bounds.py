@@ -8,12 +8,15 @@ truth buyer's recall of their list is then summed over a choice of ``top_users``
 buyers of the truth file (a buyer left out, or never seen in the log, scores 0), exactly as the metric does:
 
 - ``the run's submission``: the users the run chose (reproduces the run's truth-file recall);
+- ``the baseline's users, the run's lists``: the users the baseline chose, each with the run's list (what the
+  run's item lists are worth without its buyer model);
 - ``oracle users, the run's lists``: the ``top_users`` users whose lists score best against the truth, i.e. a
   perfect buyer model with the same item lists (the most that choosing users can add);
 - ``oracle users, perfect lists``: the pool's buyers chosen (at most ``top_users``) and given everything they
   bought (at most k items each): the ceiling of any submission drawn from the run's pool (buyers never seen in
   the log, and on large logs those outside the pool, score 0 whatever is submitted);
-- next to them the history + popularity baseline on the same truth and 1.5 x it (issue 12's target).
+- next to them the history + popularity baseline on the same truth and 1.5 x it (issue 12's target), and for
+  each choice of users the share of the truth buyers it submits.
 """
 
 from __future__ import annotations
@@ -59,21 +62,29 @@ def main() -> None:
     in_pool = per_buyer.index.isin(user_ids[pool])
     chosen = set(user_ids[np.asarray(pred.selected[final.best_strategy])])
 
-    baseline = score_against_truth(ds, history_popularity_baseline(ds.interactions, ds.items, top_users, k),
-                                   truth, top_users, k).recall  # fmt: skip
+    baseline_recs = history_popularity_baseline(ds.interactions, ds.items, top_users, k)
+    baseline = score_against_truth(ds, baseline_recs, truth, top_users, k).recall
+    baseline_users = set(user_ids[np.fromiter(baseline_recs, dtype=np.int64)])
     perfect = (np.minimum(bought, k) / bought).reindex(per_buyer.index)
     rows = {
         "history + popularity baseline": baseline,
         "1.5 x the baseline (issue 12's target)": 1.5 * baseline,
         "the run's submission": per_buyer[per_buyer.index.isin(chosen)].sum() / n_buyers,
+        "the baseline's users, the run's lists": per_buyer[per_buyer.index.isin(baseline_users)].sum() / n_buyers,
         "oracle users, the run's lists": per_buyer[in_pool].nlargest(top_users).sum() / n_buyers,
         "oracle users, perfect lists": perfect[in_pool].nlargest(top_users).sum() / n_buyers,
     }
     print(f"\n{n_buyers} truth buyers, {in_pool.mean():.1%} of them in the run's pool (seen in the log); the run's "
           f"truth-file recall: {final.test_results['recall']:.4f}\n")  # fmt: skip
-    print("| submission | truth-file recall | × baseline |\n|---|---|---|")
+    captured = {
+        "history + popularity baseline": per_buyer.index.isin(baseline_users).mean(),
+        "the run's submission": per_buyer.index.isin(chosen).mean(),
+        "the baseline's users, the run's lists": per_buyer.index.isin(baseline_users).mean(),
+    }
+    print("| submission | truth-file recall | × baseline | truth buyers submitted |\n|---|---|---|---|")
     for name, value in rows.items():
-        print(f"| {name} | {value:.4f} | {value / baseline:.2f} |")
+        share = f"{captured[name]:.1%}" if name in captured else ""
+        print(f"| {name} | {value:.4f} | {value / baseline:.2f} | {share} |")
 
 
 if __name__ == "__main__":
