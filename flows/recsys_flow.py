@@ -218,7 +218,7 @@ class RecsysFlow(FlowSpec):
     @resources(**MEDIUM)
     @step
     def history(self):
-        """The user's own viewed / liked / basket / ordered items."""
+        """The user's own viewed / liked / basket / ordered items, and those of the users most like them."""
         self._branch("history")
         self.next(self.join_candidates)
 

@@ -345,6 +345,7 @@ STRATEGY_LABELS = {
 }
 SOURCE_LABELS = {
     "history": "the user's own history",
+    "neighbours": "similar users (user kNN)",
     "covisit": "co-visitation",
     "als": "ALS (matrix factorisation)",
     "faiss": "title neighbours (FAISS)",

@@ -15,6 +15,7 @@ from recsys.candidates.base import ACTION_WEIGHTS, CandidateSource
 from recsys.candidates.covisit import CovisitationSource
 from recsys.candidates.embeddings import EmbeddingSource
 from recsys.candidates.history import HistorySource
+from recsys.candidates.neighbours import NeighboursSource
 from recsys.candidates.popularity import PopularitySource, item_popularity, pad, padding_items, popular_items
 
 
@@ -35,6 +36,9 @@ SOURCES: dict[str, SourceSpec] = {
     # grocery dev case, from 0.309 to 0.345 on the retail one (150 adds little more: 0.32 and 0.35)
     "history": SourceSpec(
         lambda seed: HistorySource(), "history", "the user's own viewed / liked / basket items", depth=2.0
+    ),
+    "neighbours": SourceSpec(
+        lambda seed: NeighboursSource(), "history", "the user's items and those of the most similar users (TIFU-kNN)"
     ),
     "covisit": SourceSpec(lambda seed: CovisitationSource(), "covisit", "items co-visited with the user's recent ones"),
     "als": SourceSpec(lambda seed: ALSSource(seed=seed), "als", "implicit ALS on action-weighted confidences"),
@@ -75,6 +79,7 @@ __all__ = [
     "CovisitationSource",
     "EmbeddingSource",
     "HistorySource",
+    "NeighboursSource",
     "PopularitySource",
     "SOURCES",
     "SourceSpec",

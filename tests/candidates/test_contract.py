@@ -61,6 +61,14 @@ def _history_case():
     return [(0, 1, A.VIEW, "2024-09-10 09:00"), (0, 2, A.ADD_BASKET, "2024-09-10 08:00")], {2}, set()
 
 
+def _neighbours_case():
+    # users 1-4 share user 0's items 1 and 2 and also buy 6; user 5 shares item 1 only and buys 9
+    rows = [(0, i, A.ORDER, "2024-09-10 10:00") for i in (1, 2)]
+    for u in range(1, 5):
+        rows += [(u, i, A.ORDER, f"2024-09-0{u} 10:00") for i in (1, 2, 6)]
+    return rows + [(5, i, A.ORDER, "2024-09-05 10:00") for i in (1, 9)], {6}, {1, 2}
+
+
 def _covisit_case():
     rows = [(0, 3, A.VIEW, "2024-09-10 10:00")]
     for u in range(1, 6):  # five users look at 3 then 4 within the hour; two look at 3 then 5
@@ -99,6 +107,7 @@ def _popular_category_case():
 #: user's own, which similarity sources legitimately return at the top).
 BEHAVIOUR = {
     "history": _history_case,
+    "neighbours": _neighbours_case,
     "covisit": _covisit_case,
     "als": _als_case,
     "faiss": _faiss_case,
