@@ -15,6 +15,9 @@ Variants:
 - ``bag=N``: N models under different seeds, their raw scores z-scored and averaged (a bagged reranker);
 - ``objective=NAME``: another CatBoost loss for the same trial (e.g. ``objective=QuerySoftMax``,
   ``objective=PairLogit``, ``objective=YetiRankPairwise``);
+- ``eval=METRIC``: early stopping watches this CatBoost metric on the held-out groups instead of the loss's
+  default (e.g. ``eval=NDCG:top=25``, ``eval=RecallAt:top=25``);
+- ``od-wait=N``: boosting stops after N rounds without improvement instead of ``EARLY_STOP_ROUNDS``;
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
   days that hold the item; computed from each cut's history, like every feature.
@@ -83,6 +86,37 @@ def group_weights(weight_of_group: pd.Series):
         catboost.Pool = original
 
 
+@contextmanager
+def catboost_params(**extra):
+    """While inside, every ``CatBoost`` model the reranker builds gets ``extra`` parameters too (e.g. the metric
+    that early stopping watches)."""
+    import catboost
+
+    original = catboost.CatBoost
+
+    def patched(params=None, *args, **kwargs):
+        return original({**(params or {}), **extra}, *args, **kwargs)
+
+    catboost.CatBoost = patched
+    try:
+        yield
+    finally:
+        catboost.CatBoost = original
+
+
+@contextmanager
+def early_stop_rounds(rounds: int):
+    """While inside, boosting stops after ``rounds`` rounds without improvement on the held-out groups."""
+    import recsys.reranker
+
+    original = recsys.reranker.EARLY_STOP_ROUNDS
+    recsys.reranker.EARLY_STOP_ROUNDS = rounds
+    try:
+        yield
+    finally:
+        recsys.reranker.EARLY_STOP_ROUNDS = original
+
+
 def bagged_raw(models: list[Reranker], table: pd.DataFrame) -> np.ndarray:
     """One model's raw scores, or the mean of several models' z-scored raw scores."""
     if len(models) == 1:
@@ -93,7 +127,12 @@ def bagged_raw(models: list[Reranker], table: pd.DataFrame) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_id(parser)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of {VARIANTS}, bag=N, objective=NAME")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        help=f"of {VARIANTS}, bag=N, objective=NAME, eval=METRIC, od-wait=N",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
     run = open_run(args.run_id)
@@ -147,6 +186,12 @@ def main() -> None:
     for variant in args.variants:
         if variant.startswith("bag="):
             score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))
+        if variant.startswith("eval="):
+            with catboost_params(eval_metric=variant.split("=", 1)[1]):
+                score(variant, rows, windows)
+        if variant.startswith("od-wait="):
+            with early_stop_rounds(int(variant.split("=", 1)[1])):
+                score(variant, rows, windows)
         if variant.startswith("objective="):
             trial = type(params)(**params.as_dict())
             object.__setattr__(trial, "objective", variant.split("=", 1)[1])  # any CatBoost loss, unvalidated

@@ -206,10 +206,18 @@ def evaluate(
     return out
 
 
-def train_trial(params: TrialParams, train_rows: list[pd.DataFrame], seed: int = 0, progress: bool = False) -> Reranker:
+def train_trial(
+    params: TrialParams,
+    train_rows: list[pd.DataFrame],
+    seed: int = 0,
+    progress: bool = False,
+    trees: int | None = None,
+) -> Reranker:
     """The reranker of a trial, fitted on the learnable rows of its ``train_cuts`` newest training cuts
-    (``progress``: print a line every ~20 s while it trains)."""
-    return Reranker(params, seed).fit(train_rows, learnable=True, progress=params.label if progress else None)
+    (``progress``: print a line every ~20 s while it trains; ``trees``: exactly that many, none held out)."""
+    return Reranker(params, seed).fit(
+        train_rows, learnable=True, progress=params.label if progress else None, trees=trees
+    )
 
 
 def validate(
@@ -534,6 +542,7 @@ def final_submission(
     top_users: int,
     seed: int = 0,
     progress: bool = False,
+    trees: int | None = None,
 ) -> FinalResult:
     """The chosen recipe moved one horizon forward and its submission: the reranker refitted on the newest
     labelled cuts' learnable rows (validation included), the fitted ``buyer_model``, and the final
@@ -541,7 +550,7 @@ def final_submission(
     :class:`~recsys.model.TwoStageModel` runs for any users (the served model rebuilds the same lists)."""
     from recsys.submission import build_submission
 
-    reranker = train_trial(params, train_rows, seed, progress)
+    reranker = train_trial(params, train_rows, seed, progress, trees)
     pred = predict(reranker, buyer_model, table, inputs, k, top_users, (strategy,))
     padding = model_padding(model_history(ds, cut), len(ds.items))
     recs = pred.recs(strategy, padding, k)

@@ -182,12 +182,17 @@ class Reranker:
         self.platt_: tuple[float, float] = (1.0, 0.0)
         self.best_iteration_: int | None = None
 
-    def fit(self, tables: list[pd.DataFrame], learnable: bool = False, progress: str | None = None) -> Reranker:
+    def fit(
+        self, tables: list[pd.DataFrame], learnable: bool = False, progress: str | None = None, trees: int | None = None
+    ) -> Reranker:
         """Fit on labelled tables, newest first (the first ``params.train_cuts`` are used). ``learnable``: the
         tables are already :func:`learnable_rows` (the flow stores those, small, per cut). ``progress``: a label
-        for progress lines while the trees grow (none by default)."""
+        for progress lines while the trees grow (none by default). ``trees``: grow exactly this many trees on
+        every group, none held out (a refit with the tree count a validated trial's early stopping chose)."""
         from catboost import CatBoost, Pool
 
+        if trees is not None and trees < 1:
+            raise ValueError(f"trees must be at least 1, got {trees}")
         parts = tables[: self.params.train_cuts]
         rows = stack(parts) if len(parts) > 1 else parts[0]
         if not learnable:
@@ -198,7 +203,10 @@ class Reranker:
             raise ValueError("no bought item among the training candidates: cannot train the reranker")
         features = feature_columns(rows)
         cat = [c for c in CATEGORICAL_FEATURES if c in features]
-        fit_mask, holdout_mask = split_groups(rows, self.seed)
+        if trees:
+            fit_mask, holdout_mask = np.ones(len(rows), bool), np.zeros(len(rows), bool)
+        else:
+            fit_mask, holdout_mask = split_groups(rows, self.seed)
         train = sample_negatives(rows[fit_mask], self.params.negatives, self.seed)
 
         def pool(frame):
@@ -211,7 +219,7 @@ class Reranker:
                 "loss_function": loss_function(self.params.objective),
                 "depth": self.params.depth,
                 "learning_rate": self.params.learning_rate,
-                "iterations": self.params.iterations,
+                "iterations": trees or self.params.iterations,
                 "l2_leaf_reg": self.params.l2_leaf_reg,
                 "boosting_type": "Plain",
                 "random_seed": self.seed,
@@ -221,9 +229,9 @@ class Reranker:
                 **({"od_type": "Iter", "od_wait": EARLY_STOP_ROUNDS, "use_best_model": True} if use_holdout else {}),
             }
         )
-        callbacks = [CatBoostProgress(progress, self.params.iterations)] if progress else None
+        callbacks = [CatBoostProgress(progress, trees or self.params.iterations)] if progress else None
         self.model_.fit(pool(train), eval_set=pool(holdout) if use_holdout else None, callbacks=callbacks)
-        self.best_iteration_ = self.model_.get_best_iteration() if use_holdout else self.params.iterations - 1
+        self.best_iteration_ = self.model_.get_best_iteration() if use_holdout else self.model_.tree_count_ - 1
         self.platt_ = fit_platt(self.raw(rows), rows[C.TARGET].to_numpy())
         return self
 

@@ -90,6 +90,16 @@ def test_early_stopping_stops_when_the_held_out_users_stop_improving():
     assert model.best_iteration_ < 100 and model.model_.tree_count_ == model.best_iteration_ + 1
 
 
+def test_a_refit_with_a_tree_count_grows_exactly_that_many_on_every_group():
+    table = synthetic_table(n_users=200, seed=0)
+    table[C.TARGET] = (np.random.default_rng(5).random(len(table)) < 0.2).astype(int)  # would stop early
+    params = TrialParams("Logloss", depth=6, learning_rate=0.3, iterations=400, negatives=1.0)
+    model = Reranker(params, threads=1).fit([table], trees=150)
+    assert model.model_.tree_count_ == 150 and model.best_iteration_ == 149
+    with pytest.raises(ValueError, match="trees must be at least 1"):
+        Reranker(params, threads=1).fit([table], trees=0)
+
+
 def test_learnable_rows_drop_users_without_positive():
     table = pd.DataFrame({C.USER: [0, 0, 1, 1], C.ITEM: [1, 2, 1, 2], C.TARGET: [0, 1, 0, 0]})
     assert learnable_rows(table)[C.USER].tolist() == [0, 0]
