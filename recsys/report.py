@@ -345,7 +345,7 @@ STRATEGY_LABELS = {
 }
 SOURCE_LABELS = {
     "history": "the user's own history",
-    "neighbours": "similar users (user kNN)",
+    "neighbours": "similar users (TIFU-kNN)",
     "covisit": "co-visitation",
     "als": "ALS (matrix factorisation)",
     "faiss": "title neighbours (FAISS)",
@@ -528,6 +528,10 @@ def _by_window(recalls: pd.DataFrame | None, row: str) -> dict[str, pd.Series]:
     return {w: part.set_index(C.USER)["recall"] for w, part in mine.groupby("window", sort=False)}
 
 
+#: How the hypothesis about each removed source ends (after the source's label).
+PER_SOURCE_HYPOTHESIS = " earns its place (the model without it)"
+
+
 def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
     """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., the difference buyer by buyer
     ± its standard error (runs that stored the recall per buyer) and a verdict from that difference's interval
@@ -570,7 +574,7 @@ def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
             add(f"the reranker adds to its best single source ({source_label(top.split(': ', 1)[1])})", chosen,
                 alone.loc[top].to_dict(), chosen_row, top)  # fmt: skip
         for name, row in hypotheses[hypotheses.index.str.startswith("source removed: ")].iterrows():
-            add(f"{source_label(name.split(': ', 1)[1])} earns its place (the model without it)", chosen,
+            add(f"{source_label(name.split(': ', 1)[1])}{PER_SOURCE_HYPOTHESIS}", chosen,
                 row.to_dict(), chosen_row, name)  # fmt: skip
     return pd.DataFrame(rows).set_index("hypothesis")
 
@@ -674,13 +678,14 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
 
     # 7. hypotheses with verdicts (each source removed: the figure here, its verdicts in the appendix)
     verdicts = hypothesis_verdicts(summary)
-    per_source = verdicts.index.str.endswith("earns its place (the model without it)")
+    per_source = verdicts.index.str.endswith(PER_SOURCE_HYPOTHESIS)
+    hyp_table = _shared_this(verdicts[~per_source], "mean validation recall ± standard error over the windows")
     hyp = Slide(
-        "hypotheses",
-        "Hypotheses and verdicts",
-        read_prose("hypotheses", prose_dir, values),
-        tables=[_shared_this(verdicts[~per_source], "mean validation recall ± standard error over the windows")],
+        "hypotheses", "Hypotheses and verdicts", read_prose("hypotheses", prose_dir, values), tables=[hyp_table]
     )
+    # the sources figure sits beside the verdicts when they fit in four columns; when the rows compare different
+    # figures of the model (a "this" column) the table needs the slide's width and the figure goes to the appendix
+    source_figure_slide = hyp if "this" not in hyp_table[1].columns else None
     if summary.get("ablation") is False:
         hyp.facts = (
             "The source ablation was skipped in this run: the model was not retrained without each source "
@@ -688,9 +693,13 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         )
     elif summary["hypotheses"] is not None and summary["hypotheses"].index.str.startswith("source removed").any():
         figures["sources"] = source_figure(summary["hypotheses"])
-        hyp.figures.append(("sources", "each source alone, and the model without it"))
+        if source_figure_slide is not None:
+            hyp.figures.append(("sources", "each source alone, and the model without it"))
     slides.append(hyp)
-    removed_verdicts = verdicts[per_source]
+    # the appendix names each row by its source: "X earns its place (the model without it)" in a narrow column
+    # took five lines a row
+    removed_verdicts = verdicts[per_source].rename(index=lambda h: h.replace(PER_SOURCE_HYPOTHESIS, ""))
+    removed_verdicts.index.name = "source removed"
 
     # 8. the hyperparameter search
     trials = summary["trials"]
@@ -744,7 +753,8 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
             Slide(
                 "appendix_sources",
                 "Appendix: the model retrained without each source",
-                tables=[_shared_this(removed_verdicts, "validation recall ± standard error")],
+                tables=[_shared_this(removed_verdicts, "does each source earn its place? validation recall ± s.e.")],
+                figures=[] if source_figure_slide is not None else [("sources", "each source alone, and without it")],
                 appendix=True,
             )
         )
@@ -885,7 +895,8 @@ thead th { background: #f1f5f9; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3vw; font-size: 1.05vw; }
 figure { margin: 0 0 0.6vw; }
 .cols > div.figures:not(:only-child) { flex: 1.35 1 0; }
-#hypotheses .cols > div.figures:not(:only-child) { flex: 0.8 1 0; }  /* its verdict table needs the width */
+#hypotheses .cols > div.figures:not(:only-child),
+#appendix_sources .cols > div.figures:not(:only-child) { flex: 0.8 1 0; }  /* their verdict tables need the width */
 figure img { display: block; width: 100%; max-height: 36vw; object-fit: contain; object-position: left top; }
 .figures figure + figure img { max-height: 17vw; }
 .cols > div.figures:only-child figure img { max-height: 17vw; }
