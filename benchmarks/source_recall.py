@@ -6,10 +6,12 @@
 For each validation window (the flow's three), every source of the registry is fitted on the window's history
 and asked for its candidates for the user pool the flow scores (4 x --top-users); ``--extra`` adds sources that
 are not (yet) in the registry, with constructor keywords after a colon. Printed per source: its recall@25 (its
-own top 25 as the list) and recall@N (its N candidates, N as the flow asks of it) over the pool's buyers, and how
-much it adds to the union of the registry's candidates (``union + source``: the share of each buyer's purchases
-found in the union, minus the union without it, paired per buyer), each as a mean over the windows ± its
-standard error (:func:`recsys.metrics.paired_difference`). A fit time per window is given too.
+own top 25 as the list) and recall@N (its N candidates, N as the flow asks of its kind) over the pool's buyers,
+how much it adds to the union of the registry's candidates (the share of each buyer's purchases found in the
+union, minus the union without it, paired per buyer) and, for an ``--extra`` source, what the union finds with it
+in place of the registry's source of its kind (e.g. ``history:half_life_days=28.0`` for the history source),
+each as a mean over the windows ± its standard error (:func:`recsys.metrics.paired_difference`). A fit time per
+window is given too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsys.buyers import user_pool  # noqa: E402
 from recsys.candidates import SOURCES, candidates_of, make_source  # noqa: E402
+from recsys.candidates.history import HistorySource  # noqa: E402
 from recsys.candidates.neighbours import NeighboursSource  # noqa: E402
 from recsys.cli import resolve_data_dir  # noqa: E402
 from recsys.data import load_dataset  # noqa: E402
@@ -35,7 +38,7 @@ from recsys.schema import DEFAULT_K  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import cut_names, make_cuts, model_history, target  # noqa: E402
 
-EXTRA = {"neighbours": NeighboursSource}
+EXTRA = {"neighbours": NeighboursSource, "history": HistorySource}
 
 
 def found_share(candidates: pd.DataFrame, sets: dict, n: int | None = None) -> pd.Series:
@@ -66,6 +69,7 @@ def main(argv=None) -> None:
     alone: dict[str, dict[str, tuple[pd.Series, pd.Series]]] = {}
     depth: dict[str, int] = {}
     added: dict[str, dict[str, pd.Series]] = {}
+    replacing: dict[str, dict[str, pd.Series]] = {}
     fit_s: dict[str, list[float]] = {}
     for window in cut_names(cuts, "valid"):
         cut = cuts[window]
@@ -79,7 +83,7 @@ def main(argv=None) -> None:
         for label, source, kind in sources:
             started = time.perf_counter()
             source.fit(hist, ds.items, ds.vectors)
-            cands[label] = source.recommend(pool, candidates_of(kind, args.candidates) if kind in SOURCES else 50)
+            cands[label] = source.recommend(pool, candidates_of(kind, args.candidates))
             fit_s.setdefault(label, []).append(time.perf_counter() - started)
             n = int(cands[label][C.RANK].max()) if len(cands[label]) else 0
             depth[label] = max(depth.get(label, 0), n)
@@ -95,22 +99,30 @@ def main(argv=None) -> None:
             without = found_share(pd.concat(rest, ignore_index=True), sets) if label in SOURCES else base
             with_it = base if label in SOURCES else found_share(pd.concat([union, cands[label]]), sets)
             added.setdefault(label, {})[window] = with_it - without
+            if label not in SOURCES:  # in place of the registry's source of its kind
+                others = [cands[name] for name in SOURCES if name != _kind] + [cands[label]]
+                replacing.setdefault(label, {})[window] = found_share(pd.concat(others, ignore_index=True), sets) - base
         print(f"{window}: {len(sets)} pool buyers; union of the registry finds {base.mean():.4f}", flush=True)
 
     zero = {w: s * 0 for w, s in added["union of the registry"].items()}
-    print("\n| source | recall@25 alone | recall@N alone (N) | added to the union of the others | fit + recommend s |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| source | recall@25 alone | recall@N alone (N) | added to the union of the others "
+        "| the union with it in place of the registry's source of its kind, minus the union | fit + recommend s |"
+    )
+    print("|---|---|---|---|---|---|")
     for label in alone:
         at25 = paired_difference({w: v[0] for w, v in alone[label].items()}, zero)
         at_n = paired_difference({w: v[1] for w, v in alone[label].items()}, zero)
         n_max = depth[label]
         gain = paired_difference(added[label], zero)
+        swap = paired_difference(replacing[label], zero) if label in replacing else None
+        swapped = f"{swap[0]:+.4f} ± {swap[1]:.4f}" if swap else ""
         print(
             f"| {label} | {at25[0]:.4f} ± {at25[1]:.4f} | {at_n[0]:.4f} ± {at_n[1]:.4f} ({n_max}) "
-            f"| {gain[0]:+.4f} ± {gain[1]:.4f} | {np.mean(fit_s[label]):.1f} |"
+            f"| {gain[0]:+.4f} ± {gain[1]:.4f} | {swapped} | {np.mean(fit_s[label]):.1f} |"
         )
     union = paired_difference(added["union of the registry"], zero)
-    print(f"| union of the registry | | {union[0]:.4f} ± {union[1]:.4f} | | |")
+    print(f"| union of the registry | | {union[0]:.4f} ± {union[1]:.4f} | | | |")
 
 
 if __name__ == "__main__":

@@ -231,7 +231,9 @@ def test_card_shows_every_section(clean_run):
     slides, figures = build_slides(run_summary(run))
     for slide in slides:  # every slide's title, and the ablation's verdicts (the clean run has --ablation True)
         assert json.dumps(slide.title)[1:-1] in html
-    assert "the user's own history earns its place" in html
+    removed = next(s for s in slides if s.key == "appendix_sources").tables[0][1]  # the ablation's verdicts
+    assert removed.index.name == "source removed" and "the user's own history" in removed.index
+    assert '"source removed"' in html and all(json.dumps(label)[1:-1] in html for label in removed.index)
     assert html.count("data:image/png;base64") == sum(len(s.figures) for s in slides) >= 7
 
 
