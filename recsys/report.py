@@ -592,14 +592,23 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     figures: dict[str, bytes] = {}
     slides: list[Slide] = []
     best, test, params = summary["best"], summary["test_results"], summary["params"]
+    pool_users = len(summary["cuts"]) and int(summary["cuts"]["users scored"].iloc[0])
+    budget = int(summary["budget"])
     values = {
-        "top_users": f"{summary['budget']:,}",
+        "top_users": f"{budget:,}",
         "k": params.get("k"),
         "horizon": summary.get("horizon", 3),
         "candidates": params.get("candidates per source"),
-        "pool": f"{len(summary['cuts']) and int(summary['cuts']['users scored'].iloc[0]):,}",
+        "pool": f"{pool_users:,}",
         "windows": len(summary.get("windows") or {}) or 1,
     }
+    # a log with fewer active users than the budget submits them all: "the best 3,000 of 2,185" reads wrong
+    values["submitted"] = (
+        f"The best {budget:,} of a pool of {pool_users:,} active users are submitted"
+        if pool_users > budget
+        else f"All {pool_users:,} active users of the pool are submitted (the budget is {budget:,})"
+    )
+    values["submitted_box"] = f"the best {budget:,} users" if pool_users > budget else f"all {pool_users:,} users"
     valid = validation_table(summary)
     chosen = summary["valid_results"][best["strategy"]]
     baselines = valid[valid.index.str.startswith("baseline")]
@@ -646,7 +655,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         ("Features", "the user's actions on the product, their purchase rhythm, demand, source ranks"),
         ("Reranker", f"CatBoost, {_count(summary['trials']['trial'].nunique(), 'trial')}; calibrated probabilities"),
         ("Buyer model", "P(buy) of each of the pool's users"),
-        ("Submission", f"the best {values['top_users']} users × {values['k']} products"),
+        ("Submission", f"{values['submitted_box']} × {values['k']} products"),
     ]
     slides.append(approach)
 

@@ -263,3 +263,19 @@ def test_the_search_slide_says_when_no_search_ran():
     one = report.search_note(1, best)
     assert "one trial" in one and "--trials 8" in one and "**YetiRank, depth 6**" in one
     assert report.search_note(6, best).startswith("6 trials; chosen: **YetiRank, depth 6**")
+
+
+def test_the_approach_says_who_is_submitted_whether_the_pool_exceeds_the_budget_or_not(summary):
+    budget = int(summary["budget"])
+
+    def approach(users_scored):
+        run = {**summary, "cuts": summary["cuts"].assign(**{"users scored": users_scored})}
+        slide = next(s for s in report.build_slides(run)[0] if s.key == "approach")
+        return slide.prose, dict(slide.diagram)["Submission"]
+
+    prose, box = approach(4 * budget)
+    assert f"The best {budget:,} of a pool of {4 * budget:,} active users are submitted." in prose
+    assert box.startswith(f"the best {budget:,} users")
+    prose, box = approach(budget - 1)  # a small log: everyone is submitted
+    assert f"All {budget - 1:,} active users of the pool are submitted (the budget is {budget:,})." in prose
+    assert box.startswith(f"all {budget - 1:,} users") and "the best" not in prose
