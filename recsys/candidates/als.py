@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from recsys.candidates.base import (
     ACTION_WEIGHTS,
     CandidateSource,
     as_candidates,
-    cut_time,
-    decay,
     empty_candidates,
-    item_events,
+    user_item_weights,
 )
 from recsys.schema import Columns as C
 
@@ -56,14 +53,7 @@ class ALSSource(CandidateSource):
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
-        events = item_events(history, self.weights)
-        w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], cut_time(history), self.half_life_days)
-        n_users = int(history[C.USER].max()) + 1 if len(history) else 0
-        n_items = len(items)
-        matrix = sp.coo_matrix(
-            (w, (events[C.USER].to_numpy(), events[C.ITEM].to_numpy())), shape=(n_users, n_items)
-        ).tocsr()
-        matrix.sum_duplicates()
+        matrix = user_item_weights(history, len(items), self.half_life_days, self.weights)
         matrix.data = (self.alpha * np.log1p(matrix.data)).astype(np.float32)
         self.user_items_ = matrix
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS threads would oversubscribe

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.schema import CANDIDATE_COLUMNS, ITEM_DTYPE, NO_ITEM, USER_DTYPE, Action
 from recsys.schema import Columns as C
@@ -51,6 +52,21 @@ def decay(ts: pd.Series, now: pd.Timestamp, half_life_days: float) -> np.ndarray
     """Exponential recency weight: 1 at ``now``, 0.5 one half-life earlier."""
     age_days = (now - ts).dt.total_seconds().to_numpy() / 86400.0
     return np.exp2(-age_days / half_life_days).astype(np.float32)
+
+
+def user_item_weights(
+    history: pd.DataFrame, n_items: int, half_life_days: float, weights: dict[int, float] = ACTION_WEIGHTS
+) -> sp.csr_matrix:
+    """Users x items (codes as indices): the action weight of every event on the item times its recency weight
+    (:func:`decay` from the cut), summed per pair; float32, duplicates summed."""
+    events = item_events(history, weights)
+    n_users = int(history[C.USER].max()) + 1 if len(history) else 0
+    w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], cut_time(history), half_life_days)
+    matrix = sp.coo_matrix(
+        (w.astype(np.float32), (events[C.USER].to_numpy(), events[C.ITEM].to_numpy())), shape=(n_users, n_items)
+    ).tocsr()
+    matrix.sum_duplicates()
+    return matrix
 
 
 def recent_items(events: pd.DataFrame, now: pd.Timestamp, half_life_days: float, n: int) -> pd.DataFrame:

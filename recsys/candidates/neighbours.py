@@ -22,11 +22,9 @@ from recsys.candidates.base import (
     ACTION_WEIGHTS,
     CandidateSource,
     as_candidates,
-    cut_time,
-    decay,
     empty_candidates,
-    item_events,
     top_n,
+    user_item_weights,
 )
 from recsys.schema import Columns as C
 
@@ -60,14 +58,7 @@ class NeighboursSource(CandidateSource):
         self.cells_per_chunk = cells_per_chunk
 
     def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
-        events = item_events(history, self.weights)
-        n_users = int(history[C.USER].max()) + 1 if len(history) else 0
-        w = events[C.WEIGHT].to_numpy() * decay(events[C.TS], cut_time(history), self.half_life_days)
-        matrix = sp.coo_matrix(
-            (w.astype(np.float32), (events[C.USER].to_numpy(), events[C.ITEM].to_numpy())),
-            shape=(n_users, len(items)),
-        ).tocsr()
-        matrix.sum_duplicates()
+        matrix = user_item_weights(history, len(items), self.half_life_days, self.weights)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         self.profiles_ = sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)).dot(matrix).tocsr()
         # neighbours are looked for among the users with the most recency-weighted activity: at the real volume
