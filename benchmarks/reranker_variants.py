@@ -20,10 +20,7 @@ Variants:
 - ``od-wait=N``: boosting stops after N rounds without improvement instead of ``EARLY_STOP_ROUNDS``;
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
-  days that hold the item; computed from each cut's history, like every feature;
-- ``dense``: every candidate gets the score of each source that can score any pair (ALS, co-visitation, nearest
-  users: ``CandidateSource.score``), not only of the sources that proposed it; the sources are refitted on each
-  cut's history with the run's seed.
+  days that hold the item; computed from each cut's history, like every feature.
 """
 
 from __future__ import annotations
@@ -42,25 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpick
 from reranker_training import item_recall, validation_windows  # noqa: E402
 from runs import add_run_id, open_run  # noqa: E402
 
-from recsys.candidates import SOURCES, make_source  # noqa: E402
 from recsys.features import _days, pair_key, purchase_gaps  # noqa: E402
 from recsys.reranker import Reranker, group_ids, stack  # noqa: E402
 from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import cut_names, model_history, target  # noqa: E402
 
-VARIANTS = ("group-weight", "pair-gap", "dense")
-
-
-def with_dense_scores(table: pd.DataFrame, history: pd.DataFrame, items: pd.DataFrame, vectors, seed: int):
-    """``table`` with ``dense_<source>``: each pair-scoring source's score of every candidate."""
-    extra = {}
-    for name in SOURCES:
-        source = make_source(name, seed).fit(history, items, vectors)
-        values = source.score(table[C.USER].to_numpy(), table[C.ITEM].to_numpy())
-        if values is not None:
-            extra[f"dense_{name}"] = values
-    return table.assign(**extra)
+VARIANTS = ("group-weight", "pair-gap")
 
 
 def with_pair_gap(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -198,14 +183,6 @@ def main() -> None:
         gap_rows = [with_pair_gap(r, model_history(data.ds, data.cuts[n])) for r, n in zip(rows, names, strict=True)]
         gap_windows = {w: (with_pair_gap(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()}
         score("pair-gap", gap_rows, gap_windows)
-    if "dense" in args.variants:
-        ds, seed = data.ds, data.seed
-
-        def dense(t: pd.DataFrame, cut_name: str) -> pd.DataFrame:
-            return with_dense_scores(t, model_history(ds, data.cuts[cut_name]), ds.items, ds.vectors, seed)
-
-        dense_rows = [dense(r, n) for r, n in zip(rows, names, strict=True)]
-        score("dense", dense_rows, {w: (dense(t, w), n) for w, (t, n) in windows.items()})
     for variant in args.variants:
         if variant.startswith("bag="):
             score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events, lookup, pair_key, sorted_unique
+from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events
 from recsys.candidates.embeddings import EmbeddingSource
 from recsys.schema import (
     ITEM_DTYPE,
@@ -81,11 +81,11 @@ def order_cycle_features(orders: pd.DataFrame, users: np.ndarray) -> dict[str, n
     codes = orders[C.USER].to_numpy()
     ts = orders[C.TS].to_numpy().astype(np.int64)
     distinct_orders, _ = unique_pairs(codes, ts)
-    pos, found = lookup(users.astype(np.int64), distinct_orders)
+    pos, found = _lookup(users.astype(np.int64), distinct_orders)
     out["u_orders"] = np.bincount(pos[found], minlength=n).astype(np.float64)
     days = _days(orders[C.TS])
     user_days, _ = unique_pairs(codes, days)
-    pos, found = lookup(users.astype(np.int64), user_days)
+    pos, found = _lookup(users.astype(np.int64), user_days)
     out["u_order_days"] = np.bincount(pos[found], minlength=n).astype(np.float64)
     gap_users, gaps = purchase_gaps(codes, days)
     if len(gaps):
@@ -198,18 +198,37 @@ def item_rebuy(orders: pd.DataFrame, n_items: int) -> tuple[np.ndarray, np.ndarr
     return share, gap
 
 
+def pair_key(users, items) -> np.ndarray:
+    """One int64 per (user, item) code pair, ordered like the pairs (user first, then item)."""
+    return (np.asarray(users, dtype=np.int64) << 32) | np.asarray(items, dtype=np.int64)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of integers by one sort (several times faster than numpy's hashing path on millions of keys)."""
+    ordered = np.sort(np.asarray(values))
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``keys`` in ``sorted_keys`` and whether each was found."""
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.minimum(pos, max(len(sorted_keys) - 1, 0))
+    found = sorted_keys[pos] == keys if len(sorted_keys) else np.zeros(len(keys), bool)
+    return pos, found
+
+
 def pair_feature_columns(history: pd.DataFrame, users: np.ndarray, items: np.ndarray, now) -> dict[str, np.ndarray]:
     """:func:`pair_features` as arrays aligned with the ``(users, items)`` rows (no merge: the few pairs with
     events are aggregated, then looked up by their int64 key)."""
     keys = pair_key(users, items)
     frame = history[history[C.ITEM].ne(NO_ITEM).to_numpy() & history[C.USER].isin(sorted_unique(users)).to_numpy()]
     ev_keys = pair_key(frame[C.USER].to_numpy(), frame[C.ITEM].to_numpy())
-    _, wanted = lookup(sorted_unique(keys), ev_keys)
+    _, wanted = _lookup(sorted_unique(keys), ev_keys)
     frame, ev_keys = frame[wanted], ev_keys[wanted]
     age = _age_days(frame[C.TS], now)
     action = frame[C.ACTION].to_numpy()
     uniq, inv = np.unique(ev_keys, return_inverse=True)
-    pos, found = lookup(uniq, keys)
+    pos, found = _lookup(uniq, keys)
     n = len(uniq)
 
     def per_row(values: np.ndarray, fill: float) -> np.ndarray:
@@ -266,7 +285,7 @@ def category_share(history: pd.DataFrame, items: pd.DataFrame, pairs: pd.DataFra
     total = np.bincount(inv, weights=w, minlength=len(uniq))
     user_total = pd.Series(w, index=ev_users).groupby(level=0).sum()
     share = total / user_total.reindex(uniq >> 32).to_numpy()
-    pos, found = lookup(uniq, pair_key(pairs[C.USER].to_numpy(), category[pairs[C.ITEM].to_numpy()]))
+    pos, found = _lookup(uniq, pair_key(pairs[C.USER].to_numpy(), category[pairs[C.ITEM].to_numpy()]))
     return np.where(found, share[pos] if len(uniq) else 0.0, 0.0).astype(np.float32)
 
 
@@ -387,7 +406,7 @@ def build_features(
 def add_labels(table: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame:
     """``target`` column: 1 where the user ordered the item in the cut's target window."""
     bought = sorted_unique(pair_key(target[C.USER].to_numpy(), target[C.ITEM].to_numpy()))
-    _, found = lookup(bought, pair_key(table[C.USER].to_numpy(), table[C.ITEM].to_numpy()))
+    _, found = _lookup(bought, pair_key(table[C.USER].to_numpy(), table[C.ITEM].to_numpy()))
     cols = {c: table[c].to_numpy() for c in table.columns if c != C.TARGET}
     cols[C.TARGET] = found.astype(np.int8)
     return pd.DataFrame(cols, index=table.index, copy=False)  # no insert into a table of one block per column

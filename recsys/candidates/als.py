@@ -86,18 +86,3 @@ class ALSSource(CandidateSource):
             }
         )
         return as_candidates(frame[frame[C.ITEM] >= 0])
-
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """The dot product of the user's and the item's factors (NaN for a user without events in the cut)."""
-        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        out = np.full(len(users), np.nan, dtype=np.float32)
-        matrix = self.user_items_
-        if not matrix.nnz:
-            return out
-        inside = (users >= 0) & (users < matrix.shape[0])
-        known = np.flatnonzero(inside & (np.diff(matrix.indptr)[np.where(inside, users, 0)] > 0))
-        user_factors, item_factors = self.model_.user_factors, self.model_.item_factors
-        for start in range(0, len(known), 65_536):  # two gathered (chunk x factors) blocks at a time
-            at = known[start : start + 65_536]
-            out[at] = np.einsum("ij,ij->i", user_factors[users[at]], item_factors[items[at]])
-        return out

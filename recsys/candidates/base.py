@@ -40,12 +40,6 @@ class CandidateSource(ABC):
     def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:
         """Candidates for ``users``: columns ``user, item, score, rank``."""
 
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
-        """The source's score of any ``(users[j], items[j])`` pair, proposed or not (float32, NaN where the source
-        knows nothing of the user), on the scale of :meth:`recommend`'s scores; None when the source cannot score
-        pairs it did not propose (the default)."""
-        return None
-
 
 def item_events(history: pd.DataFrame, weights: dict[int, float] = ACTION_WEIGHTS) -> pd.DataFrame:
     """Events with a product and a positive weight, with a ``weight`` column."""
@@ -120,32 +114,3 @@ def empty_candidates() -> pd.DataFrame:
 def cut_time(history: pd.DataFrame) -> pd.Timestamp:
     """The moment recency is measured from: midnight after the last event of the history."""
     return history[C.TS].max().floor("D") + pd.Timedelta(days=1)
-
-
-def pair_key(users, items) -> np.ndarray:
-    """One int64 per (user, item) code pair, ordered like the pairs (user first, then item)."""
-    return (np.asarray(users, dtype=np.int64) << 32) | np.asarray(items, dtype=np.int64)
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` of integers by one sort (several times faster than numpy's hashing path on millions of keys)."""
-    ordered = np.sort(np.asarray(values))
-    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
-
-
-def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``keys`` in ``sorted_keys`` and whether each was found."""
-    pos = np.searchsorted(sorted_keys, keys)
-    pos = np.minimum(pos, max(len(sorted_keys) - 1, 0))
-    found = sorted_keys[pos] == keys if len(sorted_keys) else np.zeros(len(keys), bool)
-    return pos, found
-
-
-def scores_of_pairs(scores: pd.DataFrame, users: np.ndarray, items: np.ndarray, missing: float) -> np.ndarray:
-    """``scores`` (``user, item, score``, one row per pair) looked up at the ``(users[j], items[j])`` pairs;
-    ``missing`` where a pair has no row."""
-    keys = pair_key(scores[C.USER].to_numpy(), scores[C.ITEM].to_numpy())
-    order = np.argsort(keys, kind="stable")
-    pos, found = lookup(keys[order], pair_key(users, items))
-    values = scores[C.SCORE].to_numpy(np.float32)[order]
-    return np.where(found, values[pos] if len(values) else missing, missing).astype(np.float32)

@@ -11,15 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.candidates.base import (
-    ACTION_WEIGHTS,
-    CandidateSource,
-    cut_time,
-    item_events,
-    recent_items,
-    scores_of_pairs,
-    top_n,
-)
+from recsys.candidates.base import ACTION_WEIGHTS, CandidateSource, cut_time, item_events, recent_items, top_n
 from recsys.schema import Columns as C
 
 
@@ -101,19 +93,10 @@ class CovisitationSource(CandidateSource):
         self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
         return self
 
-    def _scores(self, users: np.ndarray) -> pd.DataFrame:
-        """Every item co-visited with the recent items of ``users``: ``user, item, score``."""
+    def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:
         profile = self.profile_[self.profile_[C.USER].isin(users)]
         neighbours = self.neighbours_.rename(columns={C.WEIGHT: C.SCORE})
         joined = profile.merge(neighbours, on=C.ITEM)
         joined[C.SCORE] = joined[C.SCORE] * joined[C.WEIGHT]
         scores = joined.groupby([C.USER, f"{C.ITEM}_o"], as_index=False)[C.SCORE].sum()
-        return scores.rename(columns={f"{C.ITEM}_o": C.ITEM})
-
-    def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:
-        return top_n(self._scores(users), n)
-
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """0 for an item never co-visited with the user's recent items."""
-        users = np.asarray(users)
-        return scores_of_pairs(self._scores(np.unique(users)), users, items, missing=0.0)
+        return top_n(scores.rename(columns={f"{C.ITEM}_o": C.ITEM}), n)

@@ -71,26 +71,18 @@ class NeighboursSource(CandidateSource):
         return self
 
     def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:
-        known = self._known(users)
-        if not len(known) or n < 1:
-            return empty_candidates()
-        n_items = self.profiles_.shape[1]
-        chunk = self._chunk_size()
-        parts = [self._chunk(known[i : i + chunk], min(n, n_items)) for i in range(0, len(known), chunk)]
-        return as_candidates(pd.concat(parts, ignore_index=True))
-
-    def _known(self, users: np.ndarray) -> np.ndarray:
-        """The sorted distinct ``users`` with a profile (some event on an item in the cut)."""
         profiles = self.profiles_
         users = np.asarray(users, dtype=np.int64)
         known = users[(users >= 0) & (users < profiles.shape[0])]
-        return np.unique(known[np.diff(profiles.indptr)[known] > 0]) if len(known) else known
+        known = np.unique(known[np.diff(profiles.indptr)[known] > 0]) if len(known) else known
+        if not len(known) or n < 1:
+            return empty_candidates()
+        n_items = profiles.shape[1]
+        chunk = max(1, self.cells_per_chunk // max(len(self.neighbour_users_), n_items))
+        parts = [self._chunk(known[i : i + chunk], min(n, n_items)) for i in range(0, len(known), chunk)]
+        return as_candidates(pd.concat(parts, ignore_index=True))
 
-    def _chunk_size(self) -> int:
-        return max(1, self.cells_per_chunk // max(len(self.neighbour_users_), self.profiles_.shape[1]))
-
-    def _dense(self, users: np.ndarray) -> np.ndarray:
-        """Every item's score for each of ``users`` (profiled users; one row per user)."""
+    def _chunk(self, users: np.ndarray, n: int) -> pd.DataFrame:
         own = self.profiles_[users]
         sims = own.dot(self.neighbour_profiles_t_).toarray()
         pos = np.searchsorted(self.neighbour_users_, users)
@@ -107,26 +99,7 @@ class NeighboursSource(CandidateSource):
         scores = (1.0 - self.own_weight) * mix.dot(self.neighbour_profiles_)
         if self.own_weight > 0:
             scores = scores + self.own_weight * own
-        return scores.toarray() if sp.issparse(scores) else np.asarray(scores)
-
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """NaN for a user without events on items in the cut."""
-        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        out = np.full(len(users), np.nan, dtype=np.float32)
-        known = self._known(users)
-        if not len(known):
-            return out
-        row_of = np.searchsorted(known, users)
-        has = (row_of < len(known)) & (known[np.minimum(row_of, len(known) - 1)] == users)
-        step = self._chunk_size()
-        for first in range(0, len(known), step):
-            at = np.flatnonzero(has & (row_of >= first) & (row_of < first + step))
-            dense = self._dense(known[first : first + step])
-            out[at] = dense[row_of[at] - first, items[at]]
-        return out
-
-    def _chunk(self, users: np.ndarray, n: int) -> pd.DataFrame:
-        dense = self._dense(users)
+        dense = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
         best = np.argpartition(-dense, n - 1, axis=1)[:, :n] if n < dense.shape[1] else None
         if best is None:
             best = np.tile(np.arange(dense.shape[1]), (len(users), 1))

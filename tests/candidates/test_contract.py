@@ -56,27 +56,6 @@ def test_deterministic(name, log):
     pd.testing.assert_frame_equal(a, b)
 
 
-@pytest.mark.parametrize("name", list(SOURCES))
-def test_pair_scores_agree_with_recommendations(name, log):
-    """A source that scores arbitrary pairs gives its proposed pairs their proposed score, scores unproposed
-    pairs no higher than the user's last proposal, and knows nothing of a user without history."""
-    source = make_source(name).fit(history(log, CUT), make_items(N_ITEMS), VECTORS)
-    out = source.recommend(np.arange(30), 3)
-    if source.score(out[C.USER].to_numpy(), out[C.ITEM].to_numpy()) is None:
-        pytest.skip(f"{name} does not score pairs it did not propose")
-    np.testing.assert_allclose(source.score(out[C.USER], out[C.ITEM]), out[C.SCORE], rtol=1e-5, atol=1e-6)
-    users = np.repeat(np.arange(30), N_ITEMS)
-    items = np.tile(np.arange(N_ITEMS), 30)
-    every = pd.DataFrame({C.USER: users, C.ITEM: items, C.SCORE: source.score(users, items)})
-    proposed = every.merge(out[[C.USER, C.ITEM]], on=[C.USER, C.ITEM], how="left", indicator=True)
-    last = out.groupby(C.USER)[C.SCORE].min()
-    others = proposed[proposed["_merge"] == "left_only"]
-    others = others[others[C.USER].isin(last.index) & others[C.SCORE].notna()]
-    assert (others[C.SCORE].to_numpy() <= last.reindex(others[C.USER]).to_numpy() + 1e-6).all()
-    unknown = source.score(np.array([999, 999]), np.array([0, 1]))
-    assert np.isnan(unknown).all() or (unknown == 0).all()
-
-
 def _history_case():
     # a basket add outweighs an older view
     return [(0, 1, A.VIEW, "2024-09-10 09:00"), (0, 2, A.ADD_BASKET, "2024-09-10 08:00")], {2}, set()
