@@ -151,6 +151,7 @@ def benchmark(
         },
         "valid_recall": facts["valid_recall"],
         "test_recall": facts["test_recall"],
+        "test": facts.get("test", {}),
         "hypotheses": facts.get("hypotheses", []),
     }
 
@@ -179,6 +180,7 @@ def print_facts() -> None:
         "steps": {step: round(seconds, 1) for step, seconds in step_times(run).items()},
         "valid_recall": float(data.valid_recall),
         "test_recall": float(data.test_results.get("recall", float("nan"))),
+        "test": {key: float(value) for key, value in data.test_results.items()},  # with the baseline's figures
     }
     if "report_summary" in data:
         from recsys.report import hypothesis_verdicts
@@ -199,12 +201,20 @@ def markdown(results: list[dict]) -> str:
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     lines.append("| **whole flow** | " + " | ".join(f"{r['wall_s']} | {r['tree_peak_gb']}" for r in results) + " |")
     lines.append("")
-    lines.append("| preset | rows | users | items | top users | wall s | tree peak GB | valid recall | test recall |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append(
+        "| preset | rows | users | items | top users | wall s | tree peak GB | valid recall | test recall "
+        "| test: history + popularity baseline | test: minus the baseline, buyer by buyer |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        test = r.get("test") or {}
+        base, diff = "", ""
+        if test.get("baseline_recall"):
+            base = f"{test['baseline_recall']:.4f} ({r['test_recall'] / test['baseline_recall']:.2f} ×)"
+            diff = f"{test['baseline_difference']:+.4f} ± {test['baseline_difference_se']:.4f}"
         lines.append(
             f"| {r['preset']} | {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['top_users']} | {r['wall_s']} "
-            f"| {r['tree_peak_gb']} | {r['valid_recall']:.4f} | {r['test_recall']:.4f} |"
+            f"| {r['tree_peak_gb']} | {r['valid_recall']:.4f} | {r['test_recall']:.4f} | {base} | {diff} |"
         )
     for r in results:
         if r.get("hypotheses"):
@@ -237,7 +247,7 @@ def main(argv=None) -> int:
             peaks = {step: v["peak_gb"] for step, v in r["steps"].items()}
             r["steps"] = {s: {"wall_s": t, "peak_gb": peaks.get(s, 0)} for s, t in facts["steps"].items()}
             r.update(run=facts["run"], valid_recall=facts["valid_recall"], test_recall=facts["test_recall"],
-                     hypotheses=facts.get("hypotheses", []))  # fmt: skip
+                     test=facts.get("test", {}), hypotheses=facts.get("hypotheses", []))  # fmt: skip
         Path(args.refresh).write_text(json.dumps(results, indent=2))
         print(markdown(results))
         return 0

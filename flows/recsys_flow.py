@@ -531,7 +531,9 @@ class RecsysFlow(FlowSpec):
         self.test_results = score_truth(self.ds, self.truth, result.recs, self.k, self.top_users)
         print(f"wrote {self.output_path}: {len(self.submission):,} users")
         if self.test_results:
-            print(f"test recall against the truth file: {self.test_results['recall']:.4f}")
+            from recsys.report import truth_sentence
+
+            print(f"against the truth file: {truth_sentence(self.test_results)}")
         self._release("ds", "buyer_inputs")
         self.next(self.track)
 

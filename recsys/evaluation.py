@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from recsys.baselines import history_popularity_baseline
 from recsys.dataset import Dataset
-from recsys.metrics import Diagnostics, diagnostics
+from recsys.metrics import Diagnostics, buyer_recalls, diagnostics, paired_difference
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS
 from recsys.schema import Columns as C
 from recsys.split import Cut, target
@@ -40,7 +41,24 @@ def truth_file(data_dir) -> pd.DataFrame | None:
 
 
 def score_truth(ds: Dataset, truth: pd.DataFrame | None, recs: dict, k: int, top_users: int) -> dict[str, float]:
-    """Diagnostics against the truth of the days after the log (empty without one)."""
+    """Diagnostics against the truth of the days after the log (empty without one), next to the history +
+    popularity baseline's submission from the same log: its recall (``baseline_recall``, ``baseline_recall_se``)
+    and the difference buyer by buyer, model minus baseline (``baseline_difference``, ``baseline_difference_se``)."""
     if truth is None:
         return {}
-    return score_against_truth(ds, recs, truth, top_users, k).as_dict()
+    raw_truth = truth.rename(columns={C.USER_ID: C.USER, C.PRODUCT_ID: C.ITEM})
+    base_recs = history_popularity_baseline(ds.interactions, ds.items, top_users, k)
+    model = score_against_truth(ds, recs, truth, top_users, k).as_dict()
+    base = score_against_truth(ds, base_recs, truth, top_users, k)
+    per_buyer = {
+        name: {"truth": buyer_recalls(ds.raw_recs(r), raw_truth, top_users, k)}
+        for name, r in (("model", recs), ("baseline", base_recs))
+    }
+    difference, se = paired_difference(per_buyer["model"], per_buyer["baseline"])
+    return {
+        **model,
+        "baseline_recall": base.recall,
+        "baseline_recall_se": base.recall_se,
+        "baseline_difference": difference,
+        "baseline_difference_se": se,
+    }

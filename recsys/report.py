@@ -532,6 +532,27 @@ def _by_window(recalls: pd.DataFrame | None, row: str) -> dict[str, pd.Series]:
 PER_SOURCE_HYPOTHESIS = " earns its place (the model without it)"
 
 
+def truth_sentence(test: dict, bold: bool = False) -> str:
+    """The truth-file result in words: the recall ± its standard error, the buyers, and (runs since the
+    comparison was added) the history + popularity baseline's recall on the same file, the ratio and the
+    difference buyer by buyer with its verdict."""
+    mark = "**" if bold else ""
+    se = test.get("recall_se")
+    text = f"recall {mark}{test['recall']:.4f}{mark}"
+    text += f" ± {se:.4f}" if se is not None and not math.isnan(se) else ""
+    text += f" ({int(test['buyers']):,} buyers)"
+    base = test.get("baseline_recall")
+    if base is None or math.isnan(base):
+        return text
+    ratio = f"{test['recall'] / base:.2f} ×" if base > 0 else "n/a"
+    diff, diff_se = test["baseline_difference"], test["baseline_difference_se"]
+    verdict = compare(test, {"recall": base}, (diff, diff_se))
+    return (
+        f"{text}; the history + popularity baseline {base:.4f}: {ratio}, {diff:+.4f} ± {diff_se:.4f} buyer by "
+        f"buyer ({verdict})"
+    )
+
+
 def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
     """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., the difference buyer by buyer
     ± its standard error (runs that stored the recall per buyer) and a verdict from that difference's interval
@@ -669,7 +690,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
         figures=[("validation", "validation recall with its 95% interval")],
     )
     if test:
-        results.facts = f"On the held-out days after the log (truth file): recall **{test['recall']:.3f}**."
+        results.facts = f"On the held-out days after the log (truth file): {truth_sentence(test, bold=True)}."
     slides.append(results)
 
     # 6. where the score comes from
@@ -1074,7 +1095,7 @@ def console_summary(
     lines += ["", f"Submission: {output_path} ({n_users:,} users x {k} products)"]
     test = summary.get("test_results") or {}
     if test:
-        lines.append(f"Against the truth file: recall {test['recall']:.4f} ({int(test['buyers']):,} buyers)")
+        lines.append(f"Against the truth file: {truth_sentence(test)}")
     mlflow = summary.get("mlflow") or {}
     if mlflow:
         lines.append(f"MLflow: run {mlflow['run_id']}, model {model_name} v{mlflow['model_version']} @champion")

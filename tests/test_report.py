@@ -207,6 +207,23 @@ def test_the_run_ends_with_its_verdicts_and_next_steps(summary):
     assert "  higher                    unpaired         the model beats the history + popularity baseline" in paired
 
 
+def test_the_truth_file_result_reads_against_the_baseline(summary):
+    older = report.console_summary(summary, output_path="s", n_users=1, k=1, model_name="m", data_dir="", flow_file="f")
+    assert "Against the truth file: recall 0.2100 (40 buyers)" in older.splitlines()  # a run before the baseline
+    test = {"recall": 0.21, "recall_se": 0.02, "buyers": 40, "baseline_recall": 0.14, "baseline_difference": 0.07,
+            "baseline_difference_se": 0.01}  # fmt: skip
+    text = report.console_summary({**summary, "test_results": test}, output_path="s", n_users=1, k=1,
+                                  model_name="m", data_dir="", flow_file="f")  # fmt: skip
+    assert (
+        "Against the truth file: recall 0.2100 ± 0.0200 (40 buyers); the history + popularity baseline 0.1400: "
+        "1.50 ×, +0.0700 ± 0.0100 buyer by buyer (higher)" in text.splitlines()
+    )
+    close = report.truth_sentence({**test, "baseline_difference": 0.015})
+    assert close.endswith("+0.0150 ± 0.0100 buyer by buyer (no measurable difference)")
+    slides = {s.key: s for s in report.build_slides({**summary, "test_results": test})[0]}
+    assert "recall **0.2100** ± 0.0200" in slides["results"].facts and "1.50 ×" in slides["results"].facts
+
+
 def test_verdict_slides_name_the_chosen_model_once(summary):
     """Where every verdict row compares the chosen model (p_buy, 0.210), its figure is in the caption, not a column
     repeating it, so the table fits beside the sources figure; the fixture's main slide also compares the best
