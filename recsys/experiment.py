@@ -42,7 +42,7 @@ log = logging.getLogger("recsys.experiment")
 RECALL_AT = (25, 50)
 #: Users scored per cut, as a multiple of the submission's user budget, when ``--pool-size`` is 0. The buyer
 #: model can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against
-#: 28.5% for 2x (recall 0.1707 vs 0.1179, README "Results").
+#: 28.5% for 2x (recall 0.1707 vs 0.1179, docs/results_history.md).
 POOL_FACTOR = 4
 
 #: ``{row: {window: the recall of each of the window's buyers}}``, what paired comparisons need

@@ -36,7 +36,7 @@ class TrialParams:
     iterations: int = 300
     l2_leaf_reg: float = 3.0
     train_cuts: int = 1
-    negatives: float = 0.1  # with six training cuts: as many rows per fit as 25% of two (README "Results")
+    negatives: float = 0.1  # with six training cuts: as many rows per fit as 25% of two (docs/results_history.md)
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -130,7 +130,7 @@ HOLDOUT_SHARE = 0.15
 EARLY_STOP_ROUNDS = 40
 #: Permutations YetiRank samples per group and step (CatBoost's default is 10): 3 ranked the grocery dev case's
 #: validation buyers' items as well (paired per buyer: +0.0011 ± 0.0010 and +0.0006 ± 0.0011 over two seeds)
-#: with a 30% faster fit (README "Results").
+#: with a 30% faster fit (docs/results_history.md).
 YETIRANK_PERMUTATIONS = 3
 
 
