@@ -20,9 +20,7 @@ Variants:
 - ``od-wait=N``: boosting stops after N rounds without improvement instead of ``EARLY_STOP_ROUNDS``;
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
-  days that hold the item; computed from each cut's history, like every feature;
-- ``hard-negatives=R``: besides the sampled share, every negative that some source ranked in its top ``R`` for
-  the user is kept (the rows a top-25 list is decided among), so more rows per fit.
+  days that hold the item; computed from each cut's history, like every feature.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpick
 from reranker_training import item_recall, validation_windows  # noqa: E402
 from runs import add_run_id, open_run  # noqa: E402
 
-from recsys.features import _days, pair_key, purchase_gaps, rank_columns  # noqa: E402
+from recsys.features import _days, pair_key, purchase_gaps  # noqa: E402
 from recsys.reranker import Reranker, group_ids, stack  # noqa: E402
 from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
@@ -119,28 +117,6 @@ def early_stop_rounds(rounds: int):
         recsys.reranker.EARLY_STOP_ROUNDS = original
 
 
-@contextmanager
-def hard_negatives(top_rank: int):
-    """While inside, the reranker's negative sampling also keeps every negative some source ranked <= ``top_rank``."""
-    import recsys.reranker
-
-    original = recsys.reranker.sample_negatives
-
-    def sample(rows: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
-        kept = np.zeros(len(rows), bool)
-        best = np.nanmin(rows[rank_columns(rows)].to_numpy(np.float32), axis=1)
-        sampled = original(rows.reset_index(drop=True), share, seed).index.to_numpy()
-        kept[sampled] = True
-        kept |= (rows[C.TARGET].to_numpy() == 0) & (best <= top_rank)
-        return rows[kept]
-
-    recsys.reranker.sample_negatives = sample
-    try:
-        yield
-    finally:
-        recsys.reranker.sample_negatives = original
-
-
 def bagged_raw(models: list[Reranker], table: pd.DataFrame) -> np.ndarray:
     """One model's raw scores, or the mean of several models' z-scored raw scores."""
     if len(models) == 1:
@@ -155,7 +131,7 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=list(VARIANTS),
-        help=f"of {VARIANTS}, bag=N, objective=NAME, eval=METRIC, od-wait=N, hard-negatives=R",
+        help=f"of {VARIANTS}, bag=N, objective=NAME, eval=METRIC, od-wait=N",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
@@ -212,9 +188,6 @@ def main() -> None:
             score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))
         if variant.startswith("eval="):
             with catboost_params(eval_metric=variant.split("=", 1)[1]):
-                score(variant, rows, windows)
-        if variant.startswith("hard-negatives="):
-            with hard_negatives(int(variant.split("=", 1)[1])):
                 score(variant, rows, windows)
         if variant.startswith("od-wait="):
             with early_stop_rounds(int(variant.split("=", 1)[1])):
