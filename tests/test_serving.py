@@ -357,17 +357,17 @@ def test_server_refuses_malformed_requests_with_a_400(server, body, message):
         ({"inputs": {"user_id": ["x" * 300]}}, 400, "longer than 200 characters"),
     ],
 )
+@pytest.mark.parametrize("server", ["recsys"], indirect=True)  # limits of the hardened server only
 def test_hardened_server_limits(server, body, status, message):
-    if not isinstance(server, HardenedPort):
-        pytest.skip("limits of the hardened server (python -m recsys serve)")
+    assert isinstance(server, HardenedPort)
     got, answer = post(server, body)
     assert got == status and message in answer["message"], answer
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("server", ["recsys"], indirect=True)
 def test_hardened_server_refuses_a_body_without_length(server):
-    if not isinstance(server, HardenedPort):
-        pytest.skip("limits of the hardened server (python -m recsys serve)")
+    assert isinstance(server, HardenedPort)
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", int(server), timeout=30)
