@@ -485,7 +485,9 @@ class RecsysFlow(FlowSpec):
             trials=experiment.best_trial_recalls(self.outcomes),
         )
         self._release("ds", "source_candidates", "buyer_inputs")
-        print(self.trial_table.head(12).to_string())
+        from recsys.report import trial_console_table
+
+        print(trial_console_table(self.trial_table))
         print(
             f"best: trial {best.number} ({self.best_params.label}) with {self.best_strategy}: valid recall "
             f"{self.valid_recall:.4f} ± {self.valid_results[self.best_strategy]['recall_se']:.4f} "
@@ -614,7 +616,8 @@ class RecsysFlow(FlowSpec):
             k=self.k,
             model_name=self.model_name,
             data_dir=self.resolved_data_dir,
-            flow_file=os.path.relpath(__file__),
+            flow_file=report.short_path(__file__),
+            python=report.short_path(sys.executable),
         )
         print(summary)
 

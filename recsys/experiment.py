@@ -142,7 +142,7 @@ def run_branch(
             candidates.setdefault(name, {})[cut_name] = cands
             if fitted is not None and cut_name == "final":
                 fitted[name] = source
-            log.info("%s on %s: %d candidates in %.1fs", name, cut, len(cands), time.perf_counter() - started)
+            log.info("%s on %s: %s candidates in %.1fs", name, cut, f"{len(cands):,}", time.perf_counter() - started)
             if has_target(ds, cut):
                 for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
                     metrics[f"{name}.{cut_name}.recall_at_{at}"] = value

@@ -12,6 +12,7 @@ import html
 import io
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1067,15 +1068,52 @@ def console_table(frame: pd.DataFrame) -> str:
     return shown.to_string()
 
 
+def trial_console_table(trials: pd.DataFrame, rows: int = 12) -> str:
+    """The trial table (:func:`recsys.experiment.trial_table`, best first) for a terminal: each trial's recipe,
+    the user-selection strategy, the validation recall ± its standard error, the buyers captured and the trees."""
+    head = trials.head(rows)
+    shown = pd.DataFrame(
+        {
+            "trial": head["trial"].astype(int),
+            "objective": head["objective"],
+            "depth": head["depth"].astype(int),
+            "lr": head["learning_rate"].map(lambda v: f"{v:g}"),
+            "l2": head["l2_leaf_reg"].map(lambda v: f"{v:g}"),
+            "windows": head["train_cuts"].astype(int),
+            "negatives": head["negatives"].map(lambda v: f"{v:.0%}"),
+            "trees": head["trees"].astype(int),
+            "users by": head["strategy"].map(lambda v: STRATEGY_LABELS.get(v, v)),
+            "valid recall": [f"{r:.4f} ± {se:.4f}" for r, se in zip(head["recall"], head["recall_se"], strict=True)],
+            "buyers captured": head["buyers_captured"].map(lambda v: f"{v:.3f}"),
+        }
+    )
+    return shown.to_string(index=False)
+
+
+def short_path(path: str) -> str:
+    """``path`` relative to the working directory when it is inside it, else absolute (a command to copy)."""
+    relative = os.path.relpath(path)
+    return os.path.abspath(path) if relative.startswith("..") else relative
+
+
 def console_summary(
-    summary: dict, *, output_path: str, n_users: int, k: int, model_name: str, data_dir: str, flow_file: str
+    summary: dict,
+    *,
+    output_path: str,
+    n_users: int,
+    k: int,
+    model_name: str,
+    data_dir: str,
+    flow_file: str,
+    python: str = ".venv/bin/python",
 ) -> str:
     """What the run prints at its end: the validation result against the baselines, the submission and, last,
     what to do next (commands that work whoever runs them: the run is named by its id)."""
     run_id, best, valid = summary["run_id"], summary["best"], summary["valid_results"][summary["best"]["strategy"]]
     baselines = ", ".join(f"{name} {r['recall']:.4f}" for name, r in summary["baselines"].items())
+    se = f" ± {valid['recall_se']:.4f}" if not math.isnan(valid.get("recall_se", math.nan)) else ""
     lines = [
-        f"Validation ({summary['budget']:,} users): recall {valid['recall']:.4f} with {best['trial']}, users by "
+        f"Validation ({summary['budget']:,} users): recall {valid['recall']:.4f}{se} with {best['trial']}, users by "
         f"{best['strategy']}; buyers captured {valid['buyers_captured']:.3f} ({int(valid['selected_buyers']):,} of "
         f"{int(valid['buyers']):,}); baselines: {baselines}",
     ]
@@ -1101,7 +1139,6 @@ def console_summary(
         lines.append(f"MLflow: run {mlflow['run_id']}, model {model_name} v{mlflow['model_version']} @champion")
     if summary.get("ablation") is False:
         lines.append("The source ablation was skipped (run with --ablation True for the 'source removed' rows).")
-    python = ".venv/bin/python"
     lines += [
         "",
         "Next steps:",

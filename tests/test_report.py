@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 from types import SimpleNamespace
 
@@ -296,3 +297,28 @@ def test_the_approach_says_who_is_submitted_whether_the_pool_exceeds_the_budget_
     prose, box = approach(budget - 1)  # a small log: everyone is submitted
     assert f"All {budget - 1:,} active users of the pool are submitted (the budget is {budget:,})." in prose
     assert box.startswith(f"all {budget - 1:,} users") and "the best" not in prose
+
+
+def test_the_trial_table_reads_in_a_terminal(summary):
+    common = {"iterations": 300, "l2_leaf_reg": 3.0, "buyers": 478.333333}
+    trials = pd.DataFrame(
+        [
+            {"trial": 1, "objective": "Logloss", "depth": 8, "learning_rate": 0.05, "train_cuts": 6, "negatives": 0.1,
+             "trees": 120, "strategy": "p_buy", "recall": 0.2, "recall_se": 0.01, "buyers_captured": 0.4816, **common},
+            {"trial": 0, "objective": "YetiRank", "depth": 6, "learning_rate": 0.08, "train_cuts": 2, "negatives": 0.25,
+             "trees": 284, "strategy": "expected_recall", "recall": 0.19, "recall_se": 0.0086, "buyers_captured": 0.5,
+             **common},
+        ]
+    )  # fmt: skip
+    lines = report.trial_console_table(trials).splitlines()
+    assert lines[0].split()[:3] == ["trial", "objective", "depth"] and "valid recall" in lines[0]
+    assert lines[1].split()[:8] == ["1", "Logloss", "8", "0.05", "3", "6", "10%", "120"]
+    assert "P(buy) alone" in lines[1] and "0.2000 ± 0.0100" in lines[1] and lines[1].endswith("0.482")
+    assert "P(buy) × expected recall" in lines[2] and "478.33" not in "\n".join(lines)
+
+
+def test_next_step_commands_name_paths_that_work_from_here(tmp_path, monkeypatch):
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    assert report.short_path(str(tmp_path / "repo" / "flows" / "f.py")) == os.path.join("flows", "f.py")
+    assert report.short_path(str(tmp_path / "elsewhere" / "f.py")) == str(tmp_path / "elsewhere" / "f.py")
