@@ -20,10 +20,7 @@ Variants:
 - ``od-wait=N``: boosting stops after N rounds without improvement instead of ``EARLY_STOP_ROUNDS``;
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
-  days that hold the item; computed from each cut's history, like every feature;
-- ``group-ranks``: a few strong features also as their percentile among the user's candidates (each source's
-  score, the user's interest and orders of the item, the item's recent orders and views, the title similarity and
-  the category share), so that a tree can split on "best of this user's" as well as on absolute values.
+  days that hold the item; computed from each cut's history, like every feature.
 """
 
 from __future__ import annotations
@@ -48,16 +45,7 @@ from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import cut_names, model_history, target  # noqa: E402
 
-VARIANTS = ("group-weight", "pair-gap", "group-ranks")
-GROUP_RANKED = ("ui_interest", "ui_order", "i_order_7", "i_view_7", "ui_embedding_sim", "ui_category_share")
-
-
-def with_group_ranks(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with ``<feature>_user_pct``: the feature's percentile among the same user's candidates (NaN stays
-    NaN), for every source score and the :data:`GROUP_RANKED` features."""
-    wanted = [c for c in table.columns if (c.startswith("s_") and c.endswith("_score")) or c in GROUP_RANKED]
-    ranks = table.groupby(C.USER, sort=False)[wanted].rank(pct=True, method="average")
-    return table.assign(**{f"{c}_user_pct": ranks[c].to_numpy(np.float32) for c in wanted})
+VARIANTS = ("group-weight", "pair-gap")
 
 
 def with_pair_gap(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -195,9 +183,6 @@ def main() -> None:
         gap_rows = [with_pair_gap(r, model_history(data.ds, data.cuts[n])) for r, n in zip(rows, names, strict=True)]
         gap_windows = {w: (with_pair_gap(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()}
         score("pair-gap", gap_rows, gap_windows)
-    if "group-ranks" in args.variants:
-        score("group-ranks", [with_group_ranks(r) for r in rows], {w: (with_group_ranks(t), n) for w, (t, n) in
-                                                                    windows.items()})  # fmt: skip
     for variant in args.variants:
         if variant.startswith("bag="):
             score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))
