@@ -133,7 +133,7 @@ class RecsysFlow(FlowSpec):
     def start(self):
         """Check the parameters and the tracking server, load and validate the data, fix the cuts and user pools."""
         from recsys.cli import resolve_data_dir
-        from recsys.data import load_dataset
+        from recsys.data import check_files, load_dataset
         from recsys.evaluation import truth_file
         from recsys.reranker import parse_grid
         from recsys.split import check_log_covers_cuts, make_cuts
@@ -151,6 +151,8 @@ class RecsysFlow(FlowSpec):
             n_trials=self.trials_n,
             buyer_cuts=self.buyer_cuts,
         )
+        self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
+        check_files(self.resolved_data_dir)  # a wrong --data-dir stops here, before an MLflow run is opened
         self.code_version = git_commit(ROOT)
         self.mlflow_uri = resolve_tracking_uri(self.tracking_uri)
         self.mlflow_run_id = start_flow_run(
@@ -180,7 +182,6 @@ class RecsysFlow(FlowSpec):
                 "ablation": self.ablation,
             },
         )
-        self.resolved_data_dir = str(resolve_data_dir(self.data_dir, self.preset, self.seed))
         self.data_fingerprint = data_fingerprint(self.resolved_data_dir)
         set_run_tags(self.mlflow_uri, self.mlflow_run_id, {"data_fingerprint": self.data_fingerprint})
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)

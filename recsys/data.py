@@ -105,7 +105,7 @@ def load_dataset(data_dir: str | Path = "data", *, progress: bool = True) -> Dat
         DataValidationError: a file is missing or unreadable, or a column has a wrong name, type or value.
     """
     data_dir = Path(data_dir)
-    _check_files(data_dir)
+    check_files(data_dir)
     report = dict.fromkeys(REPORT_KEYS, 0)
     stage = _stage_timer(progress)
 
@@ -196,7 +196,9 @@ def _stage_timer(progress: bool):
     return stage
 
 
-def _check_files(data_dir: Path) -> None:
+def check_files(data_dir: str | Path) -> None:
+    """Raise :class:`DataValidationError` naming what is missing unless ``data_dir`` holds the four raw files."""
+    data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataValidationError(f"data directory {data_dir} not found; it must hold {', '.join(RAW_FILES)}")
     missing = [name for name in RAW_FILES if not (data_dir / name).exists()]

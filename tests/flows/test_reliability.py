@@ -76,6 +76,20 @@ def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path)
     assert "needs at least 16" in error
 
 
+def test_a_data_folder_missing_a_file_stops_in_start_before_mlflow(tiny_dataset_dir, tmp_path):
+    data_dir = tmp_path / "incomplete"
+    data_dir.mkdir()
+    for name in RAW_FILES[1:]:
+        shutil.copy(tiny_dataset_dir / name, data_dir / name)
+
+    result = run_flow(tmp_path, data_dir=str(data_dir))
+
+    assert result.status == "failed"
+    assert [s.id for s in result.run] == ["start"]
+    assert f"DataValidationError: {data_dir}: missing files {ACTIONS_FILE}" in result.run["start"].task.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # no MLflow run was opened for a run that could not start
+
+
 def test_a_run_without_search_trains_only_the_grid_trial(tmp_path):
     """The default, --trials equal to the --grid trials: the second batch is one placeholder task that trains
     nothing, and the run chooses among the grid trial's strategies."""
