@@ -8,11 +8,17 @@ Each window: the model's ``--top-users`` users by P(buy) among the pool, and the
 (all of them, also those outside the pool) they hold: the recall a perfect item list would reach. Printed as a
 mean over the 3 windows with the standard error of the mean (the windows' spread, floored at the buyers' binomial
 error). Uses the flow's own functions (``recsys.experiment.buyer_models``' cuts and inputs).
+
+``--without FEATURE ...``: the model of the most cuts is also fitted without those user features, and the two
+are compared buyer by buyer (each window buyer captured or not under each model; the paired difference of
+``recsys.metrics.paired_difference``), e.g. ``--cuts 20 --without u_active_days_on_window_weekdays
+u_order_days_on_window_weekdays``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -26,6 +32,7 @@ from recsys.buyers import BuyerModel, rank_users  # noqa: E402
 from recsys.cli import resolve_data_dir  # noqa: E402
 from recsys.data import load_dataset  # noqa: E402
 from recsys.experiment import over_windows, pool_size  # noqa: E402
+from recsys.metrics import paired_difference  # noqa: E402
 from recsys.model import labelled_buyer_inputs  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import cut_names, daily_cuts, make_cuts, target  # noqa: E402
@@ -44,6 +51,7 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--top-users", type=int, default=3000)
     parser.add_argument("--cuts", type=int, nargs="+", default=[2, 6, 12, 20])
+    parser.add_argument("--without", nargs="*", default=[], help="user features to drop in a paired comparison")
     args = parser.parse_args(argv)
 
     ds = load_dataset(resolve_data_dir(args.data_dir, args.preset, 0), progress=False)
@@ -70,6 +78,31 @@ def main(argv=None) -> None:
         seconds = time.perf_counter() - started
         row(f"{n} cuts", {w: captured(model.predict(i), i.labels, buyers[w], args.top_users) for w, i in valid.items()},
             seconds)  # fmt: skip
+    if args.without:
+        every_buyer = {w: target(ds.interactions, cut)[C.USER].unique() for w, cut in windows.items()}
+
+        def per_buyer(fitted: BuyerModel, inputs: dict) -> dict[str, pd.Series]:
+            """1 for each window buyer among the budget's best-scored users, else 0 (also outside the pool)."""
+            out = {}
+            for w, i in inputs.items():
+                chosen = set(rank_users(fitted.predict(i))[: args.top_users])
+                out[w] = pd.Series([float(u in chosen) for u in every_buyer[w]], index=every_buyer[w])
+            return out
+
+        missing = sorted(set(args.without) - set(train[0].user_feats.columns))
+        if missing:
+            raise SystemExit(f"no such user feature(s): {missing}")
+        drop = [dataclasses.replace(i, user_feats=i.user_feats.drop(columns=args.without)) for i in train[:n]]
+        started = time.perf_counter()
+        reduced = BuyerModel().fit(drop)
+        seconds = time.perf_counter() - started
+        reduced_valid = {w: dataclasses.replace(i, user_feats=i.user_feats.drop(columns=args.without))
+                         for w, i in valid.items()}  # fmt: skip
+        row(f"{n} cuts without {', '.join(args.without)}",
+            {w: captured(reduced.predict(i), i.labels, buyers[w], args.top_users) for w, i in reduced_valid.items()},
+            seconds)  # fmt: skip
+        diff, se = paired_difference(per_buyer(model, valid), per_buyer(reduced, reduced_valid))
+        print(f"\nwith minus without, buyer by buyer over the windows: {diff:+.4f} ± {se:.4f}")
 
 
 if __name__ == "__main__":
