@@ -11,8 +11,7 @@ error). Uses the flow's own functions (``recsys.experiment.buyer_models``' cuts 
 
 ``--without FEATURE ...``: the model of the most cuts is also fitted without those user features, and the two
 are compared buyer by buyer (each window buyer captured or not under each model; the paired difference of
-``recsys.metrics.paired_difference``), e.g. ``--cuts 20 --without u_active_days_on_window_weekdays
-u_order_days_on_window_weekdays``.
+``recsys.metrics.paired_difference``), e.g. ``--cuts 20 --without u_order_due u_basket_to_order``.
 """
 
 from __future__ import annotations

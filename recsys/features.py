@@ -12,7 +12,6 @@ import pandas as pd
 from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events
 from recsys.candidates.embeddings import EmbeddingSource
 from recsys.schema import (
-    HORIZON_DAYS,
     ITEM_DTYPE,
     NO_ITEM,
     NON_FEATURE_COLUMNS,
@@ -98,27 +97,10 @@ def order_cycle_features(orders: pd.DataFrame, users: np.ndarray) -> dict[str, n
     return out
 
 
-def window_weekdays(now: pd.Timestamp, horizon_days: int = HORIZON_DAYS) -> np.ndarray:
-    """The weekdays (Monday 0) of the target window's days: ``[now, now + horizon_days)``."""
-    return np.array(sorted({(now + pd.Timedelta(days=d)).dayofweek for d in range(horizon_days)}), dtype=np.int64)
-
-
-def window_weekday_share(
-    user_pos: np.ndarray, days: np.ndarray, mask: np.ndarray, now: pd.Timestamp, n: int
-) -> np.ndarray:
-    """Per user position (``0..n-1``): the share of their distinct days among the masked events (``days``: day
-    numbers, :func:`_days`) that fell on a weekday of the target window after ``now``; NaN without such days."""
-    users, distinct_days = unique_pairs(user_pos[mask], days[mask])
-    on_window = np.isin((distinct_days + 3) % 7, window_weekdays(now))  # day 0, 1970-01-01, was a Thursday
-    total = np.bincount(users, minlength=n)
-    hits = np.bincount(users, weights=on_window, minlength=n)
-    return np.where(total > 0, hits / np.maximum(total, 1), np.nan)
-
-
 def user_features(history: pd.DataFrame, now: pd.Timestamp, users: np.ndarray | None = None) -> pd.DataFrame:
-    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days, the
+    """Activity per user: counts per action in the last 1/3/7 days and overall, recencies, active days, and the
     purchase cycle (orders, order days, gaps between order days, how overdue the next order is, basket-to-order
-    conversion) and weekly routine (the share of their active and order days on the target window's weekdays).
+    conversion).
 
     One row per user with events (sorted codes); vectorised with bincount so that a handful of users (a served
     request) costs milliseconds, not one pandas groupby per column.
@@ -160,10 +142,6 @@ def user_features(history: pd.DataFrame, now: pd.Timestamp, users: np.ndarray | 
     )
     out["u_pages_7"] = distinct(frame[C.PAGE].to_numpy().astype(np.int64), recent)
     out.update(order_cycle_features(frame[action == int(Action.ORDER)], uniq))
-    # weekly routines: the share of the user's active (order) days that fell on the weekdays of the target window
-    days = _days(frame[C.TS])
-    out["u_active_days_on_window_weekdays"] = window_weekday_share(inv, days, everything, now, n)
-    out["u_order_days_on_window_weekdays"] = window_weekday_share(inv, days, action == int(Action.ORDER), now, n)
     # > 1: the user's usual gap between orders has passed since their last order
     out["u_order_due"] = out["u_days_since_order"] / out["u_order_gap_median"]
     out["u_basket_to_order"] = out["u_orders"] / (out["u_addb_all"] + out["u_orders"] + 1.0)

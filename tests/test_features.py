@@ -14,7 +14,6 @@ from recsys.features import (
     unique_pairs,
     user_features,
     user_price_ratio,
-    window_weekdays,
 )
 from recsys.schema import Action as A
 from recsys.schema import Columns as C
@@ -114,29 +113,6 @@ def test_user_features_distinct_items_and_pages_of_the_last_week():
     f = user_features(log, NOW)
     assert f.loc[0, "u_items_7"] == 2  # items 1 and 2
     assert f.loc[0, "u_pages_7"] == 3  # pages 100, 101, 102
-
-
-def test_user_features_weekly_routine_on_the_target_windows_weekdays():
-    """A cut on Saturday 2024-09-07: the target window is Saturday, Sunday and Monday."""
-    log = make_interactions(
-        [
-            (0, 1, A.ORDER, "2024-08-26 10:00"),  # Monday
-            (0, 1, A.ORDER, "2024-09-02 10:00"),  # Monday
-            (0, 2, A.VIEW, "2024-09-02 11:00"),  # the same Monday again: one day
-            (0, 2, A.VIEW, "2024-09-04 10:00"),  # Wednesday
-            (1, 3, A.VIEW, "2024-09-05 10:00"),  # Thursday, no order
-        ]
-    )
-    f = user_features(log, pd.Timestamp("2024-09-07"))
-    assert window_weekdays(pd.Timestamp("2024-09-07")).tolist() == [0, 5, 6]
-    assert f.loc[0, "u_active_days_on_window_weekdays"] == pytest.approx(2 / 3)  # 2 Mondays of 3 active days
-    assert f.loc[0, "u_order_days_on_window_weekdays"] == 1.0
-    assert f.loc[1, "u_active_days_on_window_weekdays"] == 0.0
-    assert np.isnan(f.loc[1, "u_order_days_on_window_weekdays"])  # no order day to count
-    # the same log a day later: Sunday, Monday, Tuesday still hold both Mondays
-    assert user_features(log, pd.Timestamp("2024-09-08")).loc[0, "u_order_days_on_window_weekdays"] == 1.0
-    # and two days later (Monday-Wednesday) the Wednesday too
-    assert user_features(log, pd.Timestamp("2024-09-09")).loc[0, "u_active_days_on_window_weekdays"] == 1.0
 
 
 def test_item_conversion_and_weekly_users():
