@@ -223,6 +223,10 @@ def test_the_truth_file_result_reads_against_the_baseline(summary):
     assert close.endswith("+0.0150 ± 0.0100 buyer by buyer (no measurable difference)")
     slides = {s.key: s for s in report.build_slides({**summary, "test_results": test})[0]}
     assert "recall **0.2100** ± 0.0200" in slides["results"].facts and "1.50 ×" in slides["results"].facts
+    assert slides["title"].numbers[-2:] == [
+        ("0.210", "recall on the held-out truth"),
+        ("× 1.50", "the baseline, held-out truth"),
+    ]
 
 
 def test_verdict_slides_name_the_chosen_model_once(summary):
