@@ -50,18 +50,22 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--top-users", type=int, default=3000)
     parser.add_argument("--cuts", type=int, nargs="+", default=[2, 6, 12, 20])
+    parser.add_argument("--pool-size", type=int, default=0, help="users scored per cut (0: the flow's default)")
+    parser.add_argument("--train-pool-size", type=int, default=0, help="users per training cut (0: --pool-size)")
     parser.add_argument("--without", nargs="*", default=[], help="user features to drop in a paired comparison")
     args = parser.parse_args(argv)
 
     ds = load_dataset(resolve_data_dir(args.data_dir, args.preset, 0), progress=False)
     cuts = make_cuts(ds.end, n_valid=3)
-    size = pool_size(0, args.top_users)
+    size = pool_size(args.pool_size, args.top_users)
     windows = {n: cuts[n] for n in cut_names(cuts, "valid")}
     valid = {n: labelled_buyer_inputs(ds, cut, size) for n, cut in windows.items()}
     buyers = {n: target(ds.interactions, cut)[C.USER].nunique() for n, cut in windows.items()}
     oldest = min(cut.at for cut in windows.values())
     daily = list(daily_cuts(oldest, max(args.cuts), ds.interactions[C.TS].min()).values())
-    train = [labelled_buyer_inputs(ds, cut, size) for cut in daily]
+    started = time.perf_counter()
+    train = [labelled_buyer_inputs(ds, cut, args.train_pool_size or size) for cut in daily]
+    print(f"inputs of {len(daily)} training cuts: {time.perf_counter() - started:.1f} s")
 
     def row(name, per_window, seconds=float("nan")):
         m = over_windows([per_window[w] for w in windows])

@@ -4,7 +4,7 @@
     python flows/recsys_flow.py run --data-dir data/      # the real four files
     python flows/recsys_flow.py resume                    # continue the last run after a failure
 
-start -> (history | covisit | als | faiss | popularity) -> join_candidates -> split_cuts
+start -> buyer_model -> (history | covisit | als | faiss | popularity) -> join_candidates -> split_cuts
       -> build_table (foreach cut) -> join_tables -> prepare_trials -> train_trial (foreach trial of the first
       batch) -> tell -> propose -> train_more (foreach trial of Optuna's second batch) -> choose -> final
       -> track -> end
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 from recsys import experiment  # noqa: E402
-from recsys.buyers import DEFAULT_BUYER_CUTS  # noqa: E402
+from recsys.buyers import DEFAULT_BUYER_CUTS, SCREEN_FACTOR  # noqa: E402
 from recsys.frames import PackedFrame  # noqa: E402
 from recsys.progress import Progress, setup_logging  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
@@ -109,7 +109,12 @@ class RecsysFlow(FlowSpec):
         type=int,
         help="Non-overlapping 3-day validation windows: choices and reported recalls are means over them",
     )
-    pool_size = Parameter("pool-size", default=0, type=int, help="Users scored per cut; 0: 4 x top-users")
+    pool_size = Parameter(
+        "pool-size",
+        default=0,
+        type=int,
+        help="Users scored per cut (by P(buy) among 4x as many of the most active); 0: 4 x top-users",
+    )
     candidates = Parameter("candidates", default=50, type=int, help="Candidates per source and user")
     stitch_identities = Parameter(
         "stitch-identities",
@@ -131,7 +136,7 @@ class RecsysFlow(FlowSpec):
     @resources(**MEDIUM)
     @step
     def start(self):
-        """Check the parameters and the tracking server, load and validate the data, fix the cuts and user pools."""
+        """Check the parameters and the tracking server, load and validate the data, fix the cuts."""
         from recsys.cli import resolve_data_dir
         from recsys.data import check_files, load_dataset
         from recsys.evaluation import truth_file
@@ -188,12 +193,7 @@ class RecsysFlow(FlowSpec):
         self.truth = truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
         self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts, n_valid=self.valid_windows)
         check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
-        self.pools = experiment.user_pools(self.ds, self.cuts, experiment.pool_size(self.pool_size, self.top_users))
-        training = cut_names(self.cuts, "train")
-        for name, cut in self.cuts.items():
-            whom = "buyers scored (only they are learnt from)" if name in training else "users scored"
-            print(f"{cut}: {len(self.pools[name]):,} {whom}")
-        self.next(self.history, self.covisit, self.als, self.faiss, self.popularity, self.buyer_model)
+        self.next(self.buyer_model)
 
     def _load(self, name: str):
         """An artifact of an earlier step, not kept on ``self``: a loaded artifact left on ``self`` is pickled
@@ -214,6 +214,34 @@ class RecsysFlow(FlowSpec):
             name, self.ds, self.cuts, self.pools, self.candidates, self.seed, fitted=self.branch_sources
         )
         self._release("ds", "pools")
+
+    @retry(times=1)
+    @resources(**MEDIUM)
+    @step
+    def buyer_model(self):
+        """P(buy) from the users' history alone: one model learnt from daily cuts before the validation windows,
+        one from daily cuts up to the end of the log. They choose who gets candidates at the validation windows
+        and the final cut: the users of highest P(buy) among the most active (``experiment.user_pools``)."""
+        maybe_fail("buyer_model")
+        size = experiment.pool_size(self.pool_size, self.top_users)
+        self.buyer_models, self.buyer_model_facts = experiment.buyer_models(
+            self.ds, self.cuts, self.buyer_cuts, size, self.seed
+        )
+        for which, facts in self.buyer_model_facts.items():
+            print(
+                f"buyer model ({which}): {facts['cuts']} daily cuts, {facts['buyers']:,} buyers among "
+                f"{facts['users']:,} pool users"
+            )
+        self.pools = experiment.user_pools(self.ds, self.cuts, size, self.buyer_models)
+        training = cut_names(self.cuts, "train")
+        for name, cut in self.cuts.items():
+            whom = (
+                "buyers scored (only they are learnt from)"
+                if name in training
+                else f"users scored (by P(buy) among the {SCREEN_FACTOR * size:,} most active)"
+            )
+            print(f"{cut}: {len(self.pools[name]):,} {whom}")
+        self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
     @retry(times=1)
     @resources(**MEDIUM)
@@ -255,28 +283,10 @@ class RecsysFlow(FlowSpec):
         self._branch("popularity")
         self.next(self.join_candidates)
 
-    @retry(times=1)
-    @resources(**MEDIUM)
-    @step
-    def buyer_model(self):
-        """P(buy) from the users' history alone (no candidate needed, so beside the sources): one model learnt
-        from daily cuts before the validation windows, one from daily cuts up to the end of the log."""
-        maybe_fail("buyer_model")
-        self.buyer_models, self.buyer_model_facts = experiment.buyer_models(
-            self.ds, self.cuts, self.buyer_cuts, experiment.pool_size(self.pool_size, self.top_users), self.seed
-        )
-        for which, facts in self.buyer_model_facts.items():
-            print(
-                f"buyer model ({which}): {facts['cuts']} daily cuts, {facts['buyers']:,} buyers among "
-                f"{facts['users']:,} pool users"
-            )
-        self._release("ds", "pools")
-        self.next(self.join_candidates)
-
     @step
     def join_candidates(self, inputs):
-        """Collect every source's candidates (and the buyer models of their sibling branch)."""
-        branches = [inp for inp in inputs if hasattr(inp, "branch_candidates")]
+        """Collect every source's candidates."""
+        branches = list(inputs)
         self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics", "branch_sources"])
         # inputs arrive in completion order: sort so that artifacts do not depend on timing
         collected = {s: c for inp in branches for s, c in inp.branch_candidates.items()}

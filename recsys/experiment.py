@@ -105,13 +105,30 @@ def has_target(ds: Dataset, cut: Cut) -> bool:
     return cut.target_end <= ds.end
 
 
-def user_pools(ds: Dataset, cuts: dict[str, Cut], size: int) -> dict[str, np.ndarray]:
-    """The users scored at each cut (see :func:`recsys.buyers.user_pool`); at a training cut, only those of them
-    who bought in its target window (:func:`recsys.model.learning_pool`: the rows a reranker learns from are the
-    same, and the sources propose candidates for far fewer users)."""
-    pools = {name: buyers.user_pool(model_history(ds, cut), size) for name, cut in cuts.items()}
-    for name in cut_names(cuts, "train"):
-        pools[name] = learning_pool(ds, cuts[name], pools[name])
+def user_pools(
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    size: int,
+    models: dict[str, BuyerModel] | None = None,
+    screen: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The users scored at each cut. At a validation window or the final cut, with the run's buyer ``models``
+    (:func:`buyer_models`), the ``size`` users of highest P(buy) among the ``screen`` most active
+    (:func:`recsys.buyers.screened_pool`; ``buyers.SCREEN_FACTOR * size`` by default), each window by the model learnt
+    before the validation windows, the final cut by the final one; without models, the ``size`` most active
+    (:func:`recsys.buyers.user_pool`). At a training cut, the ``size`` most active who bought in its target
+    window (:func:`recsys.model.learning_pool`: the rows a reranker learns from are the same, and the sources
+    propose candidates for far fewer users)."""
+    pools = {}
+    for name, cut in cuts.items():
+        hist = model_history(ds, cut)
+        which = "final" if name == "final" else "valid"
+        if name in cut_names(cuts, "train"):
+            pools[name] = learning_pool(ds, cut, buyers.user_pool(hist, size))
+        elif models is not None:
+            pools[name] = buyers.screened_pool(hist, cut.at, models[which], size, screen)
+        else:
+            pools[name] = buyers.user_pool(hist, size)
     return pools
 
 

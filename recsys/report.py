@@ -626,7 +626,8 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     }
     # a log with fewer active users than the budget submits them all: "the best 3,000 of 2,185" reads wrong
     values["submitted"] = (
-        f"The best {budget:,} of a pool of {pool_users:,} active users are submitted"
+        f"The best {budget:,} of a pool of {pool_users:,} users (the likeliest buyers among the most active) are "
+        "submitted"
         if pool_users > budget
         else f"All {pool_users:,} active users of the pool are submitted (the budget is {budget:,})"
     )

@@ -77,7 +77,7 @@ class Recommender:
         import copy
         import dataclasses
 
-        from recsys.buyers import user_pool
+        from recsys.buyers import screened_pool
         from recsys.split import make_cuts, model_history
 
         items = ds.items.copy()
@@ -90,7 +90,8 @@ class Recommender:
         sources = {name: copy.deepcopy(src).fit(hist, ds.items, ds.vectors) for name, src in self.model.sources.items()}
         m = self.model
         model = TwoStageModel.at_cut(ds, cut, sources, m.reranker, m.buyer_model, m.strategy, m.n_candidates)
-        return Recommender.from_dataset(ds, model, user_pool(hist, len(self.pool)), self.k, self.top_users)
+        pool = screened_pool(hist, cut.at, m.buyer_model, len(self.pool))  # the flow's rule for the final cut
+        return Recommender.from_dataset(ds, model, pool, self.k, self.top_users)
 
     def codes_of(self, user_ids) -> np.ndarray:
         """User codes of raw ids, -1 for ids never seen in the log."""

@@ -7,6 +7,7 @@ from recsys.buyers import (
     BuyerModel,
     buyer_labels,
     expected_recall,
+    screened_pool,
     select_users,
     user_pool,
 )
@@ -48,6 +49,27 @@ def test_pool_and_labels():
     assert user_pool(hist, 10).tolist() == [0, 1]
     assert user_pool(hist, 1).tolist() == [1]
     assert buyer_labels(log, cut, np.array([0, 1])).tolist() == [0, 1]
+
+
+class OrdersFirst:
+    """A stand-in buyer model: P(buy) is the user's share of orders among their events (read from the inputs)."""
+
+    def predict(self, inputs: BuyerInputs) -> pd.Series:
+        feats = inputs.user_feats
+        return feats["u_order_all"] / feats["u_events"]
+
+
+def test_screened_pool_keeps_the_likeliest_buyers_among_the_most_active():
+    rows = [(0, 1, A.ADD_BASKET, f"2024-09-09 1{h}:00") for h in range(3)]  # the most active, never orders
+    rows += [(3, 3, A.ADD_BASKET, f"2024-09-09 1{h}:00") for h in range(2)]  # second, never orders
+    rows += [(1, 2, A.ORDER, "2024-09-06 10:00"), (1, 2, A.VIEW, "2024-09-06 11:00")]  # half of it orders
+    rows += [(2, 3, A.ORDER, "2024-09-02 10:00")]  # the least active, all orders
+    hist = make_interactions(rows)
+    now = pd.Timestamp("2024-09-10")
+    assert user_pool(hist, 2).tolist() == [0, 3]  # activity alone would score these two
+    assert screened_pool(hist, now, OrdersFirst(), 2, screen=3).tolist() == [0, 1]  # user 1 replaces user 3
+    assert screened_pool(hist, now, OrdersFirst(), 2, screen=4).tolist() == [1, 2]
+    assert screened_pool(hist, now, OrdersFirst(), 5, screen=3).tolist() == [0, 1, 2, 3]  # all of them fit
 
 
 def inputs_of(x: np.ndarray, y: np.ndarray) -> BuyerInputs:

@@ -14,7 +14,7 @@ from recsys.model import cut_data, labelled_buyer_inputs, learning_pool
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.schema import Action
 from recsys.schema import Columns as C
-from recsys.split import daily_cuts, make_cuts, model_history, target
+from recsys.split import cut_names, daily_cuts, make_cuts, model_history, target
 
 
 def tamper_after(ds, cut, seed=1):
@@ -88,6 +88,24 @@ def test_events_after_a_cut_change_nothing_computed_for_it(setup, branch):
     assert not data.table[C.TARGET].equals(data_t.table[C.TARGET])  # only the labels may (and here do) change
     pd.testing.assert_frame_equal(data.inputs.table(), data_t.inputs.table())
     assert not data.inputs.labels.equals(data_t.inputs.labels)
+
+
+def test_events_after_the_validation_windows_change_no_pool_the_buyer_model_chooses(setup):
+    """The validation windows' pools are chosen by a buyer model learnt before the oldest window: rewriting the log
+    from that window on changes neither the model's choices nor which users get candidates at any window."""
+    ds, cuts, _ = setup
+    windows = {n: cuts[n] for n in cut_names(cuts, "valid")}
+    oldest = windows[cut_names(cuts, "valid")[-1]]
+    tampered = tamper_after(ds, oldest)
+    models, _ = experiment.buyer_models(ds, cuts, 4, 400)
+    models_t, _ = experiment.buyer_models(tampered, cuts, 4, 400)
+    pools = experiment.user_pools(ds, {cut_names(cuts, "valid")[-1]: oldest}, 100, {"valid": models["valid"]})
+    pools_t = experiment.user_pools(tampered, {cut_names(cuts, "valid")[-1]: oldest}, 100, {"valid": models_t["valid"]})
+    for name in pools:
+        np.testing.assert_array_equal(pools[name], pools_t[name])
+    whole = experiment.user_pools(ds, windows, 100, models)
+    assert all(len(p) == 100 for p in whole.values())
+    assert any(not np.array_equal(whole[n], experiment.user_pools(ds, windows, 100)[n]) for n in windows)
 
 
 def test_the_leak_check_catches_features_that_read_the_target_window(setup, candidates, monkeypatch):

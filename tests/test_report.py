@@ -296,7 +296,10 @@ def test_the_approach_says_who_is_submitted_whether_the_pool_exceeds_the_budget_
         return slide.prose, dict(slide.diagram)["Submission"]
 
     prose, box = approach(4 * budget)
-    assert f"The best {budget:,} of a pool of {4 * budget:,} active users are submitted." in prose
+    assert (
+        f"The best {budget:,} of a pool of {4 * budget:,} users (the likeliest buyers among the most active) are "
+        "submitted." in prose
+    )
     assert box.startswith(f"the best {budget:,} users")
     prose, box = approach(budget - 1)  # a small log: everyone is submitted
     assert f"All {budget - 1:,} active users of the pool are submitted (the budget is {budget:,})." in prose

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 from recsys import experiment
-from recsys.buyers import BuyerModel
 from recsys.reranker import TrialParams
 from recsys.schema import DEFAULT_K
 from recsys.serving import (
@@ -45,7 +44,8 @@ def trained(tiny_dataset):
 
     ds = tiny_dataset
     cuts = make_cuts(ds.end, n_train=1)
-    pools = experiment.user_pools(ds, cuts, 300)
+    buyer_models, _ = experiment.buyer_models(ds, cuts, 4, 300)
+    pools = experiment.user_pools(ds, cuts, 300, buyer_models)  # the final cut's pool chosen by P(buy), as the flow
     fitted, candidates = {}, {}
     for branch in branches():
         cands, _ = experiment.run_branch(branch, ds, cuts, pools, CANDIDATES, fitted=fitted)
@@ -54,7 +54,7 @@ def trained(tiny_dataset):
     params = TrialParams(depth=4, iterations=30)
     final = experiment.final_submission(
         ds, cuts["final"], data["final"].table, data["final"].inputs, [learnable_rows(data["valid"].table)],
-        BuyerModel().fit([data["valid"].inputs]), params, "expected_recall", K, TOP_USERS,
+        buyer_models["final"], params, "expected_recall", K, TOP_USERS,
     )  # fmt: skip
     model = TwoStageModel.at_cut(
         ds, cuts["final"], fitted, final.reranker, final.buyer_model, "expected_recall", CANDIDATES
