@@ -9,6 +9,10 @@ Each window: the model's ``--top-users`` users by P(buy) among the pool, and the
 mean over the 3 windows with the standard error of the mean (the windows' spread, floored at the buyers' binomial
 error). Uses the flow's own functions (``recsys.experiment.buyer_models``' cuts and inputs).
 
+``--pool-size N``: the model chooses among the N most active users of each window (the flow's default:
+4 x the budget); ``--train-pool-size M``: it learns from the M most active of each daily cut instead (the flow
+learns from 4 x the budget and chooses among 16 x: ``recsys.buyers.screened_pool``).
+
 ``--without FEATURE ...``: the model of the most cuts is also fitted without those user features, and the two
 are compared buyer by buyer (each window buyer captured or not under each model; the paired difference of
 ``recsys.metrics.paired_difference``), e.g. ``--cuts 20 --without u_order_due u_basket_to_order``.
