@@ -13,6 +13,8 @@ error). Uses the flow's own functions (``recsys.experiment.buyer_models``' cuts 
 4 x the budget); ``--train-pool-size M``: it learns from the M most active of each daily cut instead (the flow
 learns from 4 x the budget and chooses among 16 x: ``recsys.buyers.screened_pool``).
 
+``--model K=V ...``: other ``BuyerModel`` settings (e.g. ``iterations=400 depth=6``).
+
 ``--without FEATURE ...``: the model of the most cuts is also fitted without those user features, and the two
 are compared buyer by buyer (each window buyer captured or not under each model; the paired difference of
 ``recsys.metrics.paired_difference``), e.g. ``--cuts 20 --without u_order_due u_basket_to_order``.
@@ -56,8 +58,10 @@ def main(argv=None) -> None:
     parser.add_argument("--cuts", type=int, nargs="+", default=[2, 6, 12, 20])
     parser.add_argument("--pool-size", type=int, default=0, help="users scored per cut (0: the flow's default)")
     parser.add_argument("--train-pool-size", type=int, default=0, help="users per training cut (0: --pool-size)")
+    parser.add_argument("--model", nargs="*", default=[], help="BuyerModel arguments, e.g. iterations=400 depth=6")
     parser.add_argument("--without", nargs="*", default=[], help="user features to drop in a paired comparison")
     args = parser.parse_args(argv)
+    options = {k: float(v) if "." in v else int(v) for k, v in (o.split("=", 1) for o in args.model)}
 
     ds = load_dataset(resolve_data_dir(args.data_dir, args.preset, 0), progress=False)
     cuts = make_cuts(ds.end, n_valid=3)
@@ -81,7 +85,7 @@ def main(argv=None) -> None:
                                          args.top_users) for w, i in valid.items()})  # fmt: skip
     for n in sorted({min(n, len(train)) for n in args.cuts}):  # a short log has fewer cuts than asked for
         started = time.perf_counter()
-        model = BuyerModel().fit(train[:n])
+        model = BuyerModel(**options).fit(train[:n])
         seconds = time.perf_counter() - started
         row(f"{n} cuts", {w: captured(model.predict(i), i.labels, buyers[w], args.top_users) for w, i in valid.items()},
             seconds)  # fmt: skip
@@ -101,7 +105,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"no such user feature(s): {missing}")
         drop = [dataclasses.replace(i, user_feats=i.user_feats.drop(columns=args.without)) for i in train[:n]]
         started = time.perf_counter()
-        reduced = BuyerModel().fit(drop)
+        reduced = BuyerModel(**options).fit(drop)
         seconds = time.perf_counter() - started
         reduced_valid = {w: dataclasses.replace(i, user_feats=i.user_feats.drop(columns=args.without))
                          for w, i in valid.items()}  # fmt: skip
