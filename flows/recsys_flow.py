@@ -235,11 +235,12 @@ class RecsysFlow(FlowSpec):
         self.pools = experiment.user_pools(self.ds, self.cuts, size, self.buyer_models)
         training = cut_names(self.cuts, "train")
         for name, cut in self.cuts.items():
-            whom = (
-                "buyers scored (only they are learnt from)"
-                if name in training
-                else f"users scored (by P(buy) among the {SCREEN_FACTOR * size:,} most active)"
-            )
+            if name in training:
+                whom = "buyers scored (only they are learnt from)"
+            elif len(self.pools[name]) < size:
+                whom = "users scored (every active user)"
+            else:
+                whom = f"users scored (by P(buy) among up to {SCREEN_FACTOR * size:,} of the most active)"
             print(f"{cut}: {len(self.pools[name]):,} {whom}")
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
