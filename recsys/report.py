@@ -795,14 +795,22 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     cleaning = pd.Series(summary["cleaning"], name="count", dtype=object)
     nonzero = cleaning[cleaning.astype(int) != 0].to_frame()
     nonzero.index.name = "loader report"
+    # two slides: at the real volume the loader's report and six training cuts do not fit one 16:9 frame
     slides.append(
         Slide(
             "appendix_data",
-            "Appendix: what the loader cleaned, and the time cuts",
+            "Appendix: what the loader cleaned",
             f"{int((cleaning.astype(int) == 0).sum())} other checks found nothing to clean.",
+            tables=[("counts (non-zero)", nonzero)],
+            appendix=True,
+        )
+    )
+    slides.append(
+        Slide(
+            "appendix_cuts",
+            "Appendix: the time cuts",
             tables=[
-                ("counts (non-zero)", nonzero),
-                ("time cuts of this run (a training cut scores only its buyers: all it learns from)", summary["cuts"]),
+                ("time cuts of this run (a training cut scores only its buyers: all it learns from)", summary["cuts"])
             ],
             appendix=True,
         )
