@@ -24,7 +24,9 @@ $(TOOLS)/bin/poetry:
 
 .venv/.installed: $(TOOLS)/bin/poetry pyproject.toml poetry.lock
 	$(POETRY) check --lock
-	$(POETRY) install --no-interaction --compile
+	# one package at a time: mlflow, mlflow-skinny and mlflow-tracing ship the same files, and installed in parallel
+	# with --compile a file's bytecode could be compiled while another package rewrote it (a broken mlflow import)
+	POETRY_INSTALLER_PARALLEL=false $(POETRY) install --no-interaction --compile
 	touch $@
 
 setup: .venv/.installed ## install poetry (.tools/) and the locked dependencies (.venv/)
