@@ -40,9 +40,10 @@ from recsys.split import MIN_HISTORY_DAYS, Cut, cut_names, daily_cuts, history, 
 log = logging.getLogger("recsys.experiment")
 
 RECALL_AT = (25, 50)
-#: Users scored per cut, as a multiple of the submission's user budget, when ``--pool-size`` is 0. The buyer
-#: model can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against
-#: 28.5% for 2x (recall 0.1707 vs 0.1179, docs/results_history.md).
+#: Users scored per cut, as a multiple of the submission's user budget, when ``--pool-size`` is 0. The submission
+#: can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against 28.5% for 2x
+#: (recall 0.1707 vs 0.1179, docs/results_history.md), when the pool was the most active users; it is now the
+#: likeliest buyers among ``buyers.SCREEN_FACTOR`` times as many (:func:`user_pools`).
 POOL_FACTOR = 4
 
 #: ``{row: {window: the recall of each of the window's buyers}}``, what paired comparisons need
