@@ -287,13 +287,12 @@ class RecsysFlow(FlowSpec):
     @step
     def join_candidates(self, inputs):
         """Collect every source's candidates."""
-        branches = list(inputs)
         self.merge_artifacts(inputs, exclude=["branch_candidates", "branch_metrics", "branch_sources"])
         # inputs arrive in completion order: sort so that artifacts do not depend on timing
-        collected = {s: c for inp in branches for s, c in inp.branch_candidates.items()}
+        collected = {s: c for inp in inputs for s, c in inp.branch_candidates.items()}
         self.source_candidates = {s: collected[s] for s in sorted(collected)}
-        self.source_metrics = {m: v for inp in branches for m, v in inp.branch_metrics.items()}
-        fitted = {s: f for inp in branches for s, f in inp.branch_sources.items()}
+        self.source_metrics = {m: v for inp in inputs for m, v in inp.branch_metrics.items()}
+        fitted = {s: f for inp in inputs for s, f in inp.branch_sources.items()}
         self.final_sources = {s: fitted[s] for s in sorted(fitted)}
         self.next(self.split_cuts)
 

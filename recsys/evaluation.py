@@ -47,14 +47,14 @@ def score_truth(ds: Dataset, truth: pd.DataFrame | None, recs: dict, k: int, top
     if truth is None:
         return {}
     raw_truth = truth.rename(columns={C.USER_ID: C.USER, C.PRODUCT_ID: C.ITEM})
-    base_recs = history_popularity_baseline(ds.interactions, ds.items, top_users, k)
-    model = score_against_truth(ds, recs, truth, top_users, k).as_dict()
-    base = score_against_truth(ds, base_recs, truth, top_users, k)
-    per_buyer = {
-        name: {"truth": buyer_recalls(ds.raw_recs(r), raw_truth, top_users, k)}
-        for name, r in (("model", recs), ("baseline", base_recs))
-    }
+    submissions = {"model": recs, "baseline": history_popularity_baseline(ds.interactions, ds.items, top_users, k)}
+    diags, per_buyer = {}, {}
+    for name, lists in submissions.items():  # raw ids, so buyers never seen in the log count (as 0)
+        raw = ds.raw_recs(lists)
+        diags[name] = diagnostics(raw, raw_truth, top_users, k)
+        per_buyer[name] = {"truth": buyer_recalls(raw, raw_truth, top_users, k)}
     difference, se = paired_difference(per_buyer["model"], per_buyer["baseline"])
+    model, base = diags["model"].as_dict(), diags["baseline"]
     return {
         **model,
         "baseline_recall": base.recall,

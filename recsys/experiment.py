@@ -120,14 +120,15 @@ def user_pools(
     (:func:`recsys.buyers.user_pool`). At a training cut, the ``size`` most active who bought in its target
     window (:func:`recsys.model.learning_pool`: the rows a reranker learns from are the same, and the sources
     propose candidates for far fewer users)."""
+    training = set(cut_names(cuts, "train"))
     pools = {}
     for name, cut in cuts.items():
         hist = model_history(ds, cut)
-        which = "final" if name == "final" else "valid"
-        if name in cut_names(cuts, "train"):
+        if name in training:
             pools[name] = learning_pool(ds, cut, buyers.user_pool(hist, size))
         elif models is not None:
-            pools[name] = buyers.screened_pool(hist, cut.at, models[which], size, screen)
+            model = models["final" if name == "final" else "valid"]
+            pools[name] = buyers.screened_pool(hist, cut.at, model, size, screen)
         else:
             pools[name] = buyers.user_pool(hist, size)
     return pools
