@@ -13,12 +13,36 @@ import pandas as pd
 
 class PackedFrame:
     """A DataFrame that pickles compactly (the values, dtypes and index come back exactly); ``.frame`` is the
-    DataFrame."""
+    DataFrame. An unpickled one decodes on first use of ``.frame``, and :meth:`select` decodes only the columns it
+    is asked for (what a step that reads a few columns of a wide table needs)."""
 
     def __init__(self, frame: pd.DataFrame):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"PackedFrame holds a pandas DataFrame, got {type(frame).__name__}")
-        self.frame = frame
+        self._frame: pd.DataFrame | None = frame
+        self._packed: bytes | None = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            import pyarrow as pa
+
+            self._frame = pa.ipc.open_stream(self._packed).read_all().to_pandas()
+        return self._frame
+
+    def select(self, columns) -> pd.DataFrame:
+        """The frame's ``columns`` (those it has, in its order) and its index; from the packed bytes, only these
+        columns are decoded."""
+        wanted = set(columns)
+        if self._frame is not None:
+            return self._frame[[c for c in self._frame.columns if c in wanted]]
+        import pyarrow as pa
+
+        schema = pa.ipc.open_stream(self._packed).schema
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        fields = [i for i, name in enumerate(schema.names) if name in wanted or name in index]
+        options = pa.ipc.IpcReadOptions(included_fields=fields)
+        return pa.ipc.open_stream(self._packed, options=options).read_all().to_pandas()
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -28,9 +52,11 @@ class PackedFrame:
         return f"PackedFrame({rows:,} rows x {cols} columns)"
 
     def __getstate__(self) -> dict:
+        if self._frame is None:  # unpickled and never decoded (so never changed): the same bytes again
+            return {"arrow_ipc_zstd": self._packed}
         import pyarrow as pa
 
-        table = pa.Table.from_pandas(self.frame)  # a RangeIndex is kept as metadata, any other index as columns
+        table = pa.Table.from_pandas(self._frame)  # a RangeIndex is kept as metadata, any other index as columns
         sink = pa.BufferOutputStream()
         options = pa.ipc.IpcWriteOptions(compression="zstd")
         with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
@@ -38,6 +64,4 @@ class PackedFrame:
         return {"arrow_ipc_zstd": sink.getvalue().to_pybytes()}
 
     def __setstate__(self, state: dict) -> None:
-        import pyarrow as pa
-
-        self.frame = pa.ipc.open_stream(state["arrow_ipc_zstd"]).read_all().to_pandas()
+        self._frame, self._packed = None, state["arrow_ipc_zstd"]

@@ -36,3 +36,23 @@ def test_only_dataframes_are_packed():
     with pytest.raises(TypeError, match="pandas DataFrame"):
         PackedFrame(np.zeros(3))
     assert repr(PackedFrame(table())) == "PackedFrame(1,000 rows x 6 columns)" and len(PackedFrame(table())) == 1000
+
+
+@pytest.mark.parametrize("index", [None, np.arange(1000)[::-1] * 3])
+def test_select_decodes_only_the_columns_asked_for_with_the_index(index):
+    frame = table(index)
+    loaded = pickle.loads(pickle.dumps(PackedFrame(frame)))
+    picked = loaded.select(["target", "user", "not a column"])
+    pd.testing.assert_frame_equal(picked, frame[["user", "target"]])  # the frame's order, its index, exact values
+    assert loaded._frame is None  # nothing else was decoded
+    pd.testing.assert_frame_equal(PackedFrame(frame).select(["score"]), frame[["score"]])  # never pickled: the same
+    pd.testing.assert_frame_equal(loaded.frame, frame)  # and the whole frame on first use
+
+
+def test_an_unpickled_frame_pickles_to_the_same_bytes_until_it_is_decoded():
+    packed = pickle.dumps(PackedFrame(table()))
+    again = pickle.dumps(pickle.loads(packed))
+    assert again == packed
+    loaded = pickle.loads(packed)
+    loaded.frame.loc[0, "score"] = 2.0  # decoded and changed: packed anew, with the change
+    assert pickle.loads(pickle.dumps(loaded)).frame.loc[0, "score"] == 2.0
