@@ -4,18 +4,17 @@
     METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/plain_two_stage.py --seeds 0 1
 
 Issue 12 measured a two-stage CatBoost "written in an afternoon" (history, co-visitation and ALS candidates, a
-few counts as features, one training window) as good as the project's item lists. This script builds that plain
-model from the run's own artifacts and scores both on the run's validation windows for the same users (every buyer
-of the pool), so only the item lists differ:
+few counts as features, one training window) as good as the project's item lists. The flow scores such a model
+in every run (``recsys.experiment.plain_two_stage``, the "plain two-stage" hypothesis: users chosen by the same
+buyer model). This script takes it apart on the run's own artifacts, for the same users (every buyer of the pool
+on the validation windows), so only the item lists differ:
 
-- ``project``: the run's chosen trial refitted on its own training rows (every source, every feature, its
-  training windows), as the flow does;
-- ``plain``: candidates of the user's own history (its 50 best), co-visitation and ALS only; as features their
-  scores and ranks plus the user-item, user and item counts a first model would have (``PLAIN_FEATURES``); learnt
-  from the newest training window alone; lists shorter than 25 padded with the trending items;
+- ``plain``: the flow's plain model (``recsys.experiment.plain_table``: the user's history, co-visitation, ALS
+  and popular candidates, their scores and ranks and ten counts), learnt from the newest training window alone;
 - ``plain, every window``: the same learnt from the run's training windows (what the windows add);
-- ``plain candidates, every feature``: the plain candidates with the project's features and windows (what the
-  extra sources add; the rest is what the features add).
+- ``plain candidates, every feature``: the plain candidates with every feature of the project and its windows
+  (what the features add; the rest, up to ``project``, is what the other sources add);
+- ``project``: the run's chosen trial refitted on its own training rows, as the flow does.
 
 Each is fitted with the run's trial parameters (loss, depth, learning rate, early stopping on held-out users)
 under each seed. Printed: the mean item recall ± s.e. over the buyers of all windows and the paired difference
@@ -37,52 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpick
 from reranker_training import item_recall, validation_windows  # noqa: E402
 from runs import add_run_id, open_run  # noqa: E402
 
-from recsys.reranker import Reranker  # noqa: E402
-from recsys.schema import DEFAULT_K, NON_FEATURE_COLUMNS, source_columns  # noqa: E402
+from recsys.experiment import PLAIN_SOURCES, plain_table  # noqa: E402
+from recsys.features import keep_sources  # noqa: E402
+from recsys.reranker import Reranker, learnable_rows  # noqa: E402
+from recsys.schema import DEFAULT_K  # noqa: E402
 from recsys.split import cut_names  # noqa: E402
 
-#: The candidate sources of the plain model and the depth of its history list.
-PLAIN_SOURCES = ("history", "covisit", "als")
-PLAIN_HISTORY_DEPTH = 50
-#: What a first model would count: the user's views / basket adds / orders of the item and how long ago they last
-#: touched it; the user's activity; the item's recent demand.
-PLAIN_FEATURES = [
-    "ui_view", "ui_addb", "ui_order", "ui_days_since_any",
-    "u_events", "u_orders", "u_days_since_last",
-    "i_view_7", "i_order_7", "i_users_7",
-]  # fmt: skip
-PAD_SOURCE = "popular"
 
-
-def plain_rows(table: pd.DataFrame) -> np.ndarray:
-    """Rows the plain model's sources propose (the history list cut at its 50 best)."""
-    keep = np.zeros(len(table), bool)
-    for source in PLAIN_SOURCES:
-        rank = table[source_columns(source)[1]].to_numpy()
-        keep |= ~np.isnan(rank) & ((rank <= PLAIN_HISTORY_DEPTH) if source == "history" else True)
-    return keep
-
-
-def plain_columns(table: pd.DataFrame, every_feature: bool) -> pd.DataFrame:
-    """The plain sources' rows of ``table`` with the plain model's columns (or every feature but the other
-    sources' and their count)."""
-    others = [c for s in ("neighbours", "faiss", "popular", "popular_category") for c in source_columns(s)]
-    rows = table[plain_rows(table)]
-    if every_feature:
-        return rows.drop(columns=[c for c in [*others, "n_sources"] if c in rows.columns])
-    plain = [c for s in PLAIN_SOURCES for c in source_columns(s)] + PLAIN_FEATURES
-    return rows[[c for c in rows.columns if c in NON_FEATURE_COLUMNS or c in plain]]
-
-
-def padded_scores(table: pd.DataFrame, model: Reranker, every_feature: bool) -> np.ndarray:
-    """Scores over every row of ``table``: the plain rows by ``model``, then the trending items by their rank (the
-    padding of a list shorter than 25), the rest never ranked."""
-    scores = np.full(len(table), -1e12)
-    pad = table[source_columns(PAD_SOURCE)[1]].to_numpy()
-    scores[~np.isnan(pad)] = -1e6 - pad[~np.isnan(pad)]
-    keep = plain_rows(table)
-    scores[keep] = model.raw(plain_columns(table, every_feature))
-    return scores
+def plain_candidates(table: pd.DataFrame) -> pd.DataFrame:
+    """The plain model's candidates with every feature of the project (but the other sources' columns)."""
+    return keep_sources(table, PLAIN_SOURCES)
 
 
 def main() -> None:
@@ -98,28 +61,24 @@ def main() -> None:
     rows = [getattr(data, f"rows_{name}").frame for name in names]
     windows = validation_windows(data)
     newest = type(params)(**{**params.as_dict(), "train_cuts": 1})
-
-    variants = {
-        "plain": (newest, False),
-        "plain, every window": (params, False),
-        "plain candidates, every feature": (params, True),
+    variants = {  # label: (trial, the table as the model sees it)
+        "plain": (newest, plain_table),
+        "plain, every window": (params, plain_table),
+        "plain candidates, every feature": (params, plain_candidates),
+        "project": (params, None),
     }
     print("\n| model | seed | item recall ± s.e. | minus plain, same seed (paired) | trees | fit s |")
     print("|---|---|---|---|---|---|")
     for seed in args.seeds:
         results = {}
-        for label in ["plain", *[v for v in variants if v != "plain"], "project"]:
+        for label, (trial, view) in variants.items():
             started = time.perf_counter()
-            if label == "project":
-                model = Reranker(params, seed=seed).fit(rows, learnable=True)
-                got = [item_recall(t, model.raw(t), n, DEFAULT_K) for t, n in windows.values()]
-            else:
-                trial, every_feature = variants[label]
-                parts = [plain_columns(r, every_feature) for r in rows]
-                model = Reranker(trial, seed=seed).fit(parts, learnable=True)
-                got = [
-                    item_recall(t, padded_scores(t, model, every_feature), n, DEFAULT_K) for t, n in windows.values()
-                ]
+            parts = rows if view is None else [learnable_rows(view(r)) for r in rows]
+            model = Reranker(trial, seed=seed).fit(parts, learnable=True)
+            got = []
+            for table, n_bought in windows.values():
+                seen = table if view is None else view(table)
+                got.append(item_recall(seen, model.raw(seen), n_bought, DEFAULT_K))
             got = np.concatenate([g.to_numpy() for g in got])
             results[label] = got
             diff = got - results["plain"]

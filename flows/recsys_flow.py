@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from pathlib import Path
 
 from metaflow import FlowSpec, Parameter, card, current, exit_hook, resources, retry, step
@@ -129,6 +130,13 @@ class RecsysFlow(FlowSpec):
         help="Retrain the chosen recipe without each candidate source (the 'source removed' rows; one retraining "
         "per source)",
     )
+    plain = Parameter(
+        "plain",
+        default=True,
+        type=bool,
+        help="Also score a plain two-stage model in the reranker's place (one more fit, on the newest training "
+        "cut): the yardstick of the item lists, the 'plain two-stage' hypothesis",
+    )
     tracking_uri = Parameter("tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
     experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
     model_name = Parameter("model-name", default="stokman-recommender", help="MLflow registered model name")
@@ -185,6 +193,7 @@ class RecsysFlow(FlowSpec):
                 "grid": self.grid,
                 "stitch_identities": self.stitch_identities,
                 "ablation": self.ablation,
+                "plain": self.plain,
             },
         )
         self.data_fingerprint = data_fingerprint(self.resolved_data_dir)
@@ -343,9 +352,8 @@ class RecsysFlow(FlowSpec):
     @resources(**MEDIUM)
     @step
     def prepare_trials(self):
-        """The buyer model for validation (daily cuts before the validation windows), the baselines on the
-        validation windows, and the first batch of trials (the --grid ones, then Optuna's start-up points), one
-        task each."""
+        """The baselines on the validation windows, and the first batch of trials (the --grid ones, then Optuna's
+        start-up points), one task each (the buyer models come from the buyer_model step)."""
         from recsys.search import Search, rounds
 
         self.train_names = cut_names(self.cuts, "train")
@@ -464,6 +472,28 @@ class RecsysFlow(FlowSpec):
             per_buyer=alone_recalls,
         )
         self.source_removed = None  # None: the ablation was skipped (--ablation False)
+        self.plain_results, plain_recalls = None, None  # None: not scored (--plain False)
+        if self.plain:
+            started, plain_recalls = time.perf_counter(), {}
+            self.plain_results = experiment.plain_two_stage(
+                self.ds,
+                self.valid_cuts,
+                self._load(experiment.rows_artifact(self.train_names[0])),
+                lambda w: self._load(experiment.table_artifact(w)),  # read for the plain columns only
+                {n: self.buyer_inputs[n] for n in self.valid_cuts},
+                self.buyer_models["valid"],
+                self.best_params,
+                self.best_strategy,
+                self.k,
+                self.top_users,
+                self.seed,
+                per_buyer=plain_recalls,
+            )
+            plain_recalls = plain_recalls.get(experiment.PLAIN_ROW)
+            print(
+                f"plain two-stage model in the reranker's place: valid recall {self.plain_results['recall']:.4f} ± "
+                f"{self.plain_results.get('recall_se', float('nan')):.4f} ({time.perf_counter() - started:.1f} s)"
+            )
         if self.ablation:
             train = self.train_names[: self.best_params.train_cuts]
             inputs_ = experiment.AblationInputs(
@@ -494,6 +524,7 @@ class RecsysFlow(FlowSpec):
             alone_recalls,
             removed_recalls,
             trials=experiment.best_trial_recalls(self.outcomes),
+            plain=plain_recalls,
         )
         self._release("ds", "source_candidates", "buyer_inputs")
         from recsys.report import trial_console_table
@@ -560,7 +591,12 @@ class RecsysFlow(FlowSpec):
         from recsys.tracking import log_flow_run, run_report
 
         hypotheses = experiment.hypothesis_table(
-            self.valid_results, self.best_strategy, self.baseline_results, self.source_alone, self.source_removed
+            self.valid_results,
+            self.best_strategy,
+            self.baseline_results,
+            self.source_alone,
+            self.source_removed,
+            self.plain_results,
         )
         self.hypotheses = hypotheses
         report = run_report(

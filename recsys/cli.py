@@ -1,4 +1,5 @@
-"""Command line: ``python -m recsys {generate,baseline,validate,present,recommend,batch,serve} ...`` (``--help`` on each)."""
+"""Command line: ``python -m recsys {generate,baseline,validate,present,recommend,batch,serve} ...``
+(``--help`` on each)."""
 
 from __future__ import annotations
 

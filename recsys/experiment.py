@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,8 @@ from recsys.baselines import BASELINES
 from recsys.buyers import BuyerInputs, BuyerModel
 from recsys.candidates import CandidateSource, branches, candidates_of, padding_items
 from recsys.dataset import Dataset
-from recsys.features import drop_source
+from recsys.features import drop_source, keep_sources
+from recsys.frames import PackedFrame
 from recsys.metrics import buyer_recalls, candidate_recall, diagnostics
 from recsys.model import (
     Prediction,
@@ -34,6 +36,7 @@ from recsys.model import (
 )
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.schema import Columns as C
+from recsys.schema import source_columns
 from recsys.search import outside_space, rounds
 from recsys.split import MIN_HISTORY_DAYS, Cut, cut_names, daily_cuts, history, model_history, target
 
@@ -446,6 +449,63 @@ def sources_removed(
     return results
 
 
+#: The yardstick of the item lists: a two-stage model as a first afternoon would write it (issue 12 measured one as
+#: good as the project's lists). These sources' candidates, their scores and ranks, and the counts below; learnt
+#: from the newest training window alone.
+PLAIN_SOURCES = ("history", "covisit", "als", "popular")
+PLAIN_FEATURES = (
+    "ui_view", "ui_addb", "ui_order", "ui_days_since_any",  # the user's own touches of the item, and how recent
+    "u_events", "u_orders", "u_days_since_last",  # the user's activity
+    "i_view_7", "i_order_7", "i_users_7",  # the item's recent demand
+)  # fmt: skip
+#: The row of the plain two-stage model in the hypotheses and buyer-recall tables.
+PLAIN_ROW = "plain two-stage"
+
+
+def plain_table(table: pd.DataFrame | PackedFrame) -> pd.DataFrame:
+    """``table`` as the plain two-stage model sees it: the rows and columns of :data:`PLAIN_SOURCES`, the
+    :data:`PLAIN_FEATURES` (those present) and the keys and label. From a flow artifact (a ``PackedFrame``), only
+    those columns are decoded."""
+    keep = set(PLAIN_FEATURES) | {C.USER, C.ITEM, C.TARGET, C.CUT_ID, C.N_SOURCES}
+    keep |= {c for s in PLAIN_SOURCES for c in source_columns(s)}
+    narrow = table.select(keep) if isinstance(table, PackedFrame) else table[[c for c in table.columns if c in keep]]
+    return keep_sources(narrow, PLAIN_SOURCES)
+
+
+def plain_two_stage(
+    ds: Dataset,
+    cuts: dict[str, Cut],
+    train_rows: pd.DataFrame | PackedFrame,
+    table_of: Callable[[str], pd.DataFrame | PackedFrame],
+    valid_inputs: dict[str, BuyerInputs],
+    buyer_model: BuyerModel,
+    params: TrialParams,
+    strategy: str,
+    k: int,
+    top_users: int,
+    seed: int = 0,
+    per_buyer: BuyerRecalls | None = None,
+) -> dict[str, float]:
+    """The plain two-stage model (:func:`plain_table`) in the reranker's place: the chosen trial's loss and
+    settings learnt from ``train_rows`` alone (the newest training cut's learnable rows), the same buyer model and
+    ``strategy`` choosing the users, scored on the validation windows ``cuts`` (mean over them; ``per_buyer``, when
+    given, receives the recall per buyer and window under :data:`PLAIN_ROW`). ``table_of(window)`` gives a
+    window's feature table (a flow artifact's ``PackedFrame`` is read for the plain columns only).
+    NaN diagnostics and a warning when the model cannot learn."""
+    try:
+        rows = learnable_rows(plain_table(train_rows))
+        reranker = Reranker(replace(params, train_cuts=1), seed).fit([rows], learnable=True)
+    except ValueError as err:
+        log.warning("the plain two-stage model cannot be trained (%s)", err)
+        return {"recall": float("nan")}
+    scored = validate_windows(
+        ds, cuts, reranker, buyer_model, lambda w: plain_table(table_of(w)), valid_inputs, k, top_users, [strategy]
+    )
+    if per_buyer is not None:
+        per_buyer[PLAIN_ROW] = scored.buyer_recalls[strategy]
+    return scored.results[strategy]
+
+
 def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
     """Per pool user: the score of every selection strategy and, where known, whether the user bought (``bought``).
 
@@ -584,22 +644,30 @@ def hypothesis_table(
     baseline_results: dict[str, dict[str, float]],
     source_alone_results: dict[str, dict[str, float]],
     source_removed_results: dict[str, dict[str, float]] | None = None,
+    plain_results: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Validation diagnostics of the chosen model next to the baselines, each source alone and, when given, the
-    chosen recipe retrained without each source (:func:`sources_removed`)."""
+    chosen recipe retrained without each source (:func:`sources_removed`) and the plain two-stage model
+    (:func:`plain_two_stage`)."""
     return pd.DataFrame(
-        named_rows(valid_results, strategy, baseline_results, source_alone_results, source_removed_results)
+        named_rows(
+            valid_results, strategy, baseline_results, source_alone_results, source_removed_results, plain_results
+        )
     ).T
 
 
-def named_rows(valid: dict, strategy: str, baseline: dict, alone: dict, removed: dict | None = None) -> dict:
+def named_rows(
+    valid: dict, strategy: str, baseline: dict, alone: dict, removed: dict | None = None, plain=None
+) -> dict:
     """The rows of the hypotheses, named as the report reads them: ``reranker (<strategy>)`` (the chosen one
-    first), ``baseline: <name>``, ``source alone: <source>``, ``source removed: <source>``."""
+    first), ``baseline: <name>``, ``source alone: <source>``, ``source removed: <source>`` and :data:`PLAIN_ROW`."""
     rows = {f"reranker ({strategy})": valid[strategy]}
     rows.update({f"reranker ({s})": r for s, r in valid.items() if s != strategy})
     rows.update({f"baseline: {n}": r for n, r in baseline.items()})
     rows.update({f"source alone: {n}": r for n, r in alone.items()})
     rows.update({f"source removed: {n}": r for n, r in (removed or {}).items()})
+    if plain is not None:
+        rows[PLAIN_ROW] = plain
     return rows
 
 
@@ -625,11 +693,13 @@ def buyer_recall_table(
     alone: BuyerRecalls,
     removed: BuyerRecalls | None,
     trials: BuyerRecalls | None = None,
+    plain: dict[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """The recall per buyer behind every row of :func:`hypothesis_table`, and of the best trial of each objective
-    (``trials``, :func:`best_trial_recalls`, as rows ``best trial: <objective>``), one line per (row, window,
-    buyer): what the report's paired verdicts read (small: a row holds each window's buyers once)."""
-    rows = named_rows(valid, strategy, baseline, alone, removed)
+    """The recall per buyer behind every row of :func:`hypothesis_table` (``plain``: the plain two-stage model's,
+    by window), and of the best trial of each objective (``trials``, :func:`best_trial_recalls`, as rows ``best
+    trial: <objective>``), one line per (row, window, buyer): what the report's paired verdicts read (small: a row
+    holds each window's buyers once)."""
+    rows = named_rows(valid, strategy, baseline, alone, removed, plain)
     rows.update({BEST_TRIAL_ROW.format(o): r for o, r in (trials or {}).items()})
     frames = [
         pd.DataFrame({"row": name, "window": w, C.USER: values.index.to_numpy(), "recall": values.to_numpy()})

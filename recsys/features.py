@@ -346,13 +346,20 @@ def rank_columns(table: pd.DataFrame) -> list[str]:
 def drop_source(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """A candidate table as if ``source`` had never run: the rows only it proposed are gone, its score and rank
     features too, and ``n_sources`` counts the remaining sources."""
-    score, rank = source_columns(source)
-    if rank not in table:
-        raise ValueError(f"no candidate source {source!r} in the table (no column {rank!r})")
-    others = [c for c in rank_columns(table) if c != rank]
-    kept = table[table[others].notna().any(axis=1)] if others else table.iloc[:0]
-    kept = kept.drop(columns=[score, rank])
-    kept[C.N_SOURCES] = kept[others].notna().sum(axis=1).astype(np.float32)
+    if source_columns(source)[1] not in table:
+        raise ValueError(f"no candidate source {source!r} in the table (no column {source_columns(source)[1]!r})")
+    return keep_sources(table, [s for s in map(source_of_rank_column, rank_columns(table)) if s != source])
+
+
+def keep_sources(table: pd.DataFrame, sources) -> pd.DataFrame:
+    """A candidate table as if only ``sources`` (those of them present) had run: the rows none of them proposed
+    are gone, the other sources' score and rank features too, and ``n_sources`` counts the kept sources."""
+    wanted = set(sources)
+    kept_ranks = [c for c in rank_columns(table) if source_of_rank_column(c) in wanted]
+    dropped = [c for s in map(source_of_rank_column, rank_columns(table)) if s not in wanted for c in source_columns(s)]
+    kept = table[table[kept_ranks].notna().any(axis=1)] if kept_ranks else table.iloc[:0]
+    kept = kept.drop(columns=dropped)
+    kept[C.N_SOURCES] = kept[kept_ranks].notna().sum(axis=1).astype(np.float32)
     return kept.reset_index(drop=True)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.experiment import BEST_TRIAL_ROW
+from recsys.experiment import BEST_TRIAL_ROW, PLAIN_ROW
 from recsys.metrics import paired_difference
 from recsys.schema import Action
 from recsys.schema import Columns as C
@@ -415,6 +415,8 @@ def row_label(name: str) -> str:
         return f"only {source_label(what)}"
     if kind == "source removed":
         return f"all but {source_label(what)}"
+    if name == PLAIN_ROW:
+        return PLAIN_LABEL
     return name
 
 
@@ -531,6 +533,7 @@ def _by_window(recalls: pd.DataFrame | None, row: str) -> dict[str, pd.Series]:
 
 #: How the hypothesis about each removed source ends (after the source's label).
 PER_SOURCE_HYPOTHESIS = " earns its place (the model without it)"
+PLAIN_LABEL = "plain two-stage (4 sources, 10 counts, 1 window)"
 
 
 def truth_sentence(test: dict, bold: bool = False) -> str:
@@ -595,6 +598,9 @@ def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
             top = alone["recall"].astype(float).idxmax()
             add(f"the reranker adds to its best single source ({source_label(top.split(': ', 1)[1])})", chosen,
                 alone.loc[top].to_dict(), chosen_row, top)  # fmt: skip
+        if PLAIN_ROW in hypotheses.index and not math.isnan(float(hypotheses.loc[PLAIN_ROW, "recall"])):
+            add(f"the reranker beats a {PLAIN_LABEL}", chosen, hypotheses.loc[PLAIN_ROW].to_dict(), chosen_row,
+                PLAIN_ROW)  # fmt: skip
         for name, row in hypotheses[hypotheses.index.str.startswith("source removed: ")].iterrows():
             add(f"{source_label(name.split(': ', 1)[1])}{PER_SOURCE_HYPOTHESIS}", chosen,
                 row.to_dict(), chosen_row, name)  # fmt: skip

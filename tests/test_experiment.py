@@ -1,6 +1,7 @@
 """The experiment over cuts on the tiny synthetic dataset: no leakage, trials, the ablation, the final model."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from recsys import buyers, experiment
 from recsys.buyers import STRATEGIES, BuyerModel, rank_users
 from recsys.candidates import SOURCES, branches
 from recsys.features import drop_source
+from recsys.frames import PackedFrame
 from recsys.model import cut_data, labelled_buyer_inputs, learning_pool
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.schema import Action
@@ -323,6 +325,42 @@ def test_ablation_retrains_without_each_source_deterministically(setup, data, bu
     )  # fmt: skip
     assert by_hand["p_buy"]["recall"] == pytest.approx(removed["history"]["recall"])
     assert by_hand["p_buy"]["recall_selected"] == pytest.approx(removed["history"]["recall_selected"])
+
+
+def test_plain_two_stage_is_the_trial_on_plain_tables_from_the_newest_cut(setup, data, buyer_model):
+    ds, cuts, _ = setup
+    params = TrialParams("Logloss", depth=3, iterations=30, train_cuts=2)  # the plain model learns from 1 cut
+    table = data["valid"].table
+    plain = experiment.plain_table(table)
+    # the plain sources' rows and columns, the plain counts, nothing else
+    sources = {c[2 : -len("_rank")] for c in plain.columns if c.startswith("s_") and c.endswith("_rank")}
+    assert sources == set(experiment.PLAIN_SOURCES) & {s[2:-5] for s in table.columns if s.endswith("_rank")}
+    features = set(plain.columns) - {C.USER, C.ITEM, C.TARGET, C.N_SOURCES} - {c for c in plain if c.startswith("s_")}
+    assert features == set(experiment.PLAIN_FEATURES) and len(plain) < len(table)
+    stored = pickle.loads(pickle.dumps(PackedFrame(table)))  # a flow artifact: only the plain columns are decoded
+    pd.testing.assert_frame_equal(experiment.plain_table(stored), plain)
+    per_buyer, loaded = {}, []
+
+    def table_of(window):
+        loaded.append(window)
+        return table
+
+    result = experiment.plain_two_stage(
+        ds, {"valid": cuts["valid"]}, learnable_rows(data["train"].table), table_of,
+        {"valid": data["valid"].inputs}, buyer_model, params, "p_buy", 10, 50, per_buyer=per_buyer,
+    )  # fmt: skip
+    assert loaded == ["valid"]  # each window's table asked for once, when it is scored
+    assert result["windows"] == 1 and 0.0 <= result["recall"] <= result["buyers_captured"] <= 1.0
+    assert list(per_buyer) == [experiment.PLAIN_ROW] and len(per_buyer[experiment.PLAIN_ROW]["valid"]) > 0
+    # by hand: the trial learnt from the newest cut's plain rows alone, the same buyer model choosing the users
+    reranker = experiment.train_trial(
+        TrialParams("Logloss", depth=3, iterations=30, train_cuts=1),
+        [learnable_rows(experiment.plain_table(data["train"].table))],
+    )
+    _, by_hand = experiment.validate(
+        ds, cuts["valid"], reranker, buyer_model, plain, data["valid"].inputs, 10, 50, ["p_buy"]
+    )
+    assert by_hand["p_buy"]["recall"] == pytest.approx(result["recall"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from recsys.features import (
     drop_source,
     embedding_similarity,
     item_features,
+    keep_sources,
     merge_candidates,
     pair_features,
     unique_pairs,
@@ -170,6 +171,25 @@ def test_drop_source_removes_its_rows_and_features_and_recounts_sources():
     assert without_a["n_sources"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="no candidate source 'c'"):
         drop_source(table, "c")
+
+
+def test_keep_sources_keeps_their_rows_and_features_only():
+    def cands(rows):
+        return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.SCORE, C.RANK])
+
+    table = merge_candidates(
+        {
+            "a": cands([(0, 1, 0.9, 1), (0, 2, 0.5, 2)]),
+            "b": cands([(0, 2, 0.7, 1), (0, 3, 0.6, 2)]),
+            "c": cands([(0, 4, 0.8, 1), (0, 2, 0.1, 2)]),
+        }
+    )
+    only_ab = keep_sources(table, ["a", "b", "not a source"])
+    assert only_ab[C.ITEM].tolist() == [1, 2, 3]  # item 4 only came from c
+    assert not any(c.startswith("s_c_") for c in only_ab.columns) and "s_b_rank" in only_ab.columns
+    assert only_ab["n_sources"].tolist() == [1.0, 2.0, 1.0]  # c no longer counts for item 2
+    assert keep_sources(table, []).empty
+    pd.testing.assert_frame_equal(keep_sources(table, ["b", "c"]), drop_source(table, "a"))
 
 
 def test_purchase_cycle_features_of_users_items_and_pairs():

@@ -87,7 +87,9 @@ def summary(tiny_dataset):
             ]
         ),
         valid_by_window={"valid": results, "valid2": results},
-        hypotheses=experiment.hypothesis_table(results, "p_buy", baselines, alone, removed),
+        hypotheses=experiment.hypothesis_table(
+            results, "p_buy", baselines, alone, removed, {"recall": 0.15, "recall_se": 0.01}
+        ),
         feature_importance=pd.Series([3.0, 2.0, 1.0], index=["ui_order", "u_view_all", "i_price"]),
         test_results={"recall": 0.21, "buyers": 40},
         mlflow={"run_id": "abc", "model_version": "3", "experiment": "x"},
@@ -145,6 +147,7 @@ def test_hypothesis_verdicts_follow_the_intervals(summary):
     # 0.21 vs 0.22 with standard errors of 0.01: a difference of 0.01 against 2 x 0.014
     assert verdicts.loc["expected recall adds to P(buy) alone", "verdict"] == "no measurable difference"
     assert verdicts.loc["the user's own history earns its place (the model without it)", "verdict"] == "higher"
+    assert verdicts.loc[f"the reranker beats a {report.PLAIN_LABEL}", "verdict"] == "higher"  # 0.21 vs 0.15
     assert report.compare({"recall": 0.3, "recall_se": 0.01}, {"recall": 0.2, "recall_se": 0.01}) == "higher"
     # 0.06 apart with errors 0.02 and 0.015: the intervals overlap (0.20-0.28 vs 0.27-0.33), yet 0.06 > 2 x 0.025
     assert report.compare({"recall": 0.24, "recall_se": 0.02}, {"recall": 0.30, "recall_se": 0.015}) == "lower"
@@ -249,6 +252,7 @@ def test_feature_and_row_labels():
     assert report.feature_label("u_addb_7") == "user: basket adds (7 d)"
     assert report.row_label("baseline: organisers").startswith("organisers'")
     assert report.row_label("reranker (p_buy)") == "reranker, users by P(buy) alone"
+    assert report.row_label(experiment.PLAIN_ROW) == report.PLAIN_LABEL
 
 
 def test_html_is_one_self_contained_file_with_every_figure_inlined(summary, tmp_path):

@@ -16,7 +16,7 @@ import sys
 import pandas as pd
 import pytest
 
-from recsys.experiment import BEST_TRIAL_ROW
+from recsys.experiment import BEST_TRIAL_ROW, PLAIN_ROW
 from recsys.report import hypothesis_verdicts
 from recsys.reranker import TrialParams
 from recsys.submission import validate_submission
@@ -101,6 +101,9 @@ def test_trials_sources_and_hypotheses_are_recorded(clean_run):
     assert set(data.valid_by_window) == {"valid", "valid2", "valid3"}
     assert set(data.source_alone) == set(SOURCES) == set(data.source_removed)  # --ablation True
     assert data.hypotheses.index[0].startswith("reranker") and "baseline: organisers" in data.hypotheses.index
+    # --plain True (the default): the plain two-stage model in the reranker's place, on the same windows
+    assert data.plain_results["windows"] == 3 and 0.0 <= data.plain_results["recall"] <= 1.0
+    assert PLAIN_ROW in data.hypotheses.index
     assert 0.0 < data.valid_recall <= 1.0
     assert data.test_results["buyers"] > 0  # the synthetic data ships the truth of the days after the log
     # every hypothesis row keeps its recall per buyer and window: the verdicts compare rows buyer by buyer

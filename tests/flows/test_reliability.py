@@ -100,3 +100,4 @@ def test_a_run_without_search_trains_only_the_grid_trial(tmp_path):
     assert placeholder.data.outcome is None
     assert (tmp_path / "submission.csv").stat().st_size > 0
     assert result.run["choose"].task.data.source_removed is None  # --ablation False
+    assert result.run["choose"].task.data.plain_results["recall"] >= 0.0  # --plain True needs no ablation
