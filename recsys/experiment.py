@@ -355,12 +355,16 @@ def source_alone(
     users: pd.Index,
     k: int,
     top_users: int,
+    padding: np.ndarray | None = None,
+    truth: pd.DataFrame | None = None,
 ) -> tuple[dict[str, float], pd.Series]:
     """A single source's own ranking, for the same chosen users: what the branch is worth alone (diagnostics,
-    and the recall per buyer)."""
-    padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
+    and the recall per buyer). ``padding`` and ``truth``: the cut's padding items and target window, when the
+    caller has them already (they depend on the cut only)."""
+    if padding is None:
+        padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
     recs = recs_for(candidates, users, padding, k)
-    truth = target(ds.interactions, cut)
+    truth = target(ds.interactions, cut) if truth is None else truth
     return diagnostics(recs, truth, top_users, k).as_dict(), buyer_recalls(recs, truth, top_users, k)
 
 
@@ -379,8 +383,10 @@ def sources_alone(
     by_window = {}
     for w, cut in cuts.items():
         by_window[w] = {}
+        padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)  # once per window
+        truth = target(ds.interactions, cut)
         for s, c in candidates.items():
-            by_window[w][s], values = source_alone(ds, cut, c[w], selected[w], k, top_users)
+            by_window[w][s], values = source_alone(ds, cut, c[w], selected[w], k, top_users, padding, truth)
             if per_buyer is not None:
                 per_buyer.setdefault(s, {})[w] = values
     return mean_results(by_window)
