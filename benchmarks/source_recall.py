@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsys.buyers import user_pool  # noqa: E402
 from recsys.candidates import SOURCES, candidates_of, make_source  # noqa: E402
+from recsys.candidates.covisit import CovisitationSource  # noqa: E402
 from recsys.candidates.history import HistorySource  # noqa: E402
 from recsys.candidates.neighbours import NeighboursSource  # noqa: E402
 from recsys.cli import resolve_data_dir  # noqa: E402
@@ -38,7 +39,7 @@ from recsys.schema import DEFAULT_K  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import cut_names, make_cuts, model_history, target  # noqa: E402
 
-EXTRA = {"neighbours": NeighboursSource, "history": HistorySource}
+EXTRA = {"neighbours": NeighboursSource, "history": HistorySource, "covisit": CovisitationSource}
 
 
 def found_share(candidates: pd.DataFrame, sets: dict, n: int | None = None) -> pd.Series:
