@@ -363,6 +363,23 @@ def test_plain_two_stage_is_the_trial_on_plain_tables_from_the_newest_cut(setup,
     assert by_hand["p_buy"]["recall"] == pytest.approx(result["recall"])
 
 
+def test_a_plain_model_with_nothing_to_learn_is_nan_with_a_warning(setup, data, buyer_model, caplog):
+    ds, cuts, _ = setup
+    unlearnable = learnable_rows(data["train"].table).assign(**{C.TARGET: 0})  # no bought item left
+    per_buyer = {}
+    with caplog.at_level("WARNING", logger="recsys.experiment"):
+        result = experiment.plain_two_stage(
+            ds, {"valid": cuts["valid"]}, unlearnable, lambda w: data["valid"].table,
+            {"valid": data["valid"].inputs}, buyer_model, TrialParams("Logloss", depth=3, iterations=30), "p_buy",
+            10, 50, per_buyer=per_buyer,
+        )  # fmt: skip
+    assert np.isnan(result["recall"]) and per_buyer == {} and "plain two-stage model cannot be trained" in caplog.text
+    table = experiment.hypothesis_table(
+        {"p_buy": {"recall": 0.2}}, "p_buy", {}, {}, None, result
+    )  # the report skips its verdict
+    assert np.isnan(table.loc[experiment.PLAIN_ROW, "recall"])
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Figures over several validation windows: means and a standard error, by hand
 # ----------------------------------------------------------------------------------------------------------

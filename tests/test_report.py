@@ -157,6 +157,14 @@ def test_hypothesis_verdicts_follow_the_intervals(summary):
     assert report.compare({"recall": 0.2}, {"recall": 0.3}) == "no interval"
 
 
+def test_a_plain_model_that_could_not_learn_gets_no_verdict(summary):
+    hypotheses = summary["hypotheses"].copy()
+    hypotheses.loc[experiment.PLAIN_ROW, "recall"] = float("nan")
+    verdicts = report.hypothesis_verdicts({**summary, "hypotheses": hypotheses})
+    assert not verdicts.index.str.contains("plain two-stage").any()
+    assert "the model beats the history + popularity baseline" in verdicts.index
+
+
 def _recalls(rows: dict[str, pd.Series]) -> pd.DataFrame:
     """A run's ``buyer_recalls`` table: each row's recall per buyer, the same on windows valid and valid2."""
     return pd.concat(
