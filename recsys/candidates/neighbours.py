@@ -23,7 +23,6 @@ from recsys.candidates.base import (
     CandidateSource,
     as_candidates,
     empty_candidates,
-    top_n,
     user_item_weights,
 )
 from recsys.schema import Columns as C
@@ -84,30 +83,52 @@ class NeighboursSource(CandidateSource):
 
     def _chunk(self, users: np.ndarray, n: int) -> pd.DataFrame:
         own = self.profiles_[users]
-        sims = own.dot(self.neighbour_profiles_t_).toarray()
-        pos = np.searchsorted(self.neighbour_users_, users)
-        pos = np.minimum(pos, len(self.neighbour_users_) - 1)
-        is_neighbour = self.neighbour_users_[pos] == users
-        sims[np.flatnonzero(is_neighbour), pos[is_neighbour]] = 0.0  # not one's own neighbour
-        k = min(self.k, sims.shape[1])
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        total = top_sims.sum(axis=1, keepdims=True)
-        share = np.divide(top_sims, total, out=np.zeros_like(top_sims), where=total > 0)
-        rows = np.repeat(np.arange(len(users)), k)
-        mix = sp.csr_matrix((share.ravel(), (rows, top.ravel())), shape=sims.shape)
+        sims = own.dot(self.neighbour_profiles_t_).tocoo()
+        sims.data[self.neighbour_users_[sims.col] == users[sims.row]] = 0.0  # not one's own neighbour
+        rows, cols, values = row_top(sims, self.k)
+        totals = np.bincount(rows, weights=values, minlength=len(users))
+        share = values / totals[rows]
+        mix = sp.csr_matrix((share, (rows, cols)), shape=sims.shape)
         scores = (1.0 - self.own_weight) * mix.dot(self.neighbour_profiles_)
         if self.own_weight > 0:
             scores = scores + self.own_weight * own
-        dense = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
-        best = np.argpartition(-dense, n - 1, axis=1)[:, :n] if n < dense.shape[1] else None
-        if best is None:
-            best = np.tile(np.arange(dense.shape[1]), (len(users), 1))
-        frame = pd.DataFrame(
-            {
-                C.USER: np.repeat(users, best.shape[1]),
-                C.ITEM: best.ravel(),
-                C.SCORE: np.take_along_axis(dense, best, axis=1).ravel(),
-            }
-        )
-        return top_n(frame[frame[C.SCORE] > 0], n)
+        rows, items, values = row_top(sp.coo_matrix(scores), n)
+        return pd.DataFrame({C.USER: users[rows], C.ITEM: items, C.SCORE: values, C.RANK: row_ranks(rows)})
+
+
+#: Below this share of non-zero cells, :func:`row_top` ranks the entries of a sparse matrix; above it, a dense copy
+#: (sorting every entry of a nearly full matrix is slower than partitioning its dense rows).
+SPARSE_BELOW = 0.05
+
+
+def row_top(matrix: sp.coo_matrix, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``n`` largest positive entries of each row of ``matrix`` as ``(rows, cols, values)``, sorted by row,
+    then value descending, then column (the order of :func:`recsys.candidates.base.top_n`; equal values at the
+    n-th place may be kept either way). At the real volume a chunk's rows hold a few hundred entries of 90,000
+    items, so they are ranked without a dense copy; on small logs the matrix is nearly full and a dense copy is
+    faster."""
+    n_rows, n_cols = matrix.shape
+    if matrix.nnz < SPARSE_BELOW * n_rows * n_cols:
+        rows, cols, values = matrix.row, matrix.col, matrix.data
+    else:
+        dense = matrix.toarray()
+        k = min(n, n_cols)
+        cols = (
+            np.argpartition(-dense, k - 1, axis=1)[:, :k] if k < n_cols else np.tile(np.arange(n_cols), (n_rows, 1))
+        ).ravel()
+        rows = np.repeat(np.arange(n_rows), k)
+        values = dense[rows, cols]
+    keep = values > 0
+    rows, cols, values = rows[keep], cols[keep], values[keep]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    first = row_ranks(rows) <= n
+    return rows[first], cols[first], values[first]
+
+
+def row_ranks(rows: np.ndarray) -> np.ndarray:
+    """1, 2, 3... within each run of equal values of the sorted ``rows``."""
+    if not len(rows):
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    return np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)])) + 1

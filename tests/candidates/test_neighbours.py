@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from recsys.candidates.neighbours import NeighboursSource
+from recsys.candidates import neighbours
+from recsys.candidates.neighbours import NeighboursSource, row_top
 from recsys.schema import Action as A
 from recsys.schema import Columns as C
 from tests.conftest import make_interactions, make_items
@@ -59,3 +61,29 @@ def test_neighbours_are_the_most_active_users_only():
 def test_bad_parameters_are_refused(kwargs):
     with pytest.raises(ValueError):
         NeighboursSource(**kwargs)
+
+
+@pytest.mark.parametrize("sparse_below", [0.0, 1.1])  # a dense copy / the sparse entries: the same answer
+def test_row_top_keeps_the_largest_positive_entries_ties_by_column(monkeypatch, sparse_below):
+    monkeypatch.setattr(neighbours, "SPARSE_BELOW", sparse_below)
+    matrix = sp.coo_matrix(
+        np.array(
+            [
+                [0.0, 0.5, 0.9, 0.5, 0.0, -1.0],  # 0.9, then the tie 0.5 / 0.5 by column; no zeros or negatives
+                [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # nothing positive: no entry
+                [0.2, 0.0, 0.0, 0.0, 0.0, 0.0],  # fewer positive entries than asked for
+            ]
+        )
+    )
+    rows, cols, values = row_top(matrix, 2)
+    assert rows.tolist() == [0, 0, 2] and cols.tolist() == [2, 1, 0] and values.tolist() == [0.9, 0.5, 0.2]
+    rows, cols, _ = row_top(matrix, 10)
+    assert rows.tolist() == [0, 0, 0, 2] and cols.tolist() == [2, 1, 3, 0]
+
+
+def test_neighbour_candidates_do_not_depend_on_the_ranking_path(monkeypatch):
+    log = _log()
+    dense = NeighboursSource(k=2).fit(log, make_items(6)).recommend(np.arange(4), 3)
+    monkeypatch.setattr(neighbours, "SPARSE_BELOW", 1.1)
+    sparse = NeighboursSource(k=2).fit(log, make_items(6)).recommend(np.arange(4), 3)
+    assert dense.equals(sparse) and len(dense) > 0
