@@ -148,8 +148,8 @@ class RecsysFlow(FlowSpec):
         from recsys.cli import resolve_data_dir
         from recsys.data import check_files, load_dataset
         from recsys.evaluation import truth_file
-        from recsys.reranker import parse_grid
-        from recsys.split import check_log_covers_cuts, make_cuts
+        from recsys.reranker import cap_train_cuts, parse_grid
+        from recsys.split import cut_names, fit_cuts
         from recsys.tracking import data_fingerprint, git_commit, resolve_tracking_uri, set_run_tags, start_flow_run
 
         self.first_trials = parse_grid(self.grid, train_cuts=self.train_cuts)  # fail fast on a bad grid or parameter
@@ -200,8 +200,13 @@ class RecsysFlow(FlowSpec):
         set_run_tags(self.mlflow_uri, self.mlflow_run_id, {"data_fingerprint": self.data_fingerprint})
         self.ds = dataclasses.replace(load_dataset(self.resolved_data_dir), stitch_identities=self.stitch_identities)
         self.truth = truth_file(self.resolved_data_dir)  # scored in final; synthetic data ships one
-        self.cuts = make_cuts(self.ds.end, n_train=self.train_cuts, n_valid=self.valid_windows)
-        check_log_covers_cuts(self.ds.interactions, self.cuts)  # a log too short for the cuts stops here
+        # a log too short for --train-cuts learns from fewer; too short for one stops here
+        self.cuts, note = fit_cuts(self.ds.interactions, self.train_cuts, self.valid_windows)
+        self.n_train_cuts = len(cut_names(self.cuts, "train"))
+        if note:
+            print(note)
+            self.first_trials = cap_train_cuts(self.first_trials, self.n_train_cuts)
+            set_run_tags(self.mlflow_uri, self.mlflow_run_id, {"train_cuts_used": str(self.n_train_cuts)})
         self.next(self.buyer_model)
 
     def _load(self, name: str):
@@ -363,7 +368,7 @@ class RecsysFlow(FlowSpec):
             self.ds, self.valid_cuts, self.k, self.top_users, per_buyer=self.baseline_recalls
         )
         first, self.second_batch = rounds(self.trials_n, len(self.first_trials))
-        self.search = Search(self.seed, self.train_cuts, self.first_trials, startup=first)
+        self.search = Search(self.seed, self.n_train_cuts, self.first_trials, startup=first)
         self.batch = self.search.ask(first)
         self._release("ds", "buyer_inputs")
         self.next(self.train_trial, foreach="batch")

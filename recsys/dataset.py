@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.schema import Columns as C
+from recsys.split import log_end
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Dataset:
     @property
     def end(self) -> pd.Timestamp:
         """End of the log: midnight after the last event, i.e. the cut for the final prediction."""
-        return self.interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
+        return log_end(self.interactions)
 
     def raw_recs(self, recs: dict) -> dict[str, list[str]]:
         """``user code -> [item codes]`` as ``user_id -> [product_id]`` (order kept)."""

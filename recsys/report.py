@@ -102,13 +102,13 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
     summary = {
         "run_id": str(run_id),
         "params": {
-            name: _get(data, attr)
+            name: _get(data, attr, _get(data, "train_cuts") if attr == "n_train_cuts" else None)
             for name, attr in (
                 ("data", "resolved_data_dir"),
                 ("top users", "top_users"),
                 ("k", "k"),
                 ("seed", "seed"),
-                ("training cuts (daily)", "train_cuts"),
+                ("training cuts (daily)", "n_train_cuts"),  # --train-cuts, or fewer on a short log
                 ("buyer-model cuts (daily, at most)", "buyer_cuts"),
                 ("validation windows", "valid_windows"),
                 ("trials", "trials_n"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -91,6 +91,11 @@ def parse_grid(spec: str, train_cuts: int | None = None) -> list[TrialParams]:
     if not trials:
         raise ValueError("trial grid is empty")
     return list(dict.fromkeys(trials))
+
+
+def cap_train_cuts(trials: list[TrialParams], n: int) -> list[TrialParams]:
+    """``trials`` learning from at most ``n`` training cuts (a log too short for more), duplicates dropped."""
+    return list(dict.fromkeys(replace(t, train_cuts=min(t.train_cuts, n)) for t in trials))
 
 
 def columns(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -99,12 +99,13 @@ def make_cuts(
 def daily_cuts(end: pd.Timestamp, n: int, log_start: pd.Timestamp, horizon_days: int = HORIZON_DAYS) -> dict[str, Cut]:
     """Up to ``n`` cuts one day apart, newest first, whose target windows end at or before ``end``: ``buyer``,
     ``buyer2``, ... (what the buyer model learns from; it needs only the users' features at each, so it can learn
-    from many). Cuts with less than :data:`MIN_HISTORY_DAYS` of log before them (from ``log_start``, the first
-    event) are left out: a pool of users seen for a day or two says little about one seen for weeks."""
+    from many). Cuts with less than :data:`MIN_HISTORY_DAYS` of log before them (from the midnight before
+    ``log_start``, the first event: calendar days, as :func:`check_log_covers_cuts` counts them) are left out: a
+    pool of users seen for a day or two says little about one seen for weeks."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     newest = end - pd.Timedelta(days=horizon_days)
-    earliest = log_start + pd.Timedelta(days=MIN_HISTORY_DAYS)
+    earliest = log_start.floor("D") + pd.Timedelta(days=MIN_HISTORY_DAYS)
     cuts = {}
     for i in range(n):
         at = newest - pd.Timedelta(days=i)
@@ -136,10 +137,44 @@ def labelled_names(cuts: dict[str, Cut]) -> list[str]:
     return sorted((n for n in cuts if n != "final"), key=lambda n: cuts[n].at, reverse=True)
 
 
+def log_end(interactions: pd.DataFrame) -> pd.Timestamp:
+    """The end of a log: the midnight after its last event (the final cut)."""
+    return interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
+
+
 def log_days(interactions: pd.DataFrame) -> int:
     """Calendar days the log covers, from the midnight before its first event to the midnight after its last."""
     ts = interactions[C.TS]
-    return int((ts.max().floor("D") + pd.Timedelta(days=1) - ts.min().floor("D")).days)
+    return int((log_end(interactions) - ts.min().floor("D")).days)
+
+
+def train_cuts_that_fit(
+    interactions: pd.DataFrame,
+    wanted: int,
+    n_valid: int,
+    horizon_days: int = HORIZON_DAYS,
+    history_days: int = MIN_HISTORY_DAYS,
+) -> int:
+    """The most daily training cuts, up to ``wanted``, that the log holds in :func:`make_cuts`' layout with
+    ``n_valid`` validation windows, by :func:`check_log_covers_cuts`' rule (``history_days`` of log before the
+    earliest cut); 0 when not even one does. Each training cut less needs a day less of log."""
+    room = log_days(interactions) - history_days - (n_valid + 1) * horizon_days + 1
+    return max(0, min(wanted, room))
+
+
+def fit_cuts(interactions: pd.DataFrame, n_train: int, n_valid: int) -> tuple[dict[str, Cut], str]:
+    """A run's cuts (:func:`make_cuts` from the end of the log) and a note: ``n_train`` daily training cuts, or
+    as many as a shorter log holds (the note, empty otherwise, says how many); checked by
+    :func:`check_log_covers_cuts`, which refuses a log too short for one."""
+    fit = train_cuts_that_fit(interactions, n_train, n_valid)
+    cuts = make_cuts(log_end(interactions), n_train=max(fit, 1), n_valid=n_valid)
+    check_log_covers_cuts(interactions, cuts)
+    if fit >= n_train:
+        return cuts, ""
+    return cuts, (
+        f"the log covers {log_days(interactions)} days: {fit} daily training cuts fit before the {n_valid} "
+        f"validation windows, not --train-cuts {n_train}; the run learns from {fit}"
+    )
 
 
 def check_log_covers_cuts(interactions: pd.DataFrame, cuts: dict[str, Cut], history_days: int = MIN_HISTORY_DAYS):
@@ -156,18 +191,19 @@ def check_log_covers_cuts(interactions: pd.DataFrame, cuts: dict[str, Cut], hist
 
     ts = interactions[C.TS]
     first, last = ts.min(), ts.max()
-    end = last.floor("D") + pd.Timedelta(days=1)
+    end = log_end(interactions)
     ordered = sorted(cuts.items(), key=lambda named: named[1].at)
     have = log_days(interactions)
     need = int((end - ordered[0][1].at).days) + history_days
     if have < need:
         layout = ", ".join(f"{name} {cut.at:%Y-%m-%d}" for name, cut in ordered)
+        several = len(cut_names(cuts, "train")) > 1
+        fewer = "training cuts (--train-cuts: each one less needs a day less) or " if several else ""
         raise DataValidationError(
             f"{ACTIONS_FILE}: column 'date': the log covers {have} days ({first:%Y-%m-%d} to {last:%Y-%m-%d}), "
             f"the run needs at least {need}: {history_days} days of history before the earliest cut and "
-            f"{need - history_days} from it to the end of the log (cuts: {layout}); use fewer training cuts "
-            "(--train-cuts: each one less needs a day less) or validation windows (--valid-windows: 3 days each), "
-            "or a longer log"
+            f"{need - history_days} from it to the end of the log (cuts: {layout}); use fewer {fewer}"
+            "validation windows (--valid-windows: 3 days each), or a longer log"
         )
     for name, cut in cuts.items():
         if cut.target_end <= end and target(interactions, cut).empty:

@@ -6,6 +6,7 @@ from recsys.reranker import (
     YETIRANK_PERMUTATIONS,
     Reranker,
     TrialParams,
+    cap_train_cuts,
     fit_platt,
     learnable_rows,
     parse_grid,
@@ -53,6 +54,18 @@ def synthetic_table(n_users=60, n_items=20, seed=0):
             signal = rng.normal()
             rows.append((u, i, signal, rng.normal(), int(signal > 1.0)))
     return pd.DataFrame(rows, columns=[C.USER, C.ITEM, "signal", "noise", C.TARGET])
+
+
+def test_trials_capped_to_the_training_cuts_a_short_log_holds():
+    trials = [
+        TrialParams(train_cuts=6),
+        TrialParams(train_cuts=4),
+        TrialParams(train_cuts=1),
+        TrialParams(depth=4, train_cuts=5),
+    ]
+    capped = cap_train_cuts(trials, 4)
+    assert [t.train_cuts for t in capped] == [4, 1, 4]  # the first two became one trial
+    assert capped[2].depth == 4 and capped[0].depth == trials[0].depth
 
 
 @pytest.mark.parametrize("objective", ["YetiRank", "Logloss"])

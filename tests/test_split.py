@@ -9,11 +9,13 @@ from recsys.split import (
     check_log_covers_cuts,
     cut_names,
     daily_cuts,
+    fit_cuts,
     history,
     labelled_names,
     log_days,
     make_cuts,
     target,
+    train_cuts_that_fit,
 )
 from tests.conftest import make_interactions
 
@@ -99,7 +101,45 @@ def test_log_covering_the_cuts_passes_and_one_day_less_is_refused(n_train, n_val
     message = str(error.value)
     assert f"{ACTIONS_FILE}: column 'date'" in message
     assert f"covers {needed - 1} days (2024-09-08 to " in message and f"needs at least {needed}" in message
-    assert "--train-cuts" in message and "--valid-windows" in message  # what to change, by its flag
+    assert "--valid-windows" in message  # what to change, by its flag
+    assert ("--train-cuts" in message) == (n_train > 1)  # one training cut is the fewest
+
+
+@pytest.mark.parametrize(("n_train", "n_valid", "needed"), [(1, 1, 9), (2, 1, 10), (3, 1, 11), (4, 3, 18)])
+def test_train_cuts_that_fit_count_a_day_of_log_per_cut(n_train, n_valid, needed):
+    """The layouts above: a log of ``needed`` days holds ``n_train`` cuts (and no more), a day less one cut less,
+    and what it says fits passes ``check_log_covers_cuts``."""
+    log = daily_orders("2024-09-07", needed)
+    assert train_cuts_that_fit(log, n_train + 5, n_valid) == n_train
+    assert train_cuts_that_fit(log, n_train - 1, n_valid) == n_train - 1 or n_train == 1
+    short = log.iloc[1:]
+    fit = train_cuts_that_fit(short, n_train + 5, n_valid)
+    assert fit == n_train - 1
+    if fit:
+        check_log_covers_cuts(
+            short, make_cuts(pd.Timestamp("2024-09-07") + pd.Timedelta(days=needed), fit, n_valid=n_valid)
+        )
+
+
+def test_fit_cuts_learn_from_fewer_training_cuts_on_a_short_log_and_say_so():
+    log = daily_orders("2024-09-07", 18)  # 3 validation windows and 4 training cuts need 18 days
+    cuts, note = fit_cuts(log, 4, n_valid=3)
+    assert note == "" and cut_names(cuts, "train") == ["train", "train2", "train3", "train4"]
+    assert cuts == make_cuts(pd.Timestamp("2024-09-25"), 4, n_valid=3)
+
+    cuts, note = fit_cuts(log.iloc[2:], 4, n_valid=3)  # two days less: two training cuts less
+    assert cut_names(cuts, "train") == ["train", "train2"] and cut_names(cuts, "valid") == ["valid", "valid2", "valid3"]
+    assert note == (
+        "the log covers 16 days: 2 daily training cuts fit before the 3 validation windows, not --train-cuts 4; "
+        "the run learns from 2"
+    )
+    with pytest.raises(DataValidationError, match="covers 14 days .* needs at least 15"):  # not even one fits
+        fit_cuts(log.iloc[4:], 4, n_valid=3)
+
+
+def test_no_training_cut_fits_a_log_shorter_than_the_validation_windows_need():
+    log = daily_orders("2024-09-07", 8)  # one validation window and one training cut need 9 days
+    assert train_cuts_that_fit(log, 6, n_valid=1) == 0
 
 
 def test_a_target_window_without_orders_is_refused():
@@ -121,8 +161,11 @@ def test_daily_cuts_end_their_targets_by_the_end_and_keep_three_days_of_history(
     assert list(cuts)[:3] == ["buyer", "buyer2", "buyer3"]
     assert ats[0] == pd.Timestamp("2024-09-26") and max(c.target_end for c in cuts.values()) == end
     assert [a - b for a, b in zip(ats[:-1], ats[1:], strict=True)] == [pd.Timedelta(days=1)] * (len(ats) - 1)
-    # 3 days of log before the oldest: 09-10 10:00 is the earliest allowed, so 09-11 is the last cut
-    assert ats[-1] == pd.Timestamp("2024-09-11") and len(cuts) == 16
+    # 3 calendar days of log before the oldest (as check_log_covers_cuts counts them): 09-10 is the last cut
+    assert ats[-1] == pd.Timestamp("2024-09-10") and len(cuts) == 17
+    assert list(daily_cuts(end, 30, log_start=pd.Timestamp("2024-09-08 00:00:01")).values())[-1].at == pd.Timestamp(
+        "2024-09-11"
+    )
     assert len(daily_cuts(end, 4, pd.Timestamp("2024-09-07"))) == 4
     assert daily_cuts(end, 5, log_start=pd.Timestamp("2024-09-25")) == {}  # too short a log: none
     with pytest.raises(ValueError, match="n must be >= 1"):

@@ -4,7 +4,8 @@
   submissions;
 * a worker killed mid-trial (SIGKILL, nothing saved) fails the run without a submission, and ``resume`` finishes
   it with the clean run's trials and submission, byte for byte;
-* a log too short for the run's cuts stops in ``start``, before any candidate or model step.
+* a log too short for the run's cuts stops in ``start``, before any candidate or model step;
+* a log a day too short for ``--train-cuts`` learns from one training cut less, and says so.
 
 A raised exception followed by ``resume`` is covered in ``test_recsys_flow.py``.
 """
@@ -63,7 +64,8 @@ def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path)
         shutil.copy(tiny_dataset_dir / name, data_dir / name)
     actions = pq.read_table(tiny_dataset_dir / ACTIONS_FILE)
     dates = actions["date"].to_pandas()
-    # the runner's layout (3 validation windows, 2 daily training cuts) needs 16 days: 3 of history, then 13
+    # the runner's layout (3 validation windows, 2 daily training cuts) needs 16 days: 3 of history, then 13; with
+    # one training cut (the fewest), 15
     last_8_days = dates >= dates.max().floor("D") - pd.Timedelta(days=7)
     pq.write_table(actions.filter(pa.array(last_8_days.to_numpy())), data_dir / ACTIONS_FILE)
 
@@ -73,7 +75,30 @@ def test_a_log_too_short_for_the_cuts_stops_in_start(tiny_dataset_dir, tmp_path)
     assert [s.id for s in result.run] == ["start"]
     error = result.run["start"].task.stderr
     assert f"DataValidationError: {ACTIONS_FILE}: column 'date': the log covers 8 days" in error
-    assert "needs at least 16" in error
+    assert "needs at least 15" in error
+
+
+def test_a_log_a_day_short_of_the_training_cuts_learns_from_fewer(tiny_dataset_dir, tmp_path):
+    data_dir = tmp_path / "short"
+    data_dir.mkdir()
+    for name in RAW_FILES:
+        shutil.copy(tiny_dataset_dir / name, data_dir / name)
+    actions = pq.read_table(tiny_dataset_dir / ACTIONS_FILE)
+    dates = actions["date"].to_pandas()
+    # the runner's layout needs 16 days (2 training cuts); 15 hold one
+    last_15_days = dates >= dates.max().floor("D") - pd.Timedelta(days=14)
+    pq.write_table(actions.filter(pa.array(last_15_days.to_numpy())), data_dir / ACTIONS_FILE)
+
+    result = run_flow(tmp_path, data_dir=str(data_dir), trials=1, ablation=False, plain=False)
+
+    assert result.status == "successful", result.stderr[-3000:]
+    start = result.run["start"].task
+    assert "the log covers 15 days: 1 daily training cuts fit before the 3 validation windows, not --train-cuts 2" in (
+        start.stdout
+    )
+    assert start.data.n_train_cuts == 1 and sorted(start.data.cuts) == ["final", "train", "valid", "valid2", "valid3"]
+    assert [o.params.train_cuts for o in result.run["choose"].task.data.outcomes] == [1]
+    assert (tmp_path / "submission.csv").stat().st_size > 0
 
 
 def test_a_data_folder_missing_a_file_stops_in_start_before_mlflow(tiny_dataset_dir, tmp_path):
