@@ -33,14 +33,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
 
-from reranker_training import item_recall, validation_windows  # noqa: E402
+from reranker_training import chosen_trial_data, item_recall  # noqa: E402
 from runs import add_run_id, open_run  # noqa: E402
 
 from recsys.experiment import PLAIN_SOURCES, plain_table  # noqa: E402
 from recsys.features import keep_sources  # noqa: E402
 from recsys.reranker import Reranker, learnable_rows  # noqa: E402
 from recsys.schema import DEFAULT_K  # noqa: E402
-from recsys.split import cut_names  # noqa: E402
 
 
 def plain_candidates(table: pd.DataFrame) -> pd.DataFrame:
@@ -53,13 +52,7 @@ def main() -> None:
     add_run_id(parser)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
-    run = open_run(args.run_id)
-    data = run["join_tables"].task.data
-    params = run.data.best_params
-    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}", flush=True)
-    names = cut_names(data.cuts, "train")[: params.train_cuts]
-    rows = [getattr(data, f"rows_{name}").frame for name in names]
-    windows = validation_windows(data)
+    data, params, _, rows, windows = chosen_trial_data(open_run(args.run_id))
     newest = type(params)(**{**params.as_dict(), "train_cuts": 1})
     variants = {  # label: (trial, the table as the model sees it)
         "plain": (newest, plain_table),

@@ -81,6 +81,18 @@ def validation_windows(data) -> dict[str, tuple[pd.DataFrame, pd.Series]]:
     return windows
 
 
+def chosen_trial_data(run):
+    """What a benchmark refitting a finished run's chosen trial reads, the run named on stdout first: the run's
+    ``join_tables`` artifacts, the trial, the names and learnable rows of its training cuts (newest first) and the
+    :func:`validation_windows`."""
+    data = run["join_tables"].task.data
+    params = run.data.best_params
+    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}", flush=True)
+    names = cut_names(data.cuts, "train")[: params.train_cuts]
+    rows = [getattr(data, f"rows_{name}").frame for name in names]
+    return data, params, names, rows, validation_windows(data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_id(parser)

@@ -39,14 +39,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
 
-from reranker_training import item_recall, validation_windows  # noqa: E402
+from reranker_training import chosen_trial_data, item_recall  # noqa: E402
 from runs import add_run_id, open_run  # noqa: E402
 
 from recsys.features import _days, pair_key, purchase_gaps  # noqa: E402
 from recsys.reranker import Reranker, group_ids, stack  # noqa: E402
 from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import cut_names, model_history, target  # noqa: E402
+from recsys.split import model_history, target  # noqa: E402
 
 VARIANTS = ("group-weight", "pair-gap")
 
@@ -138,13 +138,7 @@ def main() -> None:
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
-    run = open_run(args.run_id)
-    data = run["join_tables"].task.data
-    params = run.data.best_params
-    print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}", flush=True)
-    names = cut_names(data.cuts, "train")[: params.train_cuts]
-    rows = [getattr(data, f"rows_{name}").frame for name in names]
-    windows = validation_windows(data)
+    data, params, names, rows, windows = chosen_trial_data(open_run(args.run_id))
 
     def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None, trial=None,
               bag: int = 1):  # fmt: skip
