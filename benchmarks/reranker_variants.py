@@ -18,6 +18,7 @@ Variants:
 - ``eval=METRIC``: early stopping watches this CatBoost metric on the held-out groups instead of the loss's
   default (e.g. ``eval=NDCG:top=25``, ``eval=RecallAt:top=25``);
 - ``od-wait=N``: boosting stops after N rounds without improvement instead of ``EARLY_STOP_ROUNDS``;
+- ``trees=N``: no early stopping: exactly N trees on every training group, none held out;
 - ``cb:NAME=VALUE``: any other CatBoost parameter for the same trial (e.g. ``cb:border_count=64``: fewer
   histogram bins, a faster fit);
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
@@ -134,24 +135,24 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=list(VARIANTS),
-        help=f"of {VARIANTS}, bag=N, objective=NAME, eval=METRIC, od-wait=N, cb:NAME=VALUE",
+        help=f"of {VARIANTS}, bag=N, objective=NAME, eval=METRIC, od-wait=N, trees=N, cb:NAME=VALUE",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
     data, params, names, rows, windows = chosen_trial_data(open_run(args.run_id))
 
     def score(label: str, parts: list[pd.DataFrame], wins: dict, weights: pd.Series | None = None, trial=None,
-              bag: int = 1):  # fmt: skip
+              bag: int = 1, trees: int | None = None):  # fmt: skip
         for seed in args.seeds:
             started = time.perf_counter()
             models = []
             for member in range(bag):  # bag > 1: the z-scored raw scores of models under seeds seed, seed + 100...
                 reranker = Reranker(trial or params, seed=seed + 100 * member)
                 if weights is None:
-                    models.append(reranker.fit(parts, learnable=True))
+                    models.append(reranker.fit(parts, learnable=True, trees=trees))
                 else:
                     with group_weights(weights):
-                        models.append(reranker.fit(parts, learnable=True))
+                        models.append(reranker.fit(parts, learnable=True, trees=trees))
 
             got = np.concatenate(
                 [item_recall(t, bagged_raw(models, t), n, DEFAULT_K).to_numpy() for t, n in wins.values()]
@@ -186,6 +187,8 @@ def main() -> None:
         if variant.startswith("eval="):
             with catboost_params(eval_metric=variant.split("=", 1)[1]):
                 score(variant, rows, windows)
+        if variant.startswith("trees="):
+            score(variant, rows, windows, trees=int(variant.split("=", 1)[1]))
         if variant.startswith("cb:"):
             name, value = variant[3:].split("=", 1)
             with catboost_params(**{name: json.loads(value) if value[:1].isdigit() else value}):
