@@ -23,7 +23,9 @@ Variants:
   histogram bins, a faster fit);
 - ``pair-gap``: the user's own re-buy gap for the item (median days between their distinct purchase days of it),
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
-  days that hold the item; computed from each cut's history, like every feature.
+  days that hold the item; computed from each cut's history, like every feature;
+- ``user-repeat``: the user's repeat share, of their distinct (item, order day) purchases the share whose item
+  they had bought on an earlier day (repeat-or-explore, a next-basket classic), from each cut's history.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import model_history, target  # noqa: E402
 
-VARIANTS = ("group-weight", "pair-gap")
+VARIANTS = ("group-weight", "pair-gap", "user-repeat")
 
 
 def with_pair_gap(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +70,16 @@ def with_pair_gap(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
             ui_rebuy_due_pair_mean=since / mean,
             ui_order_day_share=(table["ui_order_days"] / table["u_order_days"]).to_numpy(np.float32),
         )
+
+
+def with_user_repeat(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the user's repeat share: of their distinct (item, order day) purchases, the share whose item
+    they had bought on an earlier day (NaN with fewer than two order days): how much of what they buy is a re-buy."""
+    orders = history[history[C.ACTION] == int(Action.ORDER)]
+    triples = orders[[C.USER, C.ITEM]].assign(day=_days(orders[C.TS])).drop_duplicates()
+    per_user = triples.groupby(C.USER).agg(n=(C.ITEM, "size"), items=(C.ITEM, "nunique"), days=("day", "nunique"))
+    share = ((per_user["n"] - per_user["items"]) / per_user["n"]).where(per_user["days"] >= 2)
+    return table.assign(u_repeat_share=share.reindex(table[C.USER].to_numpy()).to_numpy(np.float32))
 
 
 @contextmanager
@@ -159,9 +171,9 @@ def main() -> None:
             )
             base = results.setdefault("base", got)
             diff = got - base
-            trees = "+".join(str(m.best_iteration_ + 1) for m in models)
+            grown = "+".join(str(m.best_iteration_ + 1) for m in models)
             print(f"| {label} | {seed} | {got.mean():.4f} ± {got.std(ddof=1) / np.sqrt(len(got)):.4f} | "
-                  f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} | {trees} | "
+                  f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f} | {grown} | "
                   f"{time.perf_counter() - started:.0f} |", flush=True)  # fmt: skip
 
     results: dict[str, np.ndarray] = {}
@@ -181,6 +193,12 @@ def main() -> None:
         gap_rows = [with_pair_gap(r, model_history(data.ds, data.cuts[n])) for r, n in zip(rows, names, strict=True)]
         gap_windows = {w: (with_pair_gap(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()}
         score("pair-gap", gap_rows, gap_windows)
+    if "user-repeat" in args.variants:
+        rep_rows = [with_user_repeat(r, model_history(data.ds, data.cuts[n])) for r, n in zip(rows, names, strict=True)]
+        rep_windows = {
+            w: (with_user_repeat(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()
+        }
+        score("user-repeat", rep_rows, rep_windows)
     for variant in args.variants:
         if variant.startswith("bag="):
             score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))
