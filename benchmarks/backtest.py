@@ -34,7 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flow_benchmark import benchmark  # noqa: E402
 
-from recsys.schema import ACTIONS_FILE, HORIZON_DAYS, RAW_FILES, TRUTH_FILE, Action  # noqa: E402
+from recsys.schema import (  # noqa: E402
+    ACTIONS_FILE,
+    HORIZON_DAYS,
+    RAW_ACTIONS_COLUMNS,
+    RAW_FILES,
+    RAW_TRUTH_COLUMNS,
+    TRUTH_FILE,
+    Action,
+)
+
+USER_ID, _, ACTION, DATE, PRODUCTS, _ = RAW_ACTIONS_COLUMNS
 
 
 def write_case(source: Path, end: pd.Timestamp, out: Path) -> int:
@@ -45,27 +55,23 @@ def write_case(source: Path, end: pd.Timestamp, out: Path) -> int:
         if name != ACTIONS_FILE:
             shutil.copy(source / name, out / name)
     actions = pq.read_table(source / ACTIONS_FILE)
-    dates = actions["date"]
+    dates = actions[DATE]
     stop = pa.scalar(end.to_pydatetime(), type=dates.type)
     horizon = pa.scalar((end + pd.Timedelta(days=HORIZON_DAYS)).to_pydatetime(), type=dates.type)
     pq.write_table(actions.filter(pc.less(dates, stop)), out / ACTIONS_FILE)
     window = actions.filter(
         pc.and_(
             pc.and_(pc.greater_equal(dates, stop), pc.less(dates, horizon)),
-            pc.equal(actions["action"], int(Action.ORDER)),
+            pc.equal(actions[ACTION], int(Action.ORDER)),
         )
     ).to_pandas()
-    truth = (
-        window[["user_id", "products"]]
-        .explode("products")
-        .dropna()
-        .rename(columns={"products": "product_id"})
-        .astype(str)
-        .drop_duplicates()
-    )
+    truth = window[[USER_ID, PRODUCTS]].explode(PRODUCTS).dropna().astype(str).drop_duplicates()
+    truth.columns = list(RAW_TRUTH_COLUMNS)
+    if truth.empty:
+        raise SystemExit(f"{source}: no orders in the {HORIZON_DAYS} days from {end:%Y-%m-%d}: is it inside the log?")
     (out / TRUTH_FILE).parent.mkdir(parents=True, exist_ok=True)
     truth.to_parquet(out / TRUTH_FILE, index=False)
-    return truth["user_id"].nunique()
+    return truth[RAW_TRUTH_COLUMNS[0]].nunique()
 
 
 def main() -> None:
