@@ -1,7 +1,9 @@
 """How far could the truth-file recall go with the run's item lists, or with perfect ones? Bounds per dev case.
 
     # in the folder of a finished run on data that ships truth/truth.parquet (a dev case, a synthetic preset)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/truth_bounds.py
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/truth_bounds.py --json bounds.json
+    # after one such call per window (e.g. in each run folder of benchmarks/backtest.py): mean ± s.e. over them
+    python benchmarks/truth_bounds.py --mean bounds.json
 
 The run's final two-stage model (the artifacts of its ``final`` step) ranks every user of the final pool; each
 truth buyer's recall of their list is then summed over a choice of ``top_users`` users and divided by all the
@@ -17,11 +19,21 @@ buyers of the truth file (a buyer left out, or never seen in the log, scores 0),
   the log, and on large logs those outside the pool, score 0 whatever is submitted);
 - next to them the history + popularity baseline on the same truth and 1.5 x it (issue 12's target), and for
   each choice of users the share of the truth buyers it submits.
+
+A second table splits the recall of the run's submission and of the baseline by how well the buyers knew what
+they bought (``recsys.metrics.recall_by_familiarity``): items they had ordered before, items they had only
+viewed, liked or put in a basket, and items new to them; next to them the ceilings of the submitted buyers'
+lists made of their own past orders, and of their whole history, ranked perfectly. Where most of the recall is
+re-bought items and the re-buy ceiling is low, better ranking of the user's own items has little left to win.
+
+``--json`` appends every figure of the run to a list in that file; ``--mean`` prints, for each figure, its mean
+over the list's runs ± the spread over sqrt(n) (the windows' error, as in ``benchmarks/backtest.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -33,15 +45,34 @@ from runs import add_run_id, open_run  # noqa: E402
 
 from recsys.baselines import history_popularity_baseline  # noqa: E402
 from recsys.evaluation import score_against_truth  # noqa: E402
-from recsys.metrics import user_recalls  # noqa: E402
+from recsys.metrics import recall_by_familiarity, user_recalls  # noqa: E402
 from recsys.model import TwoStageModel  # noqa: E402
+from recsys.schema import NO_ITEM, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
+
+SPLIT_COLUMNS = ("recall", "re-bought items", "only seen before", "new to the buyer", "ceiling: their past orders",
+                 "ceiling: their history")  # fmt: skip
+
+
+def print_mean(path: str) -> None:
+    """Mean ± s.e. over the runs appended to ``path`` of every figure they share."""
+    runs = json.loads(Path(path).read_text())
+    print(f"{len(runs)} runs: " + ", ".join(r["data"] for r in runs) + "\n\n| figure | mean ± s.e. |\n|---|---|")
+    for name in runs[0]["figures"]:
+        values = np.array([r["figures"][name] for r in runs if name in r["figures"]])
+        se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+        print(f"| {name} | {values.mean():.4f} ± {se:.4f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_id(parser)
+    parser.add_argument("--json", default="", help="append this run's figures to the list in this file")
+    parser.add_argument("--mean", default="", help="print the mean ± s.e. of the runs listed in this file and exit")
     args = parser.parse_args()
+    if args.mean:
+        print_mean(args.mean)
+        return
     run = open_run(args.run_id)
     final = run["final"].task.data
     ds, truth, k, top_users = final.ds, final.truth, int(final.k), int(final.top_users)
@@ -85,6 +116,29 @@ def main() -> None:
     for name, value in rows.items():
         share = f"{captured[name]:.1%}" if name in captured else ""
         print(f"| {name} | {value:.4f} | {value / baseline:.2f} | {share} |")
+
+    events = ds.interactions[ds.interactions[C.ITEM] != NO_ITEM]
+    events = events[events[C.USER].isin(np.flatnonzero(np.isin(user_ids, per_buyer.index)))]
+    pairs = events.assign(**{C.USER: user_ids[events[C.USER]], C.ITEM: product_ids[events[C.ITEM]]})
+    bought_before = pairs[pairs[C.ACTION] == int(Action.ORDER)][[C.USER, C.ITEM]]
+    runs_recs = {u: items for u, items in recs.items() if u in chosen}
+    baseline_raw = {user_ids[u]: list(product_ids[np.asarray(items)]) for u, items in baseline_recs.items()}
+    header = " | ".join(SPLIT_COLUMNS)
+    print(f"\n| submission (recall over every truth buyer) | {header} |\n|---|---|---|---|---|---|---|")
+    figures = {f"recall: {name}": value for name, value in rows.items()}
+    for name, submitted in (("the run's submission", runs_recs), ("history + popularity baseline", baseline_raw)):
+        split = recall_by_familiarity(submitted, raw_truth, bought_before, pairs[[C.USER, C.ITEM]], k)
+        ceilings = split.loc[split.index.isin(submitted.keys()), ["rebought_ceiling", "history_ceiling"]]
+        cells = [split[c].sum() / n_buyers for c in ("recall", "rebought", "seen", "new")]
+        cells += list(ceilings.sum() / n_buyers)
+        print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
+        figures.update({f"{name}: {column}": value for column, value in zip(SPLIT_COLUMNS[1:], cells[1:], strict=True)})
+        figures[f"{name}: share of the re-buy ceiling reached"] = cells[1] / cells[4] if cells[4] else float("nan")
+    if args.json:
+        path = Path(args.json)
+        runs = json.loads(path.read_text()) if path.exists() else []
+        runs.append({"run": run.id, "data": str(final.resolved_data_dir), "figures": figures})
+        path.write_text(json.dumps(runs, indent=2))
 
 
 if __name__ == "__main__":

@@ -166,3 +166,38 @@ def candidate_recall(
         per_user = n_hits.reindex(sizes.index, fill_value=0) / sizes
         out[int(n)] = float(per_user.mean())
     return out
+
+
+def recall_by_familiarity(
+    recs: Recs,
+    truth: pd.DataFrame | Truth,
+    bought: pd.DataFrame | Truth,
+    seen: pd.DataFrame | Truth,
+    k: int = DEFAULT_K,
+) -> pd.DataFrame:
+    """Each buyer's recall split by how well they knew the items they bought, and the most each part allows.
+
+    ``bought`` and ``seen`` hold the (user, item) pairs the user had ordered / had any event on before the truth
+    period (as ``truth`` is given; ``seen`` may include ``bought``). One row per buyer of ``truth``, indexed by
+    user: ``recall`` (as :func:`user_recalls`) = ``rebought`` (listed items they had ordered before) + ``seen``
+    (listed items they had only viewed, liked or put in a basket) + ``new`` (the rest), each over all the items
+    they bought; ``rebought_ceiling`` = min(re-bought items, k) / bought items, the recall of a perfect list of
+    the items they had ordered (what ranking their own purchases alone can reach), ``history_ceiling`` the same
+    for every item of their history.
+    """
+    sets, before, known = truth_sets(truth), truth_sets(bought), truth_sets(seen)
+    rows = {}
+    for user, items in sets.items():
+        listed = set(list(recs.get(user, ()))[:k]) & items
+        b, s = before.get(user, set()), known.get(user, set()) | before.get(user, set())
+        n = len(items)
+        rows[user] = (
+            len(listed) / n,
+            len(listed & b) / n,
+            len((listed & s) - b) / n,
+            len(listed - s) / n,
+            min(len(items & b), k) / n,
+            min(len(items & s), k) / n,
+        )
+    columns = ["recall", "rebought", "seen", "new", "rebought_ceiling", "history_ceiling"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype=float)

@@ -8,6 +8,7 @@ from recsys.metrics import (
     diagnostics,
     paired_difference,
     recall,
+    recall_by_familiarity,
     recs_from_frame,
     truth_sets,
     user_recalls,
@@ -127,3 +128,24 @@ def test_paired_difference_hand_computed():
     assert diff == pytest.approx(0.025) and se == pytest.approx(np.sqrt(0.25 * 5 * 95 / 100 / 99 / 100))
     assert se < unpaired / 5
     assert np.isnan(paired_difference(a, {"w9": pd.Series({"a": 1.0})})[1])  # no window in common
+
+
+def test_recall_by_familiarity_hand_computed():
+    truth = {"a": {1, 2, 3, 4}, "b": {5, 6}, "c": {7}}
+    bought = {"a": {1, 2, 9}, "b": {5}}  # c never ordered
+    seen = {"a": {3}, "b": {5, 8}}  # b's 5 both seen and ordered: counts as re-bought
+    recs = {"a": [1, 3, 4, 9], "b": [6, 5, 7]}  # c left out
+    table = recall_by_familiarity(recs, truth, bought, seen, k=2)  # only a's 1, 3 and b's 6, 5 count
+    # a knew 3 of the 4 items it bought: a perfect list of its history holds 2 of them (k = 2)
+    assert table.columns.tolist() == ["recall", "rebought", "seen", "new", "rebought_ceiling", "history_ceiling"]
+    assert table.loc["a"].tolist() == [0.5, 0.25, 0.25, 0.0, 0.5, 0.5]
+    assert table.loc["b"].tolist() == [1.0, 0.5, 0.0, 0.5, 0.5, 0.5]  # 6 new to b, 5 re-bought
+    assert table.loc["c"].tolist() == [0.0] * 6
+    # the parts add up to the metric's terms; the ceilings cap at k items
+    assert (table[["rebought", "seen", "new"]].sum(axis=1) == table["recall"]).all()
+    assert table["recall"].to_dict() == user_recalls(recs, truth, k=2).to_dict()
+    many = recall_by_familiarity({}, {"d": set(range(10))}, {"d": set(range(10))}, {}, k=4)
+    assert many.loc["d", "rebought_ceiling"] == pytest.approx(0.4) and many.loc["d", "recall"] == 0.0
+    # pair tables are accepted as well as mappings
+    pairs = pd.DataFrame({C.USER: ["a", "a", "a", "b"], C.ITEM: [1, 2, 9, 5]})  # = bought
+    assert recall_by_familiarity(recs, truth, pairs, seen, k=2).equals(table)
