@@ -12,14 +12,18 @@ learns from its truth window; the ends should be at least 3 days apart (non-over
 
 Printed per end and as a mean over the ends: the run's truth-file recall, the baseline's on the same file (from
 the same log), their ratio, and the difference buyer by buyer ± its standard error. The mean difference's error is
-the ends' spread over sqrt(n).
+the ends' spread over sqrt(n). Then ``benchmarks/truth_bounds.py`` runs on every window's run (its tables, which
+split the recall into items re-bought and new to the buyer, go to ``truth_bounds.txt`` in each window's run
+folder) and prints the mean ± s.e. over the windows of its figures (``--no-bounds`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,6 +49,7 @@ from recsys.schema import (  # noqa: E402
 )
 
 USER_ID, _, ACTION, DATE, PRODUCTS, _ = RAW_ACTIONS_COLUMNS
+TRUTH_BOUNDS = Path(__file__).resolve().parent / "truth_bounds.py"
 
 
 def write_case(source: Path, end: pd.Timestamp, out: Path) -> int:
@@ -74,6 +79,15 @@ def write_case(source: Path, end: pd.Timestamp, out: Path) -> int:
     return truth[RAW_TRUTH_COLUMNS[0]].nunique()
 
 
+def truth_bounds(run_folder: Path, bounds_json: Path) -> None:
+    """``benchmarks/truth_bounds.py`` on the run in ``run_folder``: its tables to ``truth_bounds.txt`` there, its
+    figures appended to ``bounds_json``."""
+    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(run_folder)}
+    with open(run_folder / "truth_bounds.txt", "w") as out:
+        cmd = [sys.executable, str(TRUTH_BOUNDS), "--json", str(bounds_json.resolve())]
+        subprocess.run(cmd, cwd=run_folder, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="a real case: the four files (its own truth is not used)")
@@ -81,9 +95,12 @@ def main() -> None:
     parser.add_argument("--top-users", type=int, default=3000)
     parser.add_argument("--workdir", default="/tmp/recsys-backtest")
     parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--no-bounds", action="store_true", help="skip truth_bounds.py on the windows' runs")
     parser.add_argument("flow_args", nargs="*", help="extra flow parameters, after --")
     args = parser.parse_args()
     source = Path(args.data_dir).resolve()
+    bounds_json = Path(args.workdir) / "truth_bounds.json"
+    bounds_json.unlink(missing_ok=True)
     rows = []
     for end in sorted(pd.Timestamp(e) for e in args.ends):
         case = Path(args.workdir) / f"{source.name}@{end:%Y-%m-%d}"
@@ -94,6 +111,8 @@ def main() -> None:
         )
         result = benchmark(case.name, args.top_users, case / "run", args.flow_args, data_dir=str(case / "data"))
         test = result["test"]
+        if not args.no_bounds:
+            truth_bounds(case / "run", bounds_json)
         rows.append(
             {
                 "end": f"{end:%Y-%m-%d}",
@@ -125,6 +144,9 @@ def main() -> None:
         se = diff.std(ddof=1) / np.sqrt(len(diff))
         print(f"| mean of {len(rows)} | | {model.mean():.4f} | {base.mean():.4f} | {model.mean() / base.mean():.2f} | "
               f"{diff.mean():+.4f} ± {se:.4f} | | | |")  # fmt: skip
+    if not args.no_bounds:
+        print(f"\ntruth_bounds.py on each window (tables: truth_bounds.txt in each run folder; {bounds_json}):")
+        subprocess.run([sys.executable, str(TRUTH_BOUNDS), "--mean", str(bounds_json)], check=True)
 
 
 if __name__ == "__main__":
