@@ -44,6 +44,7 @@ from recsys.schema import (
     USER_DTYPE,
     VECTORS_FILE,
     VECTORS_KEY,
+    DataValidationError,
 )
 from recsys.schema import Columns as C
 
@@ -85,10 +86,6 @@ REPORT_KEYS: dict[str, str] = {
 
 _MISSING_IDS = ("", JUNK_ID)
 _N_EXAMPLES = 5
-
-
-class DataValidationError(ValueError):
-    """Input data the loader cannot use; the message names the file, the column and offending values."""
 
 
 def load_dataset(data_dir: str | Path = "data", *, progress: bool = True) -> Dataset:

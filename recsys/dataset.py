@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 
 from recsys.schema import Columns as C
-from recsys.split import log_end
+
+
+def log_end(interactions: pd.DataFrame) -> pd.Timestamp:
+    """The end of a log: the midnight after its last event (the final cut)."""
+    return interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
 
 
 @dataclass

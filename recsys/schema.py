@@ -133,3 +133,7 @@ DEFAULT_K = 25
 DEFAULT_TOP_USERS = 3000
 
 SUBMISSION_COLUMNS = ("user_id", "products")
+
+
+class DataValidationError(ValueError):
+    """Input data that breaks this contract; the message names the file, the column and offending values."""

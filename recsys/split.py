@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from recsys.schema import HORIZON_DAYS, NO_ITEM, Action
+from recsys.dataset import log_end
+from recsys.identity import linked_history
+from recsys.schema import ACTIONS_FILE, HORIZON_DAYS, NO_ITEM, Action, DataValidationError
 from recsys.schema import Columns as C
 
 #: Days of log a run needs before its earliest training cut (history for candidates, features and user pools).
@@ -48,8 +50,6 @@ def model_history(ds, cut: Cut) -> pd.DataFrame:
     own = history(ds.interactions, cut)
     if not ds.stitch_identities:
         return own
-    from recsys.identity import linked_history
-
     linked = linked_history(ds, own, cut.at)
     return pd.concat([own, linked], ignore_index=True).sort_values(C.TS, kind="stable", ignore_index=True)
 
@@ -137,11 +137,6 @@ def labelled_names(cuts: dict[str, Cut]) -> list[str]:
     return sorted((n for n in cuts if n != "final"), key=lambda n: cuts[n].at, reverse=True)
 
 
-def log_end(interactions: pd.DataFrame) -> pd.Timestamp:
-    """The end of a log: the midnight after its last event (the final cut)."""
-    return interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
-
-
 def log_days(interactions: pd.DataFrame) -> int:
     """Calendar days the log covers, from the midnight before its first event to the midnight after its last."""
     ts = interactions[C.TS]
@@ -186,9 +181,6 @@ def check_log_covers_cuts(interactions: pd.DataFrame, cuts: dict[str, Cut], hist
     Raises:
         DataValidationError: naming the file, the column, how many days the log has and how many the cuts need.
     """
-    from recsys.data import DataValidationError
-    from recsys.schema import ACTIONS_FILE
-
     ts = interactions[C.TS]
     first, last = ts.min(), ts.max()
     end = log_end(interactions)
