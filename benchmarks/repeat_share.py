@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpick
 
 from runs import add_run_id, open_run  # noqa: E402
 
+from recsys.metrics import recall_by_familiarity  # noqa: E402
 from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import cut_names, model_history, target  # noqa: E402
@@ -45,9 +46,9 @@ def main() -> None:
         bought = bought[bought[C.USER].isin(table[C.USER].unique())]
         bought = bought.merge(before.assign(repeat=1), how="left").fillna({"repeat": 0})
         bought = bought.merge(table[[C.USER, C.ITEM]].assign(candidate=1), how="left").fillna({"candidate": 0})
-        per_buyer = bought.groupby(C.USER).agg(n=(C.ITEM, "size"), repeats=("repeat", "sum"))
-        perfect = (np.minimum(per_buyer["repeats"], DEFAULT_K) / per_buyer["n"]).mean()
-        cap = np.minimum(1, DEFAULT_K / per_buyer["n"]).mean()
+        ceilings = recall_by_familiarity({}, bought, before, before, DEFAULT_K)
+        perfect = ceilings["rebought_ceiling"].mean()
+        cap = np.minimum(1, DEFAULT_K / bought.groupby(C.USER).size()).mean()
         missing = ((bought["repeat"] == 1) & (bought["candidate"] == 0)).mean()
         print(
             f"| {name} | {len(bought):,} | {bought['repeat'].mean():.3f} | {bought['candidate'].mean():.3f} | "
