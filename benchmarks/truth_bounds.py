@@ -21,7 +21,7 @@ buyers of the truth file (a buyer left out, or never seen in the log, scores 0),
   each choice of users the share of the truth buyers it submits.
 
 A second table splits the recall of the run's submission and of the baseline by how well the buyers knew what
-they bought (``recsys.metrics.recall_by_familiarity``): items they had ordered before, items they had only
+they bought (``recsys.metrics.familiarity_diagnostics``): items they had ordered before, items they had only
 viewed, liked or put in a basket, and items new to them; next to them the ceilings of the submitted buyers'
 lists made of their own past orders, and of their whole history, ranked perfectly. Where most of the recall is
 re-bought items and the re-buy ceiling is low, better ranking of the user's own items has little left to win.
@@ -45,7 +45,7 @@ from runs import add_run_id, open_run  # noqa: E402
 
 from recsys.baselines import history_popularity_baseline  # noqa: E402
 from recsys.evaluation import score_against_truth  # noqa: E402
-from recsys.metrics import recall_by_familiarity, user_recalls  # noqa: E402
+from recsys.metrics import FAMILIARITY_KEYS, familiarity_diagnostics, user_recalls  # noqa: E402
 from recsys.model import TwoStageModel  # noqa: E402
 from recsys.schema import NO_ITEM, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
@@ -127,10 +127,8 @@ def main() -> None:
     print(f"\n| submission (recall over every truth buyer) | {header} |\n|---|---|---|---|---|---|---|")
     figures = {f"recall: {name}": value for name, value in rows.items()}
     for name, submitted in (("the run's submission", runs_recs), ("history + popularity baseline", baseline_raw)):
-        split = recall_by_familiarity(submitted, raw_truth, bought_before, pairs[[C.USER, C.ITEM]], k)
-        ceilings = split.loc[split.index.isin(submitted.keys()), ["rebought_ceiling", "history_ceiling"]]
-        cells = [split[c].sum() / n_buyers for c in ("recall", "rebought", "seen", "new")]
-        cells += list(ceilings.sum() / n_buyers)
+        diag = familiarity_diagnostics(submitted, raw_truth, bought_before, pairs[[C.USER, C.ITEM]], k)
+        cells = [sum(diag[key] for key in FAMILIARITY_KEYS[:3]), *(diag[key] for key in FAMILIARITY_KEYS)]
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
         figures.update({f"{name}: {column}": value for column, value in zip(SPLIT_COLUMNS[1:], cells[1:], strict=True)})
         figures[f"{name}: share of the re-buy ceiling reached"] = cells[1] / cells[4] if cells[4] else float("nan")

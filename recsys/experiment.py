@@ -24,7 +24,7 @@ from recsys.candidates import CandidateSource, branches, candidates_of, padding_
 from recsys.dataset import Dataset
 from recsys.features import drop_source, keep_sources
 from recsys.frames import PackedFrame
-from recsys.metrics import buyer_recalls, candidate_recall, diagnostics
+from recsys.metrics import buyer_recalls, candidate_recall, diagnostics, familiarity_diagnostics, truth_sets
 from recsys.model import (
     Prediction,
     fit_sources,
@@ -35,8 +35,8 @@ from recsys.model import (
     recs_for,
 )
 from recsys.reranker import Reranker, TrialParams, learnable_rows
+from recsys.schema import NO_ITEM, Action, source_columns
 from recsys.schema import Columns as C
-from recsys.schema import source_columns
 from recsys.search import outside_space, rounds
 from recsys.split import MIN_HISTORY_DAYS, Cut, cut_names, daily_cuts, history, model_history, target
 
@@ -213,16 +213,31 @@ def rows_artifact(cut_name: str) -> str:
 
 
 def evaluate(
-    ds: Dataset, cut: Cut, pred: Prediction, k: int, top_users: int, strategies=None, per_buyer: dict | None = None
+    ds: Dataset,
+    cut: Cut,
+    pred: Prediction,
+    k: int,
+    top_users: int,
+    strategies=None,
+    per_buyer: dict | None = None,
+    familiarity: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target;
-    ``per_buyer``, when given, receives each strategy's recall per buyer."""
+    ``per_buyer``, when given, receives each strategy's recall per buyer; with ``familiarity``, the recall is
+    also split by what the buyers knew before the cut (:func:`recsys.metrics.familiarity_diagnostics`)."""
     truth = target(ds.interactions, cut)
-    padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
+    before = history(ds.interactions, cut)
+    padding = padding_items(before, len(ds.items), 2 * k)
+    if familiarity:
+        known = before[(before[C.ITEM] != NO_ITEM) & before[C.USER].isin(truth[C.USER].unique())]
+        bought = truth_sets(known.loc[known[C.ACTION] == int(Action.ORDER), [C.USER, C.ITEM]].drop_duplicates())
+        seen = truth_sets(known[[C.USER, C.ITEM]].drop_duplicates())  # as sets once, for every strategy
     out = {}
     for s in strategies or list(pred.selected):
         recs = pred.recs(s, padding, k)
         out[s] = diagnostics(recs, truth, top_users, k).as_dict()
+        if familiarity:
+            out[s].update(familiarity_diagnostics(recs, truth, bought, seen, k))
         if per_buyer is not None:
             per_buyer[s] = buyer_recalls(recs, truth, top_users, k)
     return out
@@ -255,10 +270,12 @@ def validate(
     per_buyer: dict | None = None,
 ) -> tuple[Prediction, dict[str, dict[str, float]]]:
     """Predict a labelled cut and score every strategy; ``ceiling`` is the recall a perfect reranker would reach
-    with the same users and candidates (each chosen buyer's bought candidates first). ``per_buyer``, when
-    given, receives each strategy's recall per buyer."""
+    with the same users and candidates (each chosen buyer's bought candidates first), and the recall is split
+    into items the buyers had ordered, only seen, or never met before the cut, with the ceilings of their own
+    history (:func:`recsys.metrics.familiarity_diagnostics`). ``per_buyer``, when given, receives each
+    strategy's recall per buyer."""
     pred = predict(reranker, buyer_model, table, inputs, k, top_users, tuple(strategies))
-    results = evaluate(ds, cut, pred, k, top_users, per_buyer=per_buyer)
+    results = evaluate(ds, cut, pred, k, top_users, per_buyer=per_buyer, familiarity=True)
     truth = target(ds.interactions, cut)
     bought = table.loc[table[C.TARGET] == 1, [C.USER, C.ITEM]].groupby(C.USER)[C.ITEM].agg(list)
     for strategy, diag in results.items():

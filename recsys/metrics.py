@@ -201,3 +201,26 @@ def recall_by_familiarity(
         )
     columns = ["recall", "rebought", "seen", "new", "rebought_ceiling", "history_ceiling"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype=float)
+
+
+FAMILIARITY_KEYS = ("recall_rebought", "recall_seen", "recall_new", "rebought_ceiling", "history_ceiling")
+
+
+def familiarity_diagnostics(
+    recs: Recs,
+    truth: pd.DataFrame | Truth,
+    bought: pd.DataFrame | Truth,
+    seen: pd.DataFrame | Truth,
+    k: int = DEFAULT_K,
+) -> dict[str, float]:
+    """:func:`recall_by_familiarity` summed as the metric sums, over every buyer of ``truth`` (the budget rule
+    aside): ``recall_rebought + recall_seen + recall_new`` is the recall of ``recs``; ``rebought_ceiling`` and
+    ``history_ceiling`` are the recall that perfect lists of the submitted buyers' own past orders / whole
+    history would reach."""
+    table = recall_by_familiarity(recs, truth, bought, seen, k)
+    if table.empty:
+        return dict.fromkeys(FAMILIARITY_KEYS, 0.0)
+    n, submitted = len(table), table.index.isin(list(recs))
+    parts = {f"recall_{part}": table[part].sum() / n for part in ("rebought", "seen", "new")}
+    ceilings = {c: table.loc[submitted, c].sum() / n for c in ("rebought_ceiling", "history_ceiling")}
+    return {key: float(value) for key, value in {**parts, **ceilings}.items()}

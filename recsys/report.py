@@ -364,6 +364,8 @@ METRIC_LABELS = {
     "recall_selected": "recall of chosen buyers",
     "selected_precision": "chosen who buy",
     "ceiling": "ceiling",
+    "recall_new": "from new products",
+    "history_ceiling": "history ceiling",
     "buyers": "buyers",
     "selected": "users",
     "selected_buyers": "chosen buyers",
@@ -420,7 +422,10 @@ def row_label(name: str) -> str:
     return name
 
 
-def metric_table(frame: pd.DataFrame, columns=("recall", "recall_se", "buyers_captured", "recall_selected")):
+METRIC_COLUMNS = ("recall", "recall_se", "buyers_captured", "recall_selected")
+
+
+def metric_table(frame: pd.DataFrame, columns=METRIC_COLUMNS):
     """Rows with readable names, the given diagnostics with readable headers."""
     cols = [c for c in columns if c in frame]
     out = frame[cols].rename(index=row_label, columns=METRIC_LABELS)
@@ -711,6 +716,12 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     ]
     if "ceiling" in chosen and not pd.isna(chosen.get("ceiling")):
         selection.numbers.append((f"{chosen['ceiling']:.2f}", "ceiling: a perfect ranking of the same candidates"))
+    if "history_ceiling" in chosen and not pd.isna(chosen.get("history_ceiling")):
+        known = chosen["recall_rebought"] + chosen["recall_seen"]
+        selection.numbers.append(
+            (f"{known:.2f}", f"of the {chosen['recall']:.2f} from products the buyers had met before the window")
+        )
+        selection.numbers.append((f"{chosen['history_ceiling']:.2f}", "ceiling: their own history ranked perfectly"))
     if summary["curve"] is not None:
         figures["buyer_curve"] = curve_figure(summary["curve"], summary["budget"])
         selection.figures.append(("buyer_curve", "buyers captured as more users are submitted"))
@@ -832,7 +843,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     if summary.get("windows"):
         per_window = pd.DataFrame(summary["windows"]).T
         cuts = summary["cuts"]
-        windows = metric_table(per_window, ("recall", "recall_se", "buyers_captured", "recall_selected", "ceiling"))
+        windows = metric_table(per_window, (*METRIC_COLUMNS, "ceiling", "recall_new", "history_ceiling"))
         windows.insert(0, "buyers", per_window["buyers"].astype(int).to_numpy())
         starts = [cuts.loc[w, "history before"][:10] for w in per_window.index]
         windows.insert(0, "days", [f"{start} + {values['horizon']}" for start in starts])

@@ -10,13 +10,15 @@ import pytest
 from recsys import buyers, experiment
 from recsys.buyers import STRATEGIES, BuyerModel, rank_users
 from recsys.candidates import SOURCES, branches
+from recsys.dataset import Dataset
 from recsys.features import drop_source
 from recsys.frames import PackedFrame
-from recsys.model import cut_data, labelled_buyer_inputs, learning_pool
+from recsys.model import Prediction, cut_data, labelled_buyer_inputs, learning_pool
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.schema import Action
 from recsys.schema import Columns as C
-from recsys.split import cut_names, daily_cuts, make_cuts, model_history, target
+from recsys.split import Cut, cut_names, daily_cuts, make_cuts, model_history, target
+from tests.conftest import make_interactions, make_items
 
 
 def tamper_after(ds, cut, seed=1):
@@ -253,6 +255,35 @@ def test_trial_scores_every_strategy_and_its_users_beat_chance(setup, data, buye
     assert len(scores) == len(pools["valid"]) and scores["bought"].sum() > 0
     for strategy, users in pred.selected.items():  # the stored scores rank users exactly as the selection did
         assert rank_users(scores[strategy])[:50].equals(users)
+
+
+def test_the_recall_splits_by_what_buyers_knew_strictly_before_the_cut():
+    a = Action
+    inter = make_interactions(
+        [
+            (0, 1, a.VIEW, "2024-09-01 10:00"),  # before the cut: 0 saw 1 and bought 2, 1 bought 3
+            (0, 2, a.ORDER, "2024-09-02 10:00"),
+            (1, 3, a.ORDER, "2024-09-03 10:00"),
+            (0, 1, a.ORDER, "2024-09-04 10:00"),  # the target window: 0 buys 1 (seen), 2 (re-bought), 4 (new)
+            (0, 2, a.ORDER, "2024-09-04 10:00"),
+            (0, 4, a.ORDER, "2024-09-04 10:00"),
+            (1, 5, a.ORDER, "2024-09-04 11:00"),  # 1 buys 5 twice in the window (new all the same) and 3 again
+            (1, 5, a.ORDER, "2024-09-05 11:00"),
+            (1, 3, a.ORDER, "2024-09-05 12:00"),
+        ]
+    )
+    ds = Dataset(inter, pd.DataFrame({C.USER_ID: ["u0", "u1"]}), make_items(6), np.zeros((6, 2), np.float32))
+    lists = pd.DataFrame({C.USER: [0, 0, 0, 1, 1], C.ITEM: [2, 4, 1, 5, 0], C.RANK: [1, 2, 3, 1, 2]})
+    pred = Prediction(lists, pd.Series(dtype=float), pd.Series(dtype=float), {"s": pd.Index([0, 1])})
+    diag = experiment.evaluate(ds, Cut(pd.Timestamp("2024-09-04")), pred, k=2, top_users=2, familiarity=True)["s"]
+    # k = 2: 0 gets {2, 4} of {1, 2, 4}: 1/3 re-bought, 1/3 new; 1 gets {5, 0} of {3, 5}: 1/2 new
+    assert diag["recall"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert diag["recall_rebought"] == pytest.approx(1 / 6) and diag["recall_seen"] == 0.0
+    assert diag["recall_new"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert diag["rebought_ceiling"] == pytest.approx((1 / 3 + 1 / 2) / 2)  # 0's item 2, 1's item 3
+    assert diag["history_ceiling"] == pytest.approx((2 / 3 + 1 / 2) / 2)  # 0's items 1 and 2
+    # without the flag the diagnostics are the metric's only
+    assert "recall_new" not in experiment.evaluate(ds, Cut(pd.Timestamp("2024-09-04")), pred, 2, 2)["s"]
 
 
 def test_final_submission_is_complete(setup, data):

@@ -6,6 +6,7 @@ from recsys.metrics import (
     buyer_recalls,
     candidate_recall,
     diagnostics,
+    familiarity_diagnostics,
     paired_difference,
     recall,
     recall_by_familiarity,
@@ -149,3 +150,16 @@ def test_recall_by_familiarity_hand_computed():
     # pair tables are accepted as well as mappings
     pairs = pd.DataFrame({C.USER: ["a", "a", "a", "b"], C.ITEM: [1, 2, 9, 5]})  # = bought
     assert recall_by_familiarity(recs, truth, pairs, seen, k=2).equals(table)
+
+
+def test_familiarity_diagnostics_sum_like_the_metric():
+    truth = {"a": {1, 2, 3, 4}, "b": {5, 6}, "c": {7}}
+    recs = {"a": [1, 3, 4, 9], "b": [6, 5, 7]}  # c left out: its parts are 0 and its ceiling does not count
+    bought, seen = {"a": {1, 2, 9}, "b": {5}, "c": {7}}, {"a": {3}, "b": {5, 8}}
+    diag = familiarity_diagnostics(recs, truth, bought, seen, k=2)
+    # per buyer (recall_by_familiarity): a 0.25 / 0.25 / 0, ceilings 0.5 / 0.5; b 0.5 / 0 / 0.5, ceilings 0.5 / 0.5
+    assert diag == pytest.approx({"recall_rebought": 0.75 / 3, "recall_seen": 0.25 / 3, "recall_new": 0.5 / 3,
+                                  "rebought_ceiling": 1 / 3, "history_ceiling": 1 / 3})  # fmt: skip
+    parts = diag["recall_rebought"] + diag["recall_seen"] + diag["recall_new"]
+    assert parts == pytest.approx(recall(recs, truth, top_users=3, k=2))
+    assert familiarity_diagnostics(recs, {}, bought, seen) == dict.fromkeys(diag, 0.0)
