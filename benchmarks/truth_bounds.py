@@ -25,6 +25,9 @@ they bought (``recsys.metrics.familiarity_diagnostics``): items they had ordered
 viewed, liked or put in a basket, and items new to them; next to them the ceilings of the submitted buyers'
 lists made of their own past orders, and of their whole history, ranked perfectly. Where most of the recall is
 re-bought items and the re-buy ceiling is low, better ranking of the user's own items has little left to win.
+A third table sorts the (buyer, item) pairs the submitted buyers had ordered before by on how many distinct days
+they had: how many of each kind they bought again in the truth window, how many the run listed, and both; then
+what the run's lists would score with each buyer's past orders of 5 days or more put first (paired per buyer).
 
 ``--json`` appends every figure of the run to a list in that file; ``--mean`` prints, for each figure, its mean
 over the list's runs ± the spread over sqrt(n) (the windows' error, as in ``benchmarks/backtest.py``).
@@ -38,6 +41,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
 
@@ -62,6 +66,46 @@ def print_mean(path: str) -> None:
         values = np.array([r["figures"][name] for r in runs if name in r["figures"]])
         se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
         print(f"| {name} | {values.mean():.4f} ± {se:.4f} |")
+
+
+ORDER_DAY_BINS = (1, 2, 3, 5, 9)  # lower edges: once, twice, 3-4, 5-8, 9 or more distinct days
+FREQUENT_DAYS = 5  # a what-if: the past orders of at least this many days put first in the run's lists
+
+
+def order_days(orders: pd.DataFrame) -> pd.Series:
+    """On how many distinct days each user ordered each item (``orders``: the log's orders)."""
+    days = orders[[C.USER, C.ITEM]].assign(day=orders[C.TS].dt.floor("D")).drop_duplicates()
+    return days.groupby([C.USER, C.ITEM]).size().rename("days")
+
+
+def print_by_order_days(days: pd.Series, truth: pd.DataFrame, submitted: dict) -> None:
+    """What the submitted buyers had ordered before (``days``: :func:`order_days` of the log), by on how many
+    distinct days: how often each kind is bought again in the truth window and how often the run lists it."""
+    past = days[days.index.get_level_values(C.USER).isin(list(submitted))].reset_index()
+    bought = pd.MultiIndex.from_frame(truth[[C.USER, C.ITEM]])
+    listed = pd.MultiIndex.from_tuples([(u, i) for u, items in submitted.items() for i in items])
+    keys = pd.MultiIndex.from_frame(past[[C.USER, C.ITEM]])
+    past["bought"], past["listed"] = keys.isin(bought), keys.isin(listed)
+    past["days ordered"] = pd.cut(past["days"], [*ORDER_DAY_BINS, np.inf], right=False,
+                                  labels=["1", "2", "3-4", "5-8", "9+"])  # fmt: skip
+    print("\n| past orders of the submitted buyers, by distinct days ordered | pairs | bought again | listed "
+          "| bought again and listed |\n|---|---|---|---|---|")  # fmt: skip
+    for name, group in past.groupby("days ordered", observed=True):
+        hit = int((group["bought"] & group["listed"]).sum())
+        print(f"| {name} | {len(group):,} | {int(group['bought'].sum()):,} ({group['bought'].mean():.1%}) | "
+              f"{group['listed'].mean():.1%} | {hit:,} |")  # fmt: skip
+
+
+def frequent_first(recs: dict, days: pd.Series, min_days: int, k: int) -> dict:
+    """Each list with the user's past orders of at least ``min_days`` distinct days in front (most days first),
+    then the rest of the run's list, cut at ``k``."""
+    frequent = days[days >= min_days].reset_index().sort_values([C.USER, "days"], ascending=[True, False])
+    front = frequent.groupby(C.USER, sort=False)[C.ITEM].agg(list)
+    out = {}
+    for user, items in recs.items():
+        first = front.get(user, [])
+        out[user] = (first + [i for i in items if i not in set(first)])[:k]
+    return out
 
 
 def main() -> None:
@@ -132,6 +176,15 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
         figures.update({f"{name}: {column}": value for column, value in zip(SPLIT_COLUMNS[1:], cells[1:], strict=True)})
         figures[f"{name}: share of the re-buy ceiling reached"] = cells[1] / cells[4] if cells[4] else float("nan")
+    days = order_days(pairs[pairs[C.ACTION] == int(Action.ORDER)])
+    print_by_order_days(days, raw_truth, runs_recs)
+    name = f"the run's submission, past orders of {FREQUENT_DAYS}+ days first"
+    diff = user_recalls(frequent_first(runs_recs, days, FREQUENT_DAYS, k), raw_truth, k) - per_buyer.where(
+        per_buyer.index.isin(chosen), 0.0
+    )
+    figures[f"recall: {name}"] = figures["recall: the run's submission"] + diff.mean()
+    print(f"\n{name}: {figures[f'recall: {name}']:.4f}, {diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(n_buyers):.4f}"
+          " buyer by buyer")  # fmt: skip
     if args.json:
         path = Path(args.json)
         runs = json.loads(path.read_text()) if path.exists() else []
