@@ -45,6 +45,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
 
+from repeat_rankers import order_day_ranking  # noqa: E402
 from runs import add_run_id, open_run  # noqa: E402
 
 from recsys.baselines import history_popularity_baseline  # noqa: E402
@@ -72,10 +73,13 @@ ORDER_DAY_BINS = (1, 2, 3, 5, 9)  # lower edges: once, twice, 3-4, 5-8, 9 or mor
 FREQUENT_DAYS = 5  # a what-if: the past orders of at least this many days put first in the run's lists
 
 
-def order_days(orders: pd.DataFrame) -> pd.Series:
-    """On how many distinct days each user ordered each item (``orders``: the log's orders)."""
-    days = orders[[C.USER, C.ITEM]].assign(day=orders[C.TS].dt.floor("D")).drop_duplicates()
-    return days.groupby([C.USER, C.ITEM]).size().rename("days")
+def order_days(ds, users: np.ndarray) -> pd.Series:
+    """On how many distinct days each of ``users`` (codes) ordered each item, by raw ids, most days first (ties:
+    the latest first): ``repeat_rankers.order_day_ranking`` without decay."""
+    ranked = order_day_ranking(ds.interactions, users, half_life=None)
+    user_ids, product_ids = ds.users[C.USER_ID].to_numpy(), ds.items[C.PRODUCT_ID].to_numpy()
+    index = pd.MultiIndex.from_arrays([user_ids[ranked[C.USER]], product_ids[ranked[C.ITEM]]], names=[C.USER, C.ITEM])
+    return pd.Series(ranked["w"].to_numpy(np.int64), index=index, name="days")
 
 
 def print_by_order_days(days: pd.Series, truth: pd.DataFrame, submitted: dict) -> None:
@@ -97,9 +101,9 @@ def print_by_order_days(days: pd.Series, truth: pd.DataFrame, submitted: dict) -
 
 
 def frequent_first(recs: dict, days: pd.Series, min_days: int, k: int) -> dict:
-    """Each list with the user's past orders of at least ``min_days`` distinct days in front (most days first),
-    then the rest of the run's list, cut at ``k``."""
-    frequent = days[days >= min_days].reset_index().sort_values([C.USER, "days"], ascending=[True, False])
+    """Each list with the user's past orders of at least ``min_days`` distinct days in front (in the order of
+    ``days``: :func:`order_days`), then the rest of the run's list, cut at ``k``."""
+    frequent = days[days >= min_days].reset_index()  # already most days first within each user
     front = frequent.groupby(C.USER, sort=False)[C.ITEM].agg(list)
     out = {}
     for user, items in recs.items():
@@ -176,7 +180,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
         figures.update({f"{name}: {column}": value for column, value in zip(SPLIT_COLUMNS[1:], cells[1:], strict=True)})
         figures[f"{name}: share of the re-buy ceiling reached"] = cells[1] / cells[4] if cells[4] else float("nan")
-    days = order_days(pairs[pairs[C.ACTION] == int(Action.ORDER)])
+    days = order_days(ds, np.flatnonzero(np.isin(user_ids, per_buyer.index)))
     print_by_order_days(days, raw_truth, runs_recs)
     name = f"the run's submission, past orders of {FREQUENT_DAYS}+ days first"
     diff = user_recalls(frequent_first(runs_recs, days, FREQUENT_DAYS, k), raw_truth, k) - per_buyer.where(
