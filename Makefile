@@ -58,4 +58,5 @@ test: lint ## lint, then the whole test suite (ARGS="-m 'not slow'" skips the fl
 	.venv/bin/python -m pytest $(ARGS)
 
 clean: ## remove every run output (Metaflow datastore, MLflow, CatBoost files, data cache, submission, slides)
-	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic submission.csv presentation
+	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic submission*.csv presentation \
+		report.html talk shots
