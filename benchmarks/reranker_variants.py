@@ -25,7 +25,11 @@ Variants:
   the days since they last bought it over that gap (and over the mean gap), and the share of the user's order
   days that hold the item; computed from each cut's history, like every feature;
 - ``user-repeat``: the user's repeat share, of their distinct (item, order day) purchases the share whose item
-  they had bought on an earlier day (repeat-or-explore, a next-basket classic), from each cut's history.
+  they had bought on an earlier day (repeat-or-explore, a next-basket classic), from each cut's history;
+- ``category-cycle``: the user's purchase cycle in the candidate's category: on how many distinct days they
+  ordered in it, that over their order days, days since their last order in it, and that over their median gap
+  between order days in it (a household that buys some yoghurt every week, a new flavour each time, re-buys the
+  category, not the item); from each cut's history.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from recsys.schema import DEFAULT_K, Action  # noqa: E402
 from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import model_history, target  # noqa: E402
 
-VARIANTS = ("group-weight", "pair-gap", "user-repeat")
+VARIANTS = ("group-weight", "pair-gap", "user-repeat", "category-cycle")
 
 
 def with_pair_gap(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -80,6 +84,36 @@ def with_user_repeat(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame
     per_user = triples.groupby(C.USER).agg(n=(C.ITEM, "size"), items=(C.ITEM, "nunique"), days=("day", "nunique"))
     share = ((per_user["n"] - per_user["items"]) / per_user["n"]).where(per_user["days"] >= 2)
     return table.assign(u_repeat_share=share.reindex(table[C.USER].to_numpy()).to_numpy(np.float32))
+
+
+def with_category_cycle(table: pd.DataFrame, history: pd.DataFrame, category: np.ndarray, now) -> pd.DataFrame:
+    """``table`` with the user's purchase cycle in each candidate's category (``category``: the category code of
+    every item code; unknown categories, -1, get NaN): distinct order days in it, their share of the user's order
+    days, days since the last one (to the cut ``now``, a midnight) and that over the median gap between them."""
+    orders = history[history[C.ACTION] == int(Action.ORDER)]
+    cat = category[orders[C.ITEM].to_numpy()].astype(np.int64) + 1  # keys stay >= 0
+    keys = pair_key(orders[C.USER].to_numpy(), cat)
+    days = _days(orders[C.TS])
+    per_key = pd.DataFrame({"key": keys, "day": days}).drop_duplicates().groupby("key")["day"]
+    n_days, last_day = per_key.size(), per_key.max()
+    gap_keys, gaps = purchase_gaps(keys, days)
+    median_gap = pd.Series(gaps, index=gap_keys, dtype=np.float64).groupby(level=0).median()
+    row_cat = category[table[C.ITEM].to_numpy()].astype(np.int64)
+    rows = pair_key(table[C.USER].to_numpy(), row_cat + 1)
+    known = row_cat >= 0
+    today = _days(pd.Series([pd.Timestamp(now)])).item()
+    order_days = n_days.reindex(rows).to_numpy(np.float32)
+    since = (today - last_day.reindex(rows).to_numpy(np.float64)).astype(np.float32)
+    gap = median_gap.reindex(rows).to_numpy(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return table.assign(
+            uc_order_days=np.where(known, np.nan_to_num(order_days), np.nan).astype(np.float32),
+            uc_day_share=np.where(known, np.nan_to_num(order_days) / table["u_order_days"].to_numpy(), np.nan).astype(
+                np.float32
+            ),
+            uc_days_since_order=np.where(known, since, np.nan).astype(np.float32),
+            uc_due=np.where(known, since / gap, np.nan).astype(np.float32),
+        )
 
 
 @contextmanager
@@ -199,6 +233,16 @@ def main() -> None:
             w: (with_user_repeat(t, model_history(data.ds, data.cuts[w])), n) for w, (t, n) in windows.items()
         }
         score("user-repeat", rep_rows, rep_windows)
+    if "category-cycle" in args.variants:
+        category = data.ds.items[C.CATEGORY].to_numpy()
+
+        def cycle(table: pd.DataFrame, cut_name: str) -> pd.DataFrame:
+            cut = data.cuts[cut_name]
+            return with_category_cycle(table, model_history(data.ds, cut), category, cut.at)
+
+        cat_rows = [cycle(r, n) for r, n in zip(rows, names, strict=True)]
+        cat_windows = {w: (cycle(t, w), n) for w, (t, n) in windows.items()}
+        score("category-cycle", cat_rows, cat_windows)
     for variant in args.variants:
         if variant.startswith("bag="):
             score(variant, rows, windows, bag=int(variant.split("=", 1)[1]))
