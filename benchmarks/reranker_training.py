@@ -5,10 +5,14 @@
         --variants 1:2:pool 3:2:pool 1:6:pool 1:6:all --seeds 0 1
 
 A variant ``step:n:who`` learns from ``n`` training cuts ``step`` days apart, the newest being the run's ``train``
-cut (``1:2:pool`` is the flow's default: two daily cuts), with the buyers of the cut's user pool (``pool``, what
-the flow learns from) or every buyer with some history (``all``). Each is fitted with the run's chosen trial
-parameters under each seed and scored on the run's validation tables: the recall of each buyer of the pool (the
-25 best-ranked candidates against everything they bought), i.e. the item lists alone, the users being given.
+cut (``1:6:pool`` is the flow's default: six daily cuts), with the buyers of the cut's user pool (``pool``, what
+the flow learns from) or every buyer with some history (``all``). ``step:n:who:h`` labels each cut with what
+was bought in the ``h`` days after it instead of the metric's 3 (more positives per user: a longer horizon's
+purchases rank like the next 3 days'); every cut then moves ``h - 3`` days back, so that the newest target still
+ends where the oldest validation window starts (nothing of the validation windows is learnt). Each is fitted
+with the run's chosen trial parameters under each seed and scored on the run's validation tables: the recall of
+each buyer of the pool (the 25 best-ranked candidates against everything they bought), i.e. the item lists
+alone, the users being given.
 Printed: per window, the mean ± s.e. over the buyers of all windows, and the paired difference per buyer against
 the first variant's first seed ± its standard error (paired, so much smaller than the s.e. of either figure).
 Candidates and features of the extra cuts are made with the flow's own functions (``recsys.model``).
@@ -38,11 +42,11 @@ from recsys.schema import Columns as C  # noqa: E402
 from recsys.split import Cut, cut_names, model_history, target  # noqa: E402
 
 
-def parse_variant(spec: str) -> tuple[int, int, str]:
-    step, n, who = spec.split(":")
-    if who not in ("pool", "all") or int(step) < 1 or int(n) < 1:
-        raise ValueError(f"a variant is step:n:pool|all, got {spec!r}")
-    return int(step), int(n), who
+def parse_variant(spec: str) -> tuple[int, int, str, int]:
+    step, n, who, *horizon = spec.split(":")
+    if who not in ("pool", "all") or int(step) < 1 or int(n) < 1 or len(horizon) > 1 or int((horizon or [3])[0]) < 3:
+        raise ValueError(f"a variant is step:n:pool|all[:horizon >= 3], got {spec!r}")
+    return int(step), int(n), who, int((horizon or [3])[0])
 
 
 def training_rows(ds, cut: Cut, pool_size: int, n_candidates: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -109,23 +113,23 @@ def main() -> None:
 
     windows = validation_windows(data)
 
-    newest = cuts["train"].at
-    days = sorted({step * j for step, n, _ in variants for j in range(n)})
+    newest, horizon = cuts["train"].at, cuts["train"].horizon_days
+    days = sorted({(step * j + h - horizon, h) for step, n, _, h in variants for j in range(n)})
     built = {}
-    for day in days:
+    for day, h in days:
         started = time.perf_counter()
-        cut = Cut(newest - pd.Timedelta(days=day), cuts["train"].horizon_days, f"train-{day}d")
-        built[day] = training_rows(ds, cut, pool_size, data.candidates, data.seed)
-        rows, pool = built[day]
+        cut = Cut(newest - pd.Timedelta(days=day), h, f"train-{day}d")
+        built[day, h] = training_rows(ds, cut, pool_size, data.candidates, data.seed)
+        rows, pool = built[day, h]
         print(f"{cut}: {rows[C.USER].nunique()} buyers with a bought candidate, "
               f"{rows[C.USER].isin(pool).groupby(rows[C.USER]).first().sum()} of them in the pool "
               f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
 
     results, per_buyer = [], {}
-    for (step, n, who), spec in zip(variants, args.variants, strict=True):
+    for (step, n, who, h), spec in zip(variants, args.variants, strict=True):
         parts = []
-        for i, day in enumerate(step * j for j in range(n)):
-            rows, pool = built[day]
+        for i, day in enumerate(step * j + h - horizon for j in range(n)):
+            rows, pool = built[day, h]
             kept = rows if who == "all" else rows[rows[C.USER].isin(pool)]
             parts.append(kept.assign(**{C.CUT_ID: i}))
         for seed in args.seeds:
