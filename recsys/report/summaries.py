@@ -1,0 +1,413 @@
+"""The numbers of the report: a run read into a small summary dict, the labels a person reads, and the tables,
+comparisons and verdicts computed from the summary."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from recsys.experiment import BEST_TRIAL_ROW, PLAIN_ROW
+from recsys.metrics import paired_difference
+from recsys.schema import Action
+from recsys.schema import Columns as C
+from recsys.split import cut_kind
+
+#: Points kept on each buyer-selection curve (the curve of a 12,000-user pool needs no more to be drawn).
+CURVE_POINTS = 200
+
+# ----------------------------------------------------------------------------------------------- the run summary
+
+
+def buyer_curve(scores: pd.DataFrame, n_buyers: int, strategies, budget: int | None = None) -> pd.DataFrame:
+    """Share of all the period's buyers among the first N users of each strategy's ranking, for N up to the pool.
+
+    ``scores`` is :func:`recsys.experiment.selection_scores` (a ``bought`` flag and one score column per strategy);
+    users are ranked as :func:`recsys.buyers.select_users` ranks them, so the value at N = ``top_users`` is the
+    strategy's ``buyers_captured``. About :data:`CURVE_POINTS` values of N are kept, ``budget`` always among them.
+    """
+    from recsys.buyers import rank_users
+
+    n = len(scores)
+    points = np.unique(np.r_[np.linspace(1, n, min(n, CURVE_POINTS)).round().astype(int), [budget or n]])
+    points = points[(points >= 1) & (points <= n)]
+    curve = {}
+    for strategy in strategies:
+        order = rank_users(scores[strategy])
+        captured = np.cumsum(scores["bought"].reindex(order).to_numpy()) / max(n_buyers, 1)
+        curve[strategy] = captured[points - 1]
+    return pd.DataFrame(curve, index=pd.Index(points, name="users submitted"))
+
+
+def action_funnel(interactions: pd.DataFrame) -> pd.DataFrame:
+    """Rows (exploded events) and distinct users per action, in action-code order."""
+    grouped = interactions.groupby(C.ACTION)[C.USER]
+    frame = pd.DataFrame({"rows": grouped.size(), "users": grouped.nunique()})
+    frame.index = [Action(int(a)).name.lower() for a in frame.index]
+    frame.index.name = "action"
+    return frame
+
+
+def _get(data, name: str, default=None):
+    try:
+        return getattr(data, name)
+    except (AttributeError, KeyError):
+        return default
+
+
+def verdict_inputs(data, hypotheses: pd.DataFrame | None = None) -> dict:
+    """The part of a run's summary that :func:`hypothesis_verdicts` reads, from the run's artifacts (``data`` as in
+    :func:`summarize`; ``hypotheses``: the hypothesis table, where it is not an artifact yet)."""
+    return {
+        "hypotheses": _get(data, "hypotheses") if hypotheses is None else hypotheses,
+        # the recall of each buyer behind the hypotheses' rows (None: a run from before paired verdicts)
+        "buyer_recalls": _get(data, "buyer_recalls"),
+        "trials": data.trial_table,
+        "best": {"strategy": data.best_strategy},
+        "valid_results": data.valid_results,
+        "baselines": data.baseline_results,
+    }
+
+
+def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
+    """The small summary of a run that the report shows, from its artifacts.
+
+    ``data`` is the end step's ``self`` in the flow or ``task.data`` of a client ``Task``; artifacts missing from
+    older runs leave their part of the report out. ``graph`` is Metaflow's ``_graph_info`` (the pipeline diagram).
+    """
+    ds = data.ds
+    strategy = data.best_strategy
+    valid = data.valid_results
+    summary = {
+        "run_id": str(run_id),
+        "params": {
+            name: _get(data, attr, _get(data, "train_cuts") if attr == "n_train_cuts" else None)
+            for name, attr in (
+                ("data", "resolved_data_dir"),
+                ("top users", "top_users"),
+                ("k", "k"),
+                ("seed", "seed"),
+                ("training cuts (daily)", "n_train_cuts"),  # --train-cuts, or fewer on a short log
+                ("buyer-model cuts (daily, at most)", "buyer_cuts"),
+                ("validation windows", "valid_windows"),
+                ("trials", "trials_n"),
+                ("pool size", "pool_size"),
+                ("candidates per source", "candidates"),
+                ("identity stitching", "stitch_identities"),
+                ("grid", "grid"),
+            )
+        },
+        "data": {
+            "users": len(ds.users),
+            "items": len(ds.items),
+            "items in the catalog": int(ds.items[C.IN_CATALOG].sum()),
+            "items with a title embedding": int((ds.items[C.VECTOR_ROW] >= 0).sum()),
+            "interaction rows (exploded)": len(ds.interactions),
+            "first event": str(ds.start),
+            "log end (final cut)": str(ds.end),
+        },
+        "cleaning": dict(ds.report),
+        "funnel": action_funnel(ds.interactions),
+        "cuts": pd.DataFrame(
+            [
+                {
+                    "cut": name,
+                    "history before": str(cut.at),
+                    "target until": str(cut.target_end),
+                    "users scored": len(data.pools[name]),
+                }
+                for name, cut in data.cuts.items()
+            ]
+        ).set_index("cut"),
+        "graph": {
+            name: {"next": list(info.get("next", [])), "type": info.get("type", ""), "doc": info.get("doc") or ""}
+            for name, info in ((graph or {}).get("steps") or {}).items()
+        },
+        "candidate_recall": candidate_recall_table(data.source_metrics),
+        **verdict_inputs(data),
+        "best": {"trial": data.best_params.label, "strategy": strategy, "valid recall": float(data.valid_recall)},
+        "importance": data.feature_importance.head(30),
+        "test_results": dict(data.test_results or {}),
+        "mlflow": _get(data, "mlflow"),
+        "tracking_uri": _get(data, "mlflow_uri"),
+        "budget": int(data.top_users),
+        "curve": None,
+        # None: an older run; False: the flow ran with --ablation False and has no "source removed" rows
+        "ablation": _get(data, "ablation"),
+        "horizon": next(iter(data.cuts.values())).horizon_days,
+    }
+    by_window = _get(data, "valid_by_window") or {}
+    summary["windows"] = {w: r[strategy] for w, r in by_window.items()}  # the chosen model on each window
+    scores = _get(data, "selection_scores")
+    if scores is not None and "bought" in scores:
+        strategies = [c for c in scores.columns if c != "bought"]
+        newest = next(iter(summary["windows"].values()), valid[strategy])  # the curve is the newest window's
+        summary["curve"] = buyer_curve(scores, int(newest["buyers"]), strategies, int(data.top_users))
+    return summary
+
+
+def candidate_recall_table(source_metrics: dict[str, float], kind: str = "valid") -> pd.DataFrame:
+    """Source x recall@N, averaged over the cuts of one kind (the validation windows ``valid``, ``valid2``, ...),
+    from the branches' ``source.cut.recall_at_N`` metrics."""
+    rows: dict[str, dict[str, list[float]]] = {}
+    for key, value in source_metrics.items():
+        source, where, metric = key.split(".")
+        if cut_kind(where) == kind:
+            rows.setdefault(source, {}).setdefault(metric, []).append(value)
+    frame = pd.DataFrame({s: {m: float(np.mean(v)) for m, v in r.items()} for s, r in rows.items()}).T
+    if frame.empty:
+        return frame
+    frame = frame[sorted(frame.columns, key=lambda c: int(c.rsplit("_", 1)[-1]))]
+    frame.index.name = "source"
+    return frame.sort_values(frame.columns[-1], ascending=False)
+
+
+# --------------------------------------------------------------------------------------------- labels and tables
+
+#: Names a person reads, for the identifiers of strategies, sources, baselines, metrics and features.
+STRATEGY_LABELS = {
+    "expected_recall": "P(buy) × expected recall",
+    "p_buy": "P(buy) alone",
+    "activity": "recent activity (baselines' ranking)",
+}
+SOURCE_LABELS = {
+    "history": "the user's own history",
+    "neighbours": "similar users (TIFU-kNN)",
+    "covisit": "co-visitation",
+    "als": "ALS (matrix factorisation)",
+    "faiss": "title neighbours (FAISS)",
+    "popular": "popular overall",
+    "popular_category": "popular in the user's categories",
+}
+BASELINE_LABELS = {
+    "organisers": "organisers' baseline (last basket adds)",
+    "history_popularity": "history + popularity baseline",
+}
+METRIC_LABELS = {
+    "recall": "recall",
+    "recall_se": "± s.e.",
+    "buyers_captured": "buyers captured",
+    "recall_selected": "recall of chosen buyers",
+    "selected_precision": "chosen who buy",
+    "ceiling": "ceiling",
+    "recall_new": "from new products",
+    "history_ceiling": "history ceiling",
+    "buyers": "buyers",
+    "selected": "users",
+    "selected_buyers": "chosen buyers",
+}
+_WORDS = {
+    "ui": "user × item:",
+    "u": "user:",
+    "i": "item:",
+    "addb": "basket adds",
+    "delb": "basket removals",
+    "listb": "basket views",
+    "visitcat": "category visits",
+    "all": "(all time)",
+    "n": "number of",
+}
+
+
+def strategy_label(name: str) -> str:
+    return STRATEGY_LABELS.get(name, name.replace("_", " "))
+
+
+def source_label(name: str) -> str:
+    return SOURCE_LABELS.get(name, name.replace("_", " "))
+
+
+def feature_label(name: str) -> str:
+    """``ui_days_since_order`` -> ``user × item: days since order``; ``s_als_rank`` -> ``ALS (...): rank``."""
+    if name.startswith("s_") and name.endswith(("_score", "_rank")):
+        source, _, what = name[2:].rpartition("_")
+        return f"{source_label(source)}: {what}"
+    words = []
+    for word in name.split("_"):
+        if word.isdigit():
+            words.append(f"({word} d)")
+        else:
+            words.append(_WORDS.get(word, word))
+    return " ".join(words)
+
+
+def row_label(name: str) -> str:
+    """A hypothesis or validation row name (``reranker (p_buy)``, ``baseline: organisers``, ``source alone: als``)
+    as a person reads it."""
+    if name.startswith("reranker ("):
+        return f"reranker, users by {strategy_label(name[len('reranker (') : -1])}"
+    kind, _, what = name.partition(": ")
+    if kind == "baseline":
+        return BASELINE_LABELS.get(what, what)
+    if kind == "source alone":
+        return f"only {source_label(what)}"
+    if kind == "source removed":
+        return f"all but {source_label(what)}"
+    if name == PLAIN_ROW:
+        return PLAIN_LABEL
+    return name
+
+
+METRIC_COLUMNS = ("recall", "recall_se", "buyers_captured", "recall_selected")
+
+
+def metric_table(frame: pd.DataFrame, columns=METRIC_COLUMNS):
+    """Rows with readable names, the given diagnostics with readable headers."""
+    cols = [c for c in columns if c in frame]
+    out = frame[cols].rename(index=row_label, columns=METRIC_LABELS)
+    out.index.name = ""
+    return out
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float | np.floating):
+        return "" if math.isnan(value) else f"{value:.4f}"
+    if isinstance(value, int | np.integer):
+        return f"{value:,}"
+    return str(value)
+
+
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as text cells (floats to 4 decimals): a named or labelled index becomes the first column, a plain
+    0..N index is dropped."""
+    if frame.index.name or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index().rename(columns={"index": ""})
+    return frame.map(_fmt).rename(columns=str)
+
+
+# -------------------------------------------------------------------------------------- comparisons and verdicts
+
+
+def validation_table(summary: dict) -> pd.DataFrame:
+    """The reranker under each selection strategy next to the baselines (validation), best first."""
+    rows = {f"reranker ({s})": r for s, r in summary["valid_results"].items()}
+    rows.update({f"baseline: {n}": r for n, r in summary["baselines"].items()})
+    frame = pd.DataFrame(rows).T
+    for column in ("recall_se", "ceiling"):
+        if column not in frame:
+            frame[column] = np.nan
+    frame.index.name = "validation"
+    return frame.sort_values("recall", ascending=False)
+
+
+def compare(a: dict, b: dict, paired: tuple[float, float] | None = None) -> str:
+    """``higher`` / ``lower`` when the difference of the two recalls exceeds twice its standard error (a
+    two-sided z-test at about 95%), else ``no measurable difference``.
+
+    ``paired``: the difference and its standard error computed buyer by buyer over the same windows
+    (:func:`recsys.metrics.paired_difference`), the right error for two rows scored on the same buyers. Without
+    it the error is sqrt(se_a² + se_b²), which ignores that the two figures share their hard and easy buyers:
+    conservative, never optimistic (3-8 times the paired error on the dev cases, README "Hypotheses")."""
+    if paired is not None and not math.isnan(paired[1]):
+        diff, margin = paired[0], 2 * paired[1]
+    else:
+        sa, sb = (float(x.get("recall_se", float("nan"))) for x in (a, b))
+        if math.isnan(sa) or math.isnan(sb):
+            return "no interval"
+        diff, margin = float(a["recall"]) - float(b["recall"]), 2 * math.hypot(sa, sb)
+    if diff > margin:
+        return "higher"
+    if -diff > margin:
+        return "lower"
+    return "no measurable difference"
+
+
+def _pm(r: dict) -> str:
+    se = r.get("recall_se")
+    return f"{r['recall']:.3f}" + ("" if se is None or (isinstance(se, float) and math.isnan(se)) else f" ± {se:.3f}")
+
+
+def search_note(n_trials: int, best: dict) -> str:
+    """What the run searched and chose, in a sentence (one trial: the known-good one alone, no search)."""
+    chosen = f"**{best['trial']}**, users by {strategy_label(best['strategy'])}"
+    if n_trials == 1:
+        return (
+            f"This run trained one trial, the known-good configuration (the default: a second, random trial never "
+            f"won on the benchmark logs; `--trials 8` or more searches): {chosen}."
+        )
+    return f"{n_trials} trials; chosen: {chosen}."
+
+
+def _by_window(recalls: pd.DataFrame | None, row: str) -> dict[str, pd.Series]:
+    """One hypothesis row's recall per buyer, per window, from the run's ``buyer_recalls`` table."""
+    if recalls is None or row is None:
+        return {}
+    mine = recalls[recalls["row"] == row]
+    return {w: part.set_index(C.USER)["recall"] for w, part in mine.groupby("window", sort=False)}
+
+
+#: How the hypothesis about each removed source ends (after the source's label).
+PER_SOURCE_HYPOTHESIS = " earns its place (the model without it)"
+PLAIN_LABEL = "plain two-stage (4 sources, 10 counts, 1 window)"
+
+
+def truth_sentence(test: dict, bold: bool = False) -> str:
+    """The truth-file result in words: the recall ± its standard error, the buyers, and (runs since the
+    comparison was added) the history + popularity baseline's recall on the same file, the ratio and the
+    difference buyer by buyer with its verdict."""
+    mark = "**" if bold else ""
+    se = test.get("recall_se")
+    text = f"recall {mark}{test['recall']:.4f}{mark}"
+    text += f" ± {se:.4f}" if se is not None and not math.isnan(se) else ""
+    text += f" ({int(test['buyers']):,} buyers)"
+    base = test.get("baseline_recall")
+    if base is None or math.isnan(base):
+        return text
+    ratio = f"{test['recall'] / base:.2f} ×" if base > 0 else "n/a"
+    diff, diff_se = test["baseline_difference"], test["baseline_difference_se"]
+    verdict = compare(test, {"recall": base}, (diff, diff_se))
+    return (
+        f"{text}; the history + popularity baseline {base:.4f}: {ratio}, {diff:+.4f} ± {diff_se:.4f} buyer by "
+        f"buyer ({verdict})"
+    )
+
+
+def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
+    """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., the difference buyer by buyer
+    ± its standard error (runs that stored the recall per buyer) and a verdict from that difference's interval
+    (from the two figures' intervals otherwise: :func:`compare`)."""
+    valid, best = summary["valid_results"], summary["best"]
+    chosen = valid[best["strategy"]]
+    chosen_row = f"reranker ({best['strategy']})"
+    recalls = summary.get("buyer_recalls")
+    rows = []
+
+    def add(hypothesis, a, b, row_a=None, row_b=None):
+        a_w, b_w = _by_window(recalls, row_a), _by_window(recalls, row_b)
+        paired = paired_difference(a_w, b_w) if a_w and b_w else None
+        line = {"hypothesis": hypothesis, "this": _pm(a), "against": _pm(b)}
+        if recalls is not None:
+            line["difference (paired)"] = "" if paired is None else f"{paired[0]:+.3f} ± {paired[1]:.3f}"
+        rows.append({**line, "verdict": compare(a, b, paired)})
+
+    baselines = summary["baselines"]
+    top_baseline = max(baselines, key=lambda n: baselines[n]["recall"])
+    add(f"the model beats the {BASELINE_LABELS.get(top_baseline, top_baseline)}", chosen, baselines[top_baseline],
+        chosen_row, f"baseline: {top_baseline}")  # fmt: skip
+    if "activity" in valid and "expected_recall" in valid:
+        add("users by P(buy) × expected recall beat users by recent activity", valid["expected_recall"],
+            valid["activity"], "reranker (expected_recall)", "reranker (activity)")  # fmt: skip
+    if "p_buy" in valid and "expected_recall" in valid:
+        add("expected recall adds to P(buy) alone", valid["expected_recall"], valid["p_buy"],
+            "reranker (expected_recall)", "reranker (p_buy)")  # fmt: skip
+    trials = summary["trials"]
+    if trials["objective"].nunique() > 1:
+        best_of = trials.sort_values("recall", ascending=False).drop_duplicates("objective").set_index("objective")
+        objectives = list(best_of.index[:2])
+        add(f"{objectives[0]} beats {objectives[1]} (best trial of each)", best_of.loc[objectives[0]].to_dict(),
+            best_of.loc[objectives[1]].to_dict(), *(BEST_TRIAL_ROW.format(o) for o in objectives))  # fmt: skip
+    hypotheses = summary.get("hypotheses")
+    if hypotheses is not None:
+        alone = hypotheses[hypotheses.index.str.startswith("source alone: ")]
+        if len(alone):
+            top = alone["recall"].astype(float).idxmax()
+            add(f"the reranker adds to its best single source ({source_label(top.split(': ', 1)[1])})", chosen,
+                alone.loc[top].to_dict(), chosen_row, top)  # fmt: skip
+        if PLAIN_ROW in hypotheses.index and not math.isnan(float(hypotheses.loc[PLAIN_ROW, "recall"])):
+            add(f"the reranker beats a {PLAIN_LABEL}", chosen, hypotheses.loc[PLAIN_ROW].to_dict(), chosen_row,
+                PLAIN_ROW)  # fmt: skip
+        for name, row in hypotheses[hypotheses.index.str.startswith("source removed: ")].iterrows():
+            add(f"{source_label(name.split(': ', 1)[1])}{PER_SOURCE_HYPOTHESIS}", chosen,
+                row.to_dict(), chosen_row, name)  # fmt: skip
+    return pd.DataFrame(rows).set_index("hypothesis")
