@@ -1,10 +1,12 @@
-"""The flow's experiment over cuts, as plain functions: parameter checks, user pools, the candidate branches, the
-trials scored on validation, each source alone and removed, the baselines and the final model.
+"""The flow's experiment on the validation windows, as small helpers over one :class:`Scope` (the data, the cuts
+and the run's settings) that return records: the trials, the baselines, each source alone and removed, the plain
+two-stage yardstick, the choice of the best trial and the final submission.
 
 A run works on named cuts (see :func:`recsys.split.make_cuts`): daily ``train``, ``train2``, ... (learning),
 ``valid``, ``valid2``, ... (non-overlapping validation windows: model selection and the reported recall use their
-mean and its standard error) and ``final`` (the submission). The models themselves live in :mod:`recsys.model`;
-this module only arranges them over the cuts and scores them with the exact metric.
+mean and its standard error) and ``final`` (the submission). Tables come shard by shard (:mod:`recsys.shards`);
+the models are trained by :mod:`recsys.training` and :mod:`recsys.model`; this module only scores them with the
+exact metric.
 """
 
 from __future__ import annotations
@@ -20,211 +22,77 @@ import pandas as pd
 from recsys import buyers
 from recsys.baselines import BASELINES
 from recsys.buyers import BuyerInputs, BuyerModel
-from recsys.candidates import CandidateSource, branches, candidates_of, padding_items
+from recsys.candidates import padding_items
 from recsys.dataset import Dataset
 from recsys.features import drop_source, keep_sources
 from recsys.frames import PackedFrame
-from recsys.metrics import buyer_recalls, candidate_recall, diagnostics, familiarity_diagnostics, truth_sets
-from recsys.model import (
-    Prediction,
-    fit_sources,
-    labelled_buyer_inputs,
-    learning_pool,
-    model_padding,
-    predict,
-    recs_for,
-)
+from recsys.metrics import buyer_recalls, diagnostics, familiarity_diagnostics, truth_sets
+from recsys.model import Prediction, TwoStageModel, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
-from recsys.schema import NO_ITEM, Action, source_columns
+from recsys.schema import NO_ITEM, Action, source_columns, source_of_rank_column
 from recsys.schema import Columns as C
-from recsys.search import outside_space, rounds
-from recsys.split import MIN_HISTORY_DAYS, Cut, cut_names, daily_cuts, history, model_history, target
+from recsys.settings import RunSettings
+from recsys.shards import TableReader
+from recsys.split import Cut, cut_names, history, target
+from recsys.training import fit_reranker
 
 log = logging.getLogger("recsys.experiment")
 
-RECALL_AT = (25, 50)
-#: Users scored per cut, as a multiple of the submission's user budget, when ``--pool-size`` is 0. The submission
-#: can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against 28.5% for 2x
-#: (recall 0.1707 vs 0.1179, docs/results_history.md), when the pool was the most active users; it is now the
-#: likeliest buyers among ``buyers.SCREEN_FACTOR`` times as many (:func:`user_pools`).
-POOL_FACTOR = 4
-
 #: ``{row: {window: the recall of each of the window's buyers}}``, what paired comparisons need
-#: (:func:`recsys.metrics.paired_difference`): functions that score on the validation windows fill one when given.
+#: (:func:`recsys.metrics.paired_difference`).
 BuyerRecalls = dict[str, dict[str, pd.Series]]
 
 
-def pool_size(requested: int, top_users: int) -> int:
-    """``requested``, or ``POOL_FACTOR * top_users`` when it is 0."""
-    return requested or POOL_FACTOR * top_users
+@dataclass(frozen=True)
+class Scope:
+    """What every helper here reads: the data, the run's cuts and its settings."""
+
+    ds: Dataset
+    cuts: dict[str, Cut]
+    settings: RunSettings
+
+    @property
+    def windows(self) -> dict[str, Cut]:
+        """The validation windows, newest first."""
+        return {n: self.cuts[n] for n in cut_names(self.cuts, "valid")}
+
+    @property
+    def k(self) -> int:
+        return self.settings.k
+
+    @property
+    def top_users(self) -> int:
+        return self.settings.top_users
 
 
-def check_parameters(
-    top_users: int,
-    k: int,
-    train_cuts: int,
-    pool_size: int,
-    candidates: int,
-    trials: list[TrialParams] = (),
-    valid_windows: int = 1,
-    n_trials: int | None = None,
-    buyer_cuts: int = 1,
-) -> None:
-    """Refuse run parameters that cannot give a valid submission, with a message naming the parameter.
+@dataclass
+class Windows:
+    """The validation windows' inputs: their shard tables (read one at a time), the buyer inputs of their pools,
+    and the buyer model learnt before them."""
 
-    ``trials``: the ones tried first (``--grid``); ``n_trials``: the search's total (``--trials``)."""
-    problems = []
-    if n_trials is not None:
-        try:
-            rounds(n_trials, len(trials))
-        except ValueError as err:
-            problems.append(str(err))
-    if buyer_cuts < 1:
-        problems.append(f"--buyer-cuts must be at least 1, got {buyer_cuts}")
-    if valid_windows < 1:
-        problems.append(f"--valid-windows must be at least 1, got {valid_windows}")
-    too_many = [t.label for t in trials if t.train_cuts > train_cuts]
-    if too_many:
-        problems.append(f"trials {too_many} use more training cuts than --train-cuts {train_cuts}")
-    elif train_cuts >= 1 and outside_space(trials, train_cuts):  # the training cuts are reported just above
-        problems.append(outside_space(trials, train_cuts))
-    if top_users < 1:
-        problems.append(f"--top-users must be at least 1, got {top_users}")
-    if k < 1:
-        problems.append(f"--k must be at least 1, got {k}")
-    if train_cuts < 1:
-        problems.append(f"--train-cuts must be at least 1, got {train_cuts}")
-    if pool_size < 0:
-        problems.append(f"--pool-size must be 0 (automatic) or positive, got {pool_size}")
-    elif 0 < pool_size < top_users:
-        problems.append(f"--pool-size {pool_size} is smaller than --top-users {top_users}")
-    if candidates < 1:
-        problems.append(f"--candidates must be at least 1, got {candidates}")
-    if problems:
-        raise ValueError("invalid parameters: " + "; ".join(problems))
+    tables: TableReader
+    inputs: dict[str, BuyerInputs]
+    buyer_model: BuyerModel
+
+    def narrowed(self, view) -> Windows:
+        """The same windows with every table seen through ``view`` (a source removed, the plain columns)."""
+        return replace(self, tables=lambda w: (view(t) for t in self.tables(w)))
 
 
-def has_target(ds: Dataset, cut: Cut) -> bool:
-    """Whether the cut's whole target window lies inside the log."""
-    return cut.target_end <= ds.end
+@dataclass
+class RowScores:
+    """Diagnostics of some hypothesis rows (means over the validation windows) and the recall of each buyer behind
+    them (:data:`BuyerRecalls`), what the report's paired verdicts read."""
+
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    buyer_recalls: BuyerRecalls = field(default_factory=dict)
 
 
-def user_pools(
-    ds: Dataset,
-    cuts: dict[str, Cut],
-    size: int,
-    models: dict[str, BuyerModel] | None = None,
-    screen: int | None = None,
-) -> dict[str, np.ndarray]:
-    """The users scored at each cut. At a validation window or the final cut, with the run's buyer ``models``
-    (:func:`buyer_models`), the ``size`` users of highest P(buy) among the ``screen`` most active
-    (:func:`recsys.buyers.screened_pool`; ``buyers.SCREEN_FACTOR * size`` by default), each window by the model learnt
-    before the validation windows, the final cut by the final one; without models, the ``size`` most active
-    (:func:`recsys.buyers.user_pool`). At a training cut, the ``size`` most active who bought in its target
-    window (:func:`recsys.model.learning_pool`: the rows a reranker learns from are the same, and the sources
-    propose candidates for far fewer users)."""
-    training = set(cut_names(cuts, "train"))
-    pools = {}
-    for name, cut in cuts.items():
-        hist = model_history(ds, cut)
-        if name in training:
-            pools[name] = learning_pool(ds, cut, buyers.user_pool(hist, size))
-        elif models is not None:
-            model = models["final" if name == "final" else "valid"]
-            pools[name] = buyers.screened_pool(hist, cut.at, model, size, screen)
-        else:
-            pools[name] = buyers.user_pool(hist, size)
-    return pools
-
-
-def run_branch(
-    branch: str,
-    ds: Dataset,
-    cuts: dict[str, Cut],
-    pools: dict[str, np.ndarray],
-    n: int,
-    seed: int = 0,
-    fitted: dict[str, CandidateSource] | None = None,
-) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, float]]:
-    """Fit the branch's sources (``recsys.candidates.branches()``) on every cut; return
-    ``{source: {cut: candidates}}`` and candidate recall@N on the labelled cuts.
-
-    Recall is over every buyer of the cut's target window (buyers outside the pool count as 0). When ``fitted``
-    is given, it receives the sources fitted on the ``final`` cut by name (the state the served model needs).
-    """
-    names = branches()[branch]
-    candidates: dict[str, dict[str, pd.DataFrame]] = {}
-    metrics: dict[str, float] = {}
-    for cut_name, cut in cuts.items():
-        hist = model_history(ds, cut)
-        for name in names:
-            started = time.perf_counter()
-            source = fit_sources([name], hist, ds.items, ds.vectors, seed)[name]
-            cands = source.recommend(pools[cut_name], candidates_of(name, n))
-            candidates.setdefault(name, {})[cut_name] = cands
-            if fitted is not None and cut_name == "final":
-                fitted[name] = source
-            log.info("%s on %s: %s candidates in %.1fs", name, cut, f"{len(cands):,}", time.perf_counter() - started)
-            if has_target(ds, cut):
-                for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
-                    metrics[f"{name}.{cut_name}.recall_at_{at}"] = value
-    return candidates, metrics
-
-
-def buyer_models(
-    ds: Dataset, cuts: dict[str, Cut], n_cuts: int, pool_size: int, seed: int = 0
-) -> tuple[dict[str, BuyerModel], dict[str, dict[str, int]]]:
-    """The run's two buyer models, each learnt from up to ``n_cuts`` daily cuts (:func:`recsys.split.daily_cuts`):
-    ``valid`` from cuts whose targets end by the oldest validation window (the one the trials are scored with),
-    ``final`` from cuts whose targets end at the final cut (the submission's). Also, per model, how many cuts,
-    users and buyers it learnt from. A cut both use is computed once."""
-    ends = {"valid": min(cuts[n].at for n in cut_names(cuts, "valid")), "final": cuts["final"].at}
-    log_start = ds.interactions[C.TS].min()
-    inputs: dict[pd.Timestamp, BuyerInputs] = {}
-    models, facts = {}, {}
-    for which, end in ends.items():
-        daily = list(daily_cuts(end, n_cuts, log_start).values())
-        if not daily:  # check_log_covers_cuts refuses such a log first; a direct call gets a clear message too
-            raise ValueError(
-                f"no daily cut for the {which} buyer model: its targets must end by {end:%Y-%m-%d} and each cut "
-                f"needs {MIN_HISTORY_DAYS} days of log before it (the log starts {log_start:%Y-%m-%d %H:%M})"
-            )
-        for cut in daily:
-            if cut.at not in inputs:
-                inputs[cut.at] = labelled_buyer_inputs(ds, cut, pool_size)
-        used = [inputs[cut.at] for cut in daily]
-        models[which] = BuyerModel(seed).fit(used)
-        facts[which] = {
-            "cuts": len(used),
-            "users": sum(len(i.users) for i in used),
-            "buyers": sum(int(i.labels.sum()) for i in used),
-        }
-    return models, facts
-
-
-def table_artifact(cut_name: str) -> str:
-    """The flow artifact holding a cut's feature table (one per cut, so a step loads only what it uses)."""
-    return f"table_{cut_name}"
-
-
-def rows_artifact(cut_name: str) -> str:
-    """The flow artifact holding a labelled cut's learnable rows (what a reranker trains on; small)."""
-    return f"rows_{cut_name}"
-
-
-def evaluate(
-    ds: Dataset,
-    cut: Cut,
-    pred: Prediction,
-    k: int,
-    top_users: int,
-    strategies=None,
-    per_buyer: dict | None = None,
-    familiarity: bool = False,
-) -> dict[str, dict[str, float]]:
-    """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target;
-    ``per_buyer``, when given, receives each strategy's recall per buyer; with ``familiarity``, the recall is
-    also split by what the buyers knew before the cut (:func:`recsys.metrics.familiarity_diagnostics`)."""
+def evaluate(scope: Scope, cut: Cut, pred: Prediction, strategies=None, familiarity: bool = False) -> RowScores:
+    """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target, and each
+    strategy's recall per buyer; with ``familiarity``, the recall is also split by what the buyers knew before
+    the cut (:func:`recsys.metrics.familiarity_diagnostics`)."""
+    ds, k = scope.ds, scope.k
     truth = target(ds.interactions, cut)
     before = history(ds.interactions, cut)
     padding = padding_items(before, len(ds.items), 2 * k)
@@ -232,56 +100,28 @@ def evaluate(
         known = before[(before[C.ITEM] != NO_ITEM) & before[C.USER].isin(truth[C.USER].unique())]
         bought = truth_sets(known.loc[known[C.ACTION] == int(Action.ORDER), [C.USER, C.ITEM]].drop_duplicates())
         seen = truth_sets(known[[C.USER, C.ITEM]].drop_duplicates())  # as sets once, for every strategy
-    out = {}
+    out = RowScores()
     for s in strategies or list(pred.selected):
         recs = pred.recs(s, padding, k)
-        out[s] = diagnostics(recs, truth, top_users, k).as_dict()
+        out.results[s] = diagnostics(recs, truth, scope.top_users, k).as_dict()
         if familiarity:
-            out[s].update(familiarity_diagnostics(recs, truth, bought, seen, k))
-        if per_buyer is not None:
-            per_buyer[s] = buyer_recalls(recs, truth, top_users, k)
+            out.results[s].update(familiarity_diagnostics(recs, truth, bought, seen, k))
+        out.buyer_recalls[s] = buyer_recalls(recs, truth, scope.top_users, k)
     return out
 
 
-def train_trial(
-    params: TrialParams,
-    train_rows: list[pd.DataFrame],
-    seed: int = 0,
-    progress: bool = False,
-    trees: int | None = None,
-) -> Reranker:
-    """The reranker of a trial, fitted on the learnable rows of its ``train_cuts`` newest training cuts
-    (``progress``: print a line every ~20 s while it trains; ``trees``: exactly that many, none held out)."""
-    return Reranker(params, seed).fit(
-        train_rows, learnable=True, progress=params.label if progress else None, trees=trees
-    )
-
-
-def validate(
-    ds: Dataset,
-    cut: Cut,
-    reranker: Reranker,
-    buyer_model: BuyerModel,
-    table: pd.DataFrame,
-    inputs: BuyerInputs,
-    k: int,
-    top_users: int,
-    strategies=buyers.STRATEGIES,
-    per_buyer: dict | None = None,
-) -> tuple[Prediction, dict[str, dict[str, float]]]:
-    """Predict a labelled cut and score every strategy; ``ceiling`` is the recall a perfect reranker would reach
-    with the same users and candidates (each chosen buyer's bought candidates first), and the recall is split
-    into items the buyers had ordered, only seen, or never met before the cut, with the ceilings of their own
-    history (:func:`recsys.metrics.familiarity_diagnostics`). ``per_buyer``, when given, receives each
-    strategy's recall per buyer."""
-    pred = predict(reranker, buyer_model, table, inputs, k, top_users, tuple(strategies))
-    results = evaluate(ds, cut, pred, k, top_users, per_buyer=per_buyer, familiarity=True)
-    truth = target(ds.interactions, cut)
-    bought = table.loc[table[C.TARGET] == 1, [C.USER, C.ITEM]].groupby(C.USER)[C.ITEM].agg(list)
-    for strategy, diag in results.items():
-        perfect = {int(u): bought.get(u, [])[:k] for u in pred.selected[strategy]}
-        diag["ceiling"] = diagnostics(perfect, truth, top_users, k).recall
-    return pred, results
+def validate(scope: Scope, window: str, reranker: Reranker, windows: Windows, strategies=buyers.STRATEGIES):
+    """Predict a validation window from its shard tables and score ``strategies``: ``(prediction, RowScores)``.
+    ``ceiling`` is the recall a perfect reranker would reach with the same users and candidates (each chosen
+    buyer's bought candidates first)."""
+    cut, k = scope.cuts[window], scope.k
+    pred = predict(reranker, windows.buyer_model, windows.tables(window), windows.inputs[window], k, scope.top_users)
+    scored = evaluate(scope, cut, pred, strategies, familiarity=True)
+    truth = target(scope.ds.interactions, cut)
+    for strategy, diag in scored.results.items():
+        perfect = {int(u): pred.bought.get(u, [])[:k] for u in pred.selected[strategy]}
+        diag["ceiling"] = diagnostics(perfect, truth, scope.top_users, k).recall
+    return pred, scored
 
 
 def over_windows(per_window: list[dict[str, float]]) -> dict[str, float]:
@@ -335,141 +175,71 @@ class Validation:
         return self.results[self.strategy]["recall"]
 
 
-def validate_windows(
-    ds: Dataset,
-    cuts: dict[str, Cut],
-    reranker: Reranker,
-    buyer_model: BuyerModel,
-    table_of,
-    inputs: dict[str, BuyerInputs],
-    k: int,
-    top_users: int,
-    strategies=buyers.STRATEGIES,
-) -> Validation:
-    """:func:`validate` on each validation cut of ``cuts`` (newest first), then averaged (:func:`mean_results`).
-
-    ``table_of(name)`` returns a window's feature table: called once per window, so a caller can load each
-    table only while it is scored.
-    """
+def validate_windows(scope: Scope, reranker: Reranker, windows: Windows, strategies=buyers.STRATEGIES) -> Validation:
+    """:func:`validate` on each validation window (newest first), then averaged (:func:`mean_results`). Each
+    window's shard tables are read while it is scored."""
     by_window, selected, scores, recalls = {}, {}, None, {}
-    for name in cuts:
-        per_buyer = {}
-        pred, by_window[name] = validate(
-            ds, cuts[name], reranker, buyer_model, table_of(name), inputs[name], k, top_users, strategies, per_buyer
-        )
-        selected[name] = pred.selected
-        for strategy, values in per_buyer.items():
+    for name in scope.windows:
+        pred, scored = validate(scope, name, reranker, windows, strategies)
+        by_window[name], selected[name] = scored.results, pred.selected
+        for strategy, values in scored.buyer_recalls.items():
             recalls.setdefault(strategy, {})[name] = values
         if scores is None:
-            scores = selection_scores(pred, inputs[name])
+            scores = selection_scores(pred, windows.inputs[name])
     return Validation(mean_results(by_window), by_window, selected, scores, recalls)
 
 
-def source_alone(
-    ds: Dataset,
-    cut: Cut,
-    candidates: pd.DataFrame,
-    users: pd.Index,
-    k: int,
-    top_users: int,
-    padding: np.ndarray | None = None,
-    truth: pd.DataFrame | None = None,
-) -> tuple[dict[str, float], pd.Series]:
-    """A single source's own ranking, for the same chosen users: what the branch is worth alone (diagnostics,
-    and the recall per buyer). ``padding`` and ``truth``: the cut's padding items and target window, when the
-    caller has them already (they depend on the cut only)."""
-    if padding is None:
-        padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)
-    recs = recs_for(candidates, users, padding, k)
-    truth = target(ds.interactions, cut) if truth is None else truth
-    return diagnostics(recs, truth, top_users, k).as_dict(), buyer_recalls(recs, truth, top_users, k)
-
-
-def sources_alone(
-    ds: Dataset,
-    cuts: dict[str, Cut],
-    candidates: dict[str, dict[str, pd.DataFrame]],
-    selected: dict[str, pd.Index],
-    k: int,
-    top_users: int,
-    per_buyer: BuyerRecalls | None = None,
-) -> dict[str, dict[str, float]]:
-    """:func:`source_alone` of every source on every validation window of ``cuts`` (with the users the chosen
-    model selected there, ``selected[window]``), averaged over the windows; ``per_buyer``, when given, receives
-    each source's recall per buyer and window."""
-    by_window = {}
-    for w, cut in cuts.items():
+def sources_alone(scope: Scope, candidates: dict[str, dict[str, pd.DataFrame]], selected: dict) -> RowScores:
+    """What each source is worth alone: its own ranking (``candidates[source][window]``) for the users the chosen
+    model selected on each validation window (``selected[window]``), averaged over the windows."""
+    ds, k, top = scope.ds, scope.k, scope.top_users
+    by_window, out = {}, RowScores()
+    for w, cut in scope.windows.items():
         by_window[w] = {}
         padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)  # once per window
         truth = target(ds.interactions, cut)
         for s, c in candidates.items():
-            by_window[w][s], values = source_alone(ds, cut, c[w], selected[w], k, top_users, padding, truth)
-            if per_buyer is not None:
-                per_buyer.setdefault(s, {})[w] = values
-    return mean_results(by_window)
+            recs = recs_for(c[w], selected[w], padding, k)
+            by_window[w][s] = diagnostics(recs, truth, top, k).as_dict()
+            out.buyer_recalls.setdefault(s, {})[w] = buyer_recalls(recs, truth, top, k)
+    out.results = mean_results(by_window)
+    return out
 
 
-@dataclass
-class AblationInputs:
-    """What the ablation needs, loaded once: the training cuts' learnable rows, and the validation windows' tables
-    and buyer inputs."""
+@dataclass(frozen=True)
+class Recipe:
+    """The chosen trial's parameters and selection strategy: what the ablation and the plain model retrain."""
 
-    train_rows: list[pd.DataFrame]
-    valid_tables: dict[str, pd.DataFrame]  # per validation window
-    valid_inputs: dict[str, BuyerInputs]
+    params: TrialParams
+    strategy: str
 
 
-def sources_removed(
-    ds: Dataset,
-    cuts: dict[str, Cut],
-    inputs: AblationInputs,
-    buyer_model: BuyerModel,
-    params: TrialParams,
-    strategy: str,
-    sources: list[str],
-    k: int,
-    top_users: int,
-    seed: int = 0,
-    progress=None,
-    per_buyer: BuyerRecalls | None = None,
-) -> dict[str, dict[str, float]]:
-    """Ablation: the chosen recipe retrained without each source (sorted), scored on the validation windows
-    ``cuts`` (mean over the windows, :func:`over_windows`; ``per_buyer``, when given, receives the recall per
-    buyer and window of each retrained model).
+def sources_removed(scope: Scope, train_rows: list, windows: Windows, recipe: Recipe, progress=None) -> RowScores:
+    """Ablation: the chosen ``recipe`` retrained without each source (those of the tables, sorted), scored on
+    the validation windows (means over the windows, and the recall per buyer and window of each model).
 
     The source's candidates and features leave every table; the reranker is refitted exactly as in the flow (the
-    ``buyer_model`` reads no candidate, so it stays), the users are selected by ``strategy``, and the lists are
-    scored with the competition metric. Deterministic for a given ``seed``. A source whose removal leaves nothing
-    to learn from gets NaN diagnostics and a warning.
-    """
-    results = {}
-    ordered = sorted(sources)
+    buyer model reads no candidate, so it stays), the users are selected by the recipe's strategy, and the lists
+    are scored with the competition metric. Deterministic for a given seed. A source whose removal leaves nothing
+    to learn from gets NaN diagnostics and a warning. ``progress(done, note)``: e.g. ``Progress.update``."""
+    out = RowScores()
+    ordered = sorted(filter(None, map(source_of_rank_column, train_rows[0].columns)))
     for i, source in enumerate(ordered):
         started = time.perf_counter()
         try:
-            rows = [drop_source(r, source) for r in inputs.train_rows]
-            reranker = Reranker(params, seed).fit([learnable_rows(r) for r in rows], learnable=True)
-            scored = validate_windows(
-                ds,
-                cuts,
-                reranker,
-                buyer_model,
-                lambda w, source=source: drop_source(inputs.valid_tables[w], source),
-                inputs.valid_inputs,
-                k,
-                top_users,
-                [strategy],
-            )
-            results[source] = scored.results[strategy]
-            if per_buyer is not None:
-                per_buyer[source] = scored.buyer_recalls[strategy]
+            rows = [drop_source(r, source) for r in train_rows]
+            reranker = Reranker(recipe.params, scope.settings.seed).fit([learnable_rows(r) for r in rows], True)
+            without = windows.narrowed(lambda t, source=source: drop_source(t, source))
+            scored = validate_windows(scope, reranker, without, [recipe.strategy])
+            out.results[source] = scored.results[recipe.strategy]
+            out.buyer_recalls[source] = scored.buyer_recalls[recipe.strategy]
         except ValueError as err:
             log.warning("without %s: cannot retrain (%s)", source, err)
-            results[source] = {"recall": float("nan")}
-        seconds = time.perf_counter() - started
-        if progress is not None:  # progress(done, note), e.g. recsys.progress.Progress.update
-            progress(i + 1, f"without {source}: recall {results[source]['recall']:.4f} ({seconds:.1f} s)")
-    return results
+            out.results[source] = {"recall": float("nan")}
+        if progress is not None:
+            seconds = time.perf_counter() - started
+            progress(i + 1, f"without {source}: recall {out.results[source]['recall']:.4f} ({seconds:.1f} s)")
+    return out
 
 
 #: The yardstick of the item lists: a two-stage model as a first afternoon would write it (issue 12 measured one as
@@ -495,38 +265,19 @@ def plain_table(table: pd.DataFrame | PackedFrame) -> pd.DataFrame:
     return keep_sources(narrow, PLAIN_SOURCES)
 
 
-def plain_two_stage(
-    ds: Dataset,
-    cuts: dict[str, Cut],
-    train_rows: pd.DataFrame | PackedFrame,
-    table_of: Callable[[str], pd.DataFrame | PackedFrame],
-    valid_inputs: dict[str, BuyerInputs],
-    buyer_model: BuyerModel,
-    params: TrialParams,
-    strategy: str,
-    k: int,
-    top_users: int,
-    seed: int = 0,
-    per_buyer: BuyerRecalls | None = None,
-) -> dict[str, float]:
+def plain_two_stage(scope: Scope, train_rows: pd.DataFrame | PackedFrame, windows: Windows, recipe: Recipe):
     """The plain two-stage model (:func:`plain_table`) in the reranker's place: the chosen trial's loss and
     settings learnt from ``train_rows`` alone (the newest training cut's learnable rows), the same buyer model and
-    ``strategy`` choosing the users, scored on the validation windows ``cuts`` (mean over them; ``per_buyer``, when
-    given, receives the recall per buyer and window under :data:`PLAIN_ROW`). ``table_of(window)`` gives a
-    window's feature table (a flow artifact's ``PackedFrame`` is read for the plain columns only).
+    strategy choosing the users, scored on the validation windows (:class:`RowScores` under :data:`PLAIN_ROW`).
     NaN diagnostics and a warning when the model cannot learn."""
     try:
         rows = learnable_rows(plain_table(train_rows))
-        reranker = Reranker(replace(params, train_cuts=1), seed).fit([rows], learnable=True)
+        reranker = Reranker(replace(recipe.params, train_cuts=1), scope.settings.seed).fit([rows], learnable=True)
     except ValueError as err:
         log.warning("the plain two-stage model cannot be trained (%s)", err)
-        return {"recall": float("nan")}
-    scored = validate_windows(
-        ds, cuts, reranker, buyer_model, lambda w: plain_table(table_of(w)), valid_inputs, k, top_users, [strategy]
-    )
-    if per_buyer is not None:
-        per_buyer[PLAIN_ROW] = scored.buyer_recalls[strategy]
-    return scored.results[strategy]
+        return RowScores({PLAIN_ROW: {"recall": float("nan")}})
+    scored = validate_windows(scope, reranker, windows.narrowed(plain_table), [recipe.strategy])
+    return RowScores({PLAIN_ROW: scored.results[recipe.strategy]}, {PLAIN_ROW: scored.buyer_recalls[recipe.strategy]})
 
 
 def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
@@ -546,22 +297,20 @@ def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
     return frame.astype({s: np.float64 for s in buyers.STRATEGIES})
 
 
-def baselines(
-    ds: Dataset, cuts: dict[str, Cut], k: int, top_users: int, per_buyer: BuyerRecalls | None = None
-) -> dict[str, dict[str, float]]:
-    """The baselines' diagnostics on the validation windows ``cuts``, averaged over them; ``per_buyer``, when
-    given, receives each baseline's recall per buyer and window."""
-    by_window = {}
-    for name, cut in cuts.items():
+def baselines(scope: Scope) -> RowScores:
+    """The baselines on the validation windows, averaged over them, with each baseline's recall per buyer."""
+    ds, k, top = scope.ds, scope.k, scope.top_users
+    by_window, out = {}, RowScores()
+    for name, cut in scope.windows.items():
         hist = history(ds.interactions, cut)
         truth = target(ds.interactions, cut)
         by_window[name] = {}
         for b, fn in BASELINES.items():
-            recs = fn(hist, ds.items, top_users, k)
-            by_window[name][b] = diagnostics(recs, truth, top_users, k).as_dict()
-            if per_buyer is not None:
-                per_buyer.setdefault(b, {})[name] = buyer_recalls(recs, truth, top_users, k)
-    return mean_results(by_window)
+            recs = fn(hist, ds.items, top, k)
+            by_window[name][b] = diagnostics(recs, truth, top, k).as_dict()
+            out.buyer_recalls.setdefault(b, {})[name] = buyer_recalls(recs, truth, top, k)
+    out.results = mean_results(by_window)
+    return out
 
 
 @dataclass
@@ -579,25 +328,21 @@ class TrialOutcome:
         """What the search maximises: the mean validation recall of the trial's best selection strategy."""
         return self.validation.recall
 
+    def line(self) -> str:
+        """What the run prints about the trial."""
+        v = self.validation
+        return (
+            f"trial {self.number} ({self.params.label}): valid recall {v.recall:.4f} ± "
+            f"{v.results[v.strategy]['recall_se']:.4f} over {len(v.by_window)} windows ({v.strategy}), "
+            f"{self.trees} trees"
+        )
 
-def run_trial(
-    number: int,
-    params: TrialParams,
-    train_rows: list[pd.DataFrame],
-    ds: Dataset,
-    valid_cuts: dict[str, Cut],
-    buyer_model: BuyerModel,
-    table_of,
-    inputs: dict[str, BuyerInputs],
-    k: int,
-    top_users: int,
-    seed: int = 0,
-    progress: bool = False,
-) -> TrialOutcome:
+
+def run_trial(scope: Scope, number: int, params: TrialParams, train_rows: list, windows: Windows, progress=False):
     """Fit a trial's reranker on the newest ``params.train_cuts`` of ``train_rows`` and score it on every
-    validation window (:func:`validate_windows`)."""
-    reranker = train_trial(params, train_rows, seed, progress)
-    validation = validate_windows(ds, valid_cuts, reranker, buyer_model, table_of, inputs, k, top_users)
+    validation window (:func:`validate_windows`): a :class:`TrialOutcome`."""
+    reranker = fit_reranker(params, train_rows, scope.settings.seed, progress)
+    validation = validate_windows(scope, reranker, windows)
     return TrialOutcome(number, params, reranker.best_iteration_ + 1, validation)
 
 
@@ -624,41 +369,146 @@ def window_table(by_window: dict[str, dict[str, dict[str, float]]]) -> pd.DataFr
 
 @dataclass
 class FinalResult:
-    reranker: Reranker
-    buyer_model: BuyerModel
-    recs: dict  # user code -> item codes, chosen users in order
+    """The submission of the run's model: its lists (user code -> item codes, chosen users in order), the
+    submission frame, and the model's input example (the head of the first shard's table)."""
+
+    recs: dict
     submission: pd.DataFrame
-    feature_importance: pd.Series
+    example: pd.DataFrame
+
+    def lines(self, output_path: str, test_results: dict) -> list[str]:
+        """What the run prints about the submission (and its score against a truth file, when there is one)."""
+        from recsys.report import truth_sentence
+
+        out = [f"wrote {output_path}: {len(self.submission):,} users"]
+        if test_results:
+            out.append(f"against the truth file: {truth_sentence(test_results)}")
+        return out
 
 
-def final_submission(
-    ds: Dataset,
-    cut: Cut,
-    table: pd.DataFrame,
-    inputs: BuyerInputs,
-    train_rows: list[pd.DataFrame],
-    buyer_model: BuyerModel,
-    params: TrialParams,
-    strategy: str,
-    k: int,
-    top_users: int,
-    seed: int = 0,
-    progress: bool = False,
-    trees: int | None = None,
-) -> FinalResult:
-    """The chosen recipe moved one horizon forward and its submission: the reranker refitted on the newest
-    labelled cuts' learnable rows (validation included), the fitted ``buyer_model``, and the final
-    ``cut`` predicted from its precomputed table with :func:`recsys.model.predict`, the recipe
-    :class:`~recsys.model.TwoStageModel` runs for any users (the served model rebuilds the same lists)."""
+def final_submission(scope: Scope, model: TwoStageModel, tables, inputs: BuyerInputs) -> FinalResult:
+    """The submission of ``model`` (the object the run registers and serves) for the final cut's pool, from its
+    shard tables: :meth:`TwoStageModel.rank` selects the users with the model's strategy, the lists are padded
+    with the model's popular items."""
     from recsys.submission import build_submission
 
-    reranker = train_trial(params, train_rows, seed, progress, trees)
-    pred = predict(reranker, buyer_model, table, inputs, k, top_users, (strategy,))
-    padding = model_padding(model_history(ds, cut), len(ds.items))
-    recs = pred.recs(strategy, padding, k)
-    padding_ids = ds.items[C.PRODUCT_ID].to_numpy()[padding].tolist()
-    submission = build_submission(ds.raw_recs(recs), padding_ids, k, top_users)
-    return FinalResult(reranker, buyer_model, recs, submission, reranker.feature_importance())
+    ds, k, heads = scope.ds, scope.k, []
+
+    def remember_head(tables):
+        for table in tables:
+            heads.append(table.head(5))
+            yield table
+
+    recs = model.rank(remember_head(tables), inputs, k, scope.top_users).recs(model.strategy, model.padding, k)
+    padding_ids = ds.items[C.PRODUCT_ID].to_numpy()[model.padding].tolist()
+    submission = build_submission(ds.raw_recs(recs), padding_ids, k, scope.top_users)
+    return FinalResult(recs, submission, heads[0])
+
+
+@dataclass
+class Evidence:
+    """What the rows beside the chosen trial read: each source's candidates per validation window
+    (``candidates[source][window]``), the validation windows, and ``rows(cut)``, a training cut's learnable rows
+    (read only when the plain model or the ablation needs them)."""
+
+    candidates: dict[str, dict[str, pd.DataFrame]]
+    windows: Windows
+    rows: Callable[[str], pd.DataFrame]
+
+
+@dataclass
+class Choice:
+    """The best trial and every hypothesis row beside it, all over the validation windows: the baselines, each
+    source alone, the chosen recipe without each source (None: no ablation) and the plain two-stage model (None:
+    not scored)."""
+
+    best: TrialOutcome
+    trials: pd.DataFrame
+    baselines: RowScores
+    alone: RowScores
+    removed: RowScores | None = None
+    plain: RowScores | None = None
+    trial_recalls: BuyerRecalls = field(default_factory=dict)
+
+    @property
+    def recipe(self) -> Recipe:
+        return Recipe(self.best.params, self.best.validation.strategy)
+
+    def hypotheses(self) -> pd.DataFrame:
+        """:func:`hypothesis_table` of the choice."""
+        plain = self.plain.results[PLAIN_ROW] if self.plain else None
+        removed = self.removed.results if self.removed else None
+        v = self.best.validation
+        return hypothesis_table(v.results, v.strategy, self.baselines.results, self.alone.results, removed, plain)
+
+    def buyer_recall_table(self) -> pd.DataFrame:
+        """:func:`buyer_recall_table` of the choice."""
+        v = self.best.validation
+        removed = self.removed.buyer_recalls if self.removed else None
+        plain = self.plain.buyer_recalls.get(PLAIN_ROW) if self.plain else None
+        return buyer_recall_table(
+            RowRecalls(v.buyer_recalls, self.baselines.buyer_recalls, self.alone.buyer_recalls, removed, plain),
+            v.strategy,
+            self.trial_recalls,
+        )
+
+    def artifacts(self) -> dict:
+        """The flow artifacts of the choice, by name (what the report, the notebook and the benchmarks read)."""
+        v = self.best.validation
+        return {
+            "trial_table": self.trials,
+            "best_params": self.best.params,
+            "best_strategy": v.strategy,
+            "valid_results": v.results,
+            "valid_recall": v.recall,
+            "valid_by_window": v.by_window,
+            "selection_scores": v.selection_scores,
+            "baseline_results": self.baselines.results,
+            "source_alone": self.alone.results,
+            "source_removed": self.removed.results if self.removed else None,
+            "plain_results": self.plain.results[PLAIN_ROW] if self.plain else None,
+            "hypotheses": self.hypotheses(),
+            "buyer_recalls": self.buyer_recall_table(),
+        }
+
+    def lines(self) -> list[str]:
+        """What the run prints about the choice."""
+        v, n = self.best.validation, len(self.best.validation.by_window)
+        out = []
+        if self.plain:
+            p = self.plain.results[PLAIN_ROW]
+            out.append(
+                f"plain two-stage model in the reranker's place: valid recall {p['recall']:.4f} ± "
+                f"{p.get('recall_se', float('nan')):.4f}"
+            )
+        out.append(
+            f"best: trial {self.best.number} ({self.best.params.label}) with {v.strategy}: valid recall "
+            f"{v.recall:.4f} ± {v.results[v.strategy]['recall_se']:.4f} (mean ± s.e. over {n} windows)"
+        )
+        return out
+
+
+def choose(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain=True, ablation=False) -> Choice:
+    """The best trial by mean validation recall, with the baselines, each source alone (for the users the best
+    trial chose), the plain two-stage model (``plain``) and the ablation (``ablation``)."""
+    from recsys.progress import Progress
+    from recsys.split import cut_names as names_of
+
+    best = best_outcome(outcomes)
+    v = best.validation
+    chosen_users = {w: selected[v.strategy] for w, selected in v.selected.items()}
+    choice = Choice(
+        best, trial_table(outcomes), baselines(scope), sources_alone(scope, evidence.candidates, chosen_users)
+    )
+    choice.trial_recalls = best_trial_recalls(outcomes)
+    train = names_of(scope.cuts, "train")
+    if plain:
+        choice.plain = plain_two_stage(scope, evidence.rows(train[0]), evidence.windows, choice.recipe)
+    if ablation:
+        rows = [evidence.rows(n) for n in train[: best.params.train_cuts]]
+        progress = Progress("ablation (sources removed)", len(evidence.candidates), every=0).update
+        choice.removed = sources_removed(scope, rows, evidence.windows, choice.recipe, progress)
+    return choice
 
 
 def hypothesis_table(
@@ -709,24 +559,27 @@ def best_trial_recalls(outcomes: list[TrialOutcome]) -> BuyerRecalls:
 BEST_TRIAL_ROW = "best trial: {}"
 
 
-def buyer_recall_table(
-    valid: BuyerRecalls,
-    strategy: str,
-    baseline: BuyerRecalls,
-    alone: BuyerRecalls,
-    removed: BuyerRecalls | None,
-    trials: BuyerRecalls | None = None,
-    plain: dict[str, pd.Series] | None = None,
-) -> pd.DataFrame:
-    """The recall per buyer behind every row of :func:`hypothesis_table` (``plain``: the plain two-stage model's,
-    by window), and of the best trial of each objective (``trials``, :func:`best_trial_recalls`, as rows ``best
-    trial: <objective>``), one line per (row, window, buyer): what the report's paired verdicts read (small: a row
-    holds each window's buyers once)."""
-    rows = named_rows(valid, strategy, baseline, alone, removed, plain)
-    rows.update({BEST_TRIAL_ROW.format(o): r for o, r in (trials or {}).items()})
+@dataclass
+class RowRecalls:
+    """The recall per buyer behind the hypothesis rows (each :data:`BuyerRecalls`; ``plain``: the plain two-stage
+    model's, by window)."""
+
+    valid: BuyerRecalls
+    baseline: BuyerRecalls
+    alone: BuyerRecalls
+    removed: BuyerRecalls | None = None
+    plain: dict[str, pd.Series] | None = None
+
+
+def buyer_recall_table(rows: RowRecalls, strategy: str, trials: BuyerRecalls | None = None) -> pd.DataFrame:
+    """The recall per buyer behind every row of :func:`hypothesis_table`, and of the best trial of each objective
+    (``trials``, :func:`best_trial_recalls`, as rows ``best trial: <objective>``), one line per (row, window,
+    buyer): what the report's paired verdicts read (small: a row holds each window's buyers once)."""
+    named = named_rows(rows.valid, strategy, rows.baseline, rows.alone, rows.removed, rows.plain)
+    named.update({BEST_TRIAL_ROW.format(o): r for o, r in (trials or {}).items()})
     frames = [
         pd.DataFrame({"row": name, "window": w, C.USER: values.index.to_numpy(), "recall": values.to_numpy()})
-        for name, by_window in rows.items()
+        for name, by_window in named.items()
         for w, values in by_window.items()
     ]
     if not frames:

@@ -89,7 +89,7 @@ class Recommender:
         hist = model_history(ds, cut)
         sources = {name: copy.deepcopy(src).fit(hist, ds.items, ds.vectors) for name, src in self.model.sources.items()}
         m = self.model
-        model = TwoStageModel.at_cut(ds, cut, sources, m.reranker, m.buyer_model, m.strategy, m.n_candidates)
+        model = TwoStageModel.at_cut(ds, cut, sources, m.stage, m.n_candidates)
         pool = screened_pool(hist, cut.at, m.buyer_model, len(self.pool))  # the flow's rule for the final cut
         return Recommender.from_dataset(ds, model, pool, self.k, self.top_users)
 

@@ -31,25 +31,17 @@ class RunReport:
     input_example: pd.DataFrame | None
 
 
-def run_report(
-    *,
-    params: dict,
-    trials: pd.DataFrame,
-    hypotheses: pd.DataFrame,
-    source_metrics: dict[str, float],
-    test_results: dict[str, float],
-    importance: pd.Series,
-    final_table: pd.DataFrame,
-    data_report: dict[str, int] | None = None,
-    verdicts: pd.DataFrame | None = None,
-) -> RunReport:
-    """What a run logs to MLflow (``data_report``: the loader's cleaning counts, as ``data.<counter>``;
-    ``verdicts``: the hypotheses with their paired differences and verdicts, as a table)."""
+def run_report(data, verdicts: pd.DataFrame | None = None) -> RunReport:
+    """What a run logs to MLflow, from the flow's artifacts (``data``: the step's ``self``): the chosen trial's
+    parameters, the validation, truth-file, candidate and hypothesis metrics and the loader's cleaning counts (as
+    ``data.<counter>``), the trial, hypothesis and importance tables (``verdicts``: the hypotheses with their
+    paired differences and verdicts), the plots and the model's input example."""
     from recsys.features import feature_columns
 
-    metrics = {f"data.{k}": v for k, v in (data_report or {}).items()}
+    hypotheses, source_metrics, importance = data.hypotheses, data.source_metrics, data.feature_importance
+    metrics = {f"data.{k}": v for k, v in (data.ds.report or {}).items()}
     metrics.update({f"valid.{k}": v for k, v in hypotheses.iloc[0].items()})
-    metrics.update({f"test.{k}": v for k, v in test_results.items()})
+    metrics.update({f"test.{k}": v for k, v in (data.test_results or {}).items()})
     metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
     for name, row in hypotheses.iterrows():
         key = name.replace(" ", "_").replace(":", "").replace("(", "").replace(")", "")
@@ -57,22 +49,21 @@ def run_report(
     ats = sorted({int(k.rsplit("_", 1)[1]) for k in source_metrics if ".valid.recall_at_" in k})
     plots = {"feature_importance_top30": importance.head(30)}
     if ats:
-        at = ats[-1]
-        plots[f"candidate_recall_at_{at}"] = pd.Series(
-            {k.split(".")[0]: v for k, v in source_metrics.items() if k.endswith(f".valid.recall_at_{at}")}, dtype=float
+        plots[f"candidate_recall_at_{ats[-1]}"] = pd.Series(
+            {k.split(".")[0]: v for k, v in source_metrics.items() if k.endswith(f".valid.recall_at_{ats[-1]}")},
+            dtype=float,
         )
-    return RunReport(
-        params=params,
-        metrics=metrics,
-        tables={
-            "trials": trials,
-            "hypotheses": hypotheses,
-            "feature_importance": importance.to_frame("importance"),
-            **({"hypothesis_verdicts": verdicts} if verdicts is not None else {}),
-        },
-        plots=plots,
-        input_example=final_table[feature_columns(final_table)].head(5),
-    )
+    params = {"data_path": data.resolved_data_dir, "strategy": data.best_strategy}
+    params.update({f"best.{k}": v for k, v in data.best_params.as_dict().items()})
+    tables = {
+        "trials": data.trial_table,
+        "hypotheses": hypotheses,
+        "feature_importance": importance.to_frame("importance"),
+    }
+    if verdicts is not None:
+        tables["hypothesis_verdicts"] = verdicts
+    example = data.final_table_head
+    return RunReport(params, metrics, tables, plots, example[feature_columns(example)].head(5))
 
 
 #: What the registered model is, for the Model Registry's page.
@@ -259,87 +250,102 @@ def fail_flow_run(*, tracking_uri: str, run_id: str, error: str) -> None:
     log.info("MLflow run %s marked FAILED", run_id)
 
 
-def log_flow_run(
-    *,
-    tracking_uri: str,
-    run_id: str,
-    tags: dict[str, str],
-    params: dict,
-    metrics: dict[str, float],
-    tables: dict[str, pd.DataFrame],
-    plots: dict[str, pd.Series],
-    submission: pd.DataFrame | None,
-    reranker,
-    recommender,
-    model_name: str,
-    input_example: pd.DataFrame | None = None,
-    trials: pd.DataFrame | None = None,
-    version_description: str = "",
-) -> dict[str, str]:
+@dataclass
+class RunLog:
+    """What the flow logs at its end: the :class:`RunReport`, the submission, the
+    :class:`recsys.serving.Recommender` registered as ``model_name``, the trial table (one child run per trial) and
+    the model version's description."""
+
+    report: RunReport
+    submission: pd.DataFrame | None
+    recommender: object
+    model_name: str
+    trials: pd.DataFrame | None = None
+    version_description: str = ""
+
+
+def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: RunLog) -> dict[str, str]:
     """Log what the flow produced into its run (opened by :func:`start_flow_run`) and finish it.
 
-    ``params`` are the ones known only at the end (the chosen trial), added to those logged at the start.
-    ``tables`` are logged as CSV, ``plots`` (name -> values) as bar charts, the submission as
-    ``outputs/submission.csv``, the CatBoost ``reranker`` as a model of the run, and the whole ``recommender``
-    (:class:`recsys.serving.Recommender`) as a pyfunc model registered as ``model_name`` with the ``champion``
-    alias, with :data:`MODEL_DESCRIPTION` on the registered model and ``version_description`` on the version.
-    ``trials`` (the trial table) become one child run per trial. The run ends FINISHED only when everything was
-    logged; any error ends it FAILED. Returns the run id, the experiment and the model version.
+    The report's ``params`` are the ones known only at the end (the chosen trial), added to those logged at the
+    start; its ``tables`` are logged as CSV, its ``plots`` (name -> values) as bar charts; the submission as
+    ``outputs/submission.csv``, the recommender's CatBoost reranker as a model of the run, and the whole
+    recommender as a pyfunc model registered with the ``champion`` alias, with :data:`MODEL_DESCRIPTION` on the
+    registered model and the version description on the version. The run ends FINISHED only when everything
+    was logged; any error ends it FAILED. Returns the run id, the experiment and the model version.
     """
     import mlflow
     from mlflow import MlflowClient
-
-    from recsys import serving
 
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tags(tags)
         if "error" in run.data.tags:  # a resumed run that failed before
             MlflowClient().delete_tag(run.info.run_id, "error")
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if pd.notna(v)})
-        for name, table in tables.items():
-            path = Path(tmp) / f"{name}.csv"
-            table.to_csv(path, index=True)
-            mlflow.log_artifact(str(path), artifact_path="tables")
-        for name, values in plots.items():
-            mlflow.log_artifact(str(plot_bars(values, name, "", Path(tmp) / f"{name}.png")), artifact_path="plots")
-        if submission is not None:  # from the artifact, not the --output file: a remote track step has no such file
-            from recsys.submission import write_submission
-
-            mlflow.log_artifact(str(write_submission(submission, Path(tmp) / SUBMISSION_FILE)), artifact_path="outputs")
-        # explicit requirements: MLflow would otherwise infer them by loading the model in a subprocess (~4 s);
-        # in the example, integer features as floats (a feature may be missing at inference time) and the
-        # categorical ones as text (CatBoost reads a category by its text: the same predictions)
-        example = None if input_example is None else _catboost_example(input_example)
-        mlflow.catboost.log_model(
-            reranker.model_, name="reranker", input_example=example, pip_requirements=serving.pip_requirements()
-        )
-        state = recommender.save(Path(tmp) / "recommender.pkl")
-        info = mlflow.pyfunc.log_model(
-            name="recommender",
-            python_model=str(Path(serving.__file__).with_name("pyfunc_entry.py")),  # a model from code
-            artifacts={serving.RECOMMENDER_ARTIFACT: str(state)},
-            code_paths=[str(Path(serving.__file__).parent)],
-            signature=serving.signature(),
-            input_example=serving.input_example(recommender),
-            pip_requirements=serving.pip_requirements(),
-            registered_model_name=model_name,
-        )
-        version = str(info.registered_model_version)
+        _log_report(record.report, record.submission, Path(tmp))
+        version = _log_models(record, Path(tmp))
         client = MlflowClient()
-        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-        client.update_registered_model(model_name, description=MODEL_DESCRIPTION)
-        if version_description:
-            client.update_model_version(model_name, version, description=version_description)
-        if trials is not None:
+        client.set_registered_model_alias(record.model_name, CHAMPION_ALIAS, version)
+        client.update_registered_model(record.model_name, description=MODEL_DESCRIPTION)
+        if record.version_description:
+            client.update_model_version(record.model_name, version, description=record.version_description)
+        if record.trials is not None:
             from recsys.reranker import TrialParams
 
-            names = [c for c in TrialParams.__dataclass_fields__ if c in trials.columns]
-            log_trial_runs(client, run.info.experiment_id, run.info.run_id, trials, names)
+            names = [c for c in TrialParams.__dataclass_fields__ if c in record.trials.columns]
+            log_trial_runs(client, run.info.experiment_id, run.info.run_id, record.trials, names)
         experiment = mlflow.get_experiment(run.info.experiment_id).name
-        log.info("MLflow run %s, model %s version %s (@%s)", run.info.run_id, model_name, version, CHAMPION_ALIAS)
+        log.info(
+            "MLflow run %s, model %s version %s (@%s)", run.info.run_id, record.model_name, version, CHAMPION_ALIAS
+        )
         return {"run_id": run.info.run_id, "model_version": version, "experiment": experiment}
+
+
+def _log_report(report: RunReport, submission: pd.DataFrame | None, tmp: Path) -> None:
+    """The report's parameters, metrics, tables and plots, and the submission, into the active run."""
+    import mlflow
+
+    mlflow.log_params({k: str(v)[:500] for k, v in report.params.items()})
+    mlflow.log_metrics({k: float(v) for k, v in report.metrics.items() if pd.notna(v)})
+    for name, table in report.tables.items():
+        path = tmp / f"{name}.csv"
+        table.to_csv(path, index=True)
+        mlflow.log_artifact(str(path), artifact_path="tables")
+    for name, values in report.plots.items():
+        mlflow.log_artifact(str(plot_bars(values, name, "", tmp / f"{name}.png")), artifact_path="plots")
+    if submission is not None:  # from the artifact, not the --output file: a remote track step has no such file
+        from recsys.submission import write_submission
+
+        mlflow.log_artifact(str(write_submission(submission, tmp / SUBMISSION_FILE)), artifact_path="outputs")
+
+
+def _log_models(record: RunLog, tmp: Path) -> str:
+    """The reranker as a CatBoost model of the active run and the recommender as a registered pyfunc model;
+    returns the registered version."""
+    import mlflow
+
+    from recsys import serving
+
+    # explicit requirements: MLflow would otherwise infer them by loading the model in a subprocess (~4 s); in the
+    # example, integer features as floats (a feature may be missing at inference time) and the categorical ones as
+    # text (CatBoost reads a category by its text: the same predictions)
+    example = record.report.input_example
+    example = None if example is None else _catboost_example(example)
+    reranker = record.recommender.model.reranker
+    requirements = serving.pip_requirements()
+    mlflow.catboost.log_model(reranker.model_, name="reranker", input_example=example, pip_requirements=requirements)
+    state = record.recommender.save(tmp / "recommender.pkl")
+    info = mlflow.pyfunc.log_model(
+        name="recommender",
+        python_model=str(Path(serving.__file__).with_name("pyfunc_entry.py")),  # a model from code
+        artifacts={serving.RECOMMENDER_ARTIFACT: str(state)},
+        code_paths=[str(Path(serving.__file__).parent)],
+        signature=serving.signature(),
+        input_example=serving.input_example(record.recommender),
+        pip_requirements=requirements,
+        registered_model_name=record.model_name,
+    )
+    return str(info.registered_model_version)
 
 
 def fail_metaflow_run(run) -> None:

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from recsys import experiment
+from recsys import training
 from recsys.dataset import Dataset
 from recsys.identity import linked_events, person_ids
 from recsys.schema import Action as A
@@ -58,12 +58,14 @@ def test_links_first_seen_after_the_cut_are_not_used():
 
 
 def test_stitching_keeps_the_pipeline_leak_free(tiny_dataset):
-    from tests.test_experiment import tamper_after
+    from recsys.settings import RunSettings
+    from tests.test_training import tamper_after
 
     ds = dataclasses.replace(tiny_dataset, stitch_identities=True)
     cut = make_cuts(ds.end)["valid"]
     tampered = tamper_after(ds, cut)
-    pools = experiment.user_pools(ds, {"valid": cut}, 300)
-    a, _ = experiment.run_branch("history", ds, {"valid": cut}, pools, 20)
-    b, _ = experiment.run_branch("history", tampered, {"valid": cut}, pools, 20)
+    pools = training.user_pools(ds, {"valid": cut}, 300)
+    settings = RunSettings(candidates=20)
+    a = training.branch_candidates("history", ds, {"valid": cut}, pools, settings).candidates
+    b = training.branch_candidates("history", tampered, {"valid": cut}, pools, settings).candidates
     pd.testing.assert_frame_equal(a["history"]["valid"], b["history"]["valid"])

@@ -5,18 +5,21 @@ import pandas as pd
 import pytest
 
 from recsys.candidates import SOURCES, candidates_of
-from recsys.model import TwoStageModel, cut_data, predict
+from recsys.model import SecondStage, TwoStageModel, predict
 from recsys.reranker import TrialParams
 from recsys.schema import Columns as C
+from recsys.settings import RunSettings
 from recsys.split import make_cuts
+from recsys.training import shard_data
 
 K = 10
 
 
 @pytest.fixture(scope="module")
 def model(tiny_dataset):
-    params = TrialParams("Logloss", depth=3, iterations=40)
-    return TwoStageModel.fit(tiny_dataset, params=params, n_candidates=20, pool_size=300, buyer_cuts=1)
+    params = TrialParams("Logloss", depth=3, iterations=40, train_cuts=2)
+    settings = RunSettings(top_users=100, candidates=20, pool_size=300, train_cuts=2, buyer_cuts=1, valid_windows=1)
+    return TwoStageModel.fit(tiny_dataset, settings, params)
 
 
 def test_fit_keeps_every_registered_source_fitted_at_the_end_of_the_log(model, tiny_dataset):
@@ -40,7 +43,7 @@ def test_recommend_equals_the_prediction_from_the_cut_table(model, tiny_dataset)
     cut = make_cuts(ds.end)["final"]
     pool = np.arange(0, 200, 2)
     cands = {n: s.recommend(pool, candidates_of(n, model.n_candidates)) for n, s in model.sources.items()}
-    data = cut_data(ds, cut, pool, cands)
+    data = shard_data(ds, cut, pool, cands)
     pred = predict(model.reranker, model.buyer_model, data.table, data.inputs, K, 30)
     expected = pred.recs(model.strategy, model.padding, K)
     assert model.recommend(pool, K, top_users=30) == expected
@@ -56,6 +59,28 @@ def test_a_users_list_does_not_depend_on_who_else_is_asked(model):
 def test_unknown_strategy_is_refused(model):
     with pytest.raises(ValueError, match="unknown strategy"):
         TwoStageModel(
-            sources=model.sources, recipe=model.recipe, reranker=model.reranker, buyer_model=model.buyer_model,
-            strategy="magic", history=model.history, n_candidates=5, padding=model.padding,
+            sources=model.sources, recipe=model.recipe, stage=SecondStage(model.reranker, model.buyer_model, "magic"),
+            history=model.history, n_candidates=5, padding=model.padding,
         )  # fmt: skip
+
+
+def test_a_pickled_model_recommends_the_same(model):
+    """A model travels packed (its log as zstd Arrow) between the flow's steps and into MLflow: it comes back
+    with the same history and the same lists."""
+    import pickle
+
+    again = pickle.loads(pickle.dumps(model))
+    pd.testing.assert_frame_equal(again.history, model.history)
+    users = np.arange(0, 80)
+    assert again.recommend(users, K, top_users=30) == model.recommend(users, K, top_users=30)
+
+
+def test_shard_tables_scored_one_by_one_predict_as_the_whole_table(model, tiny_dataset):
+    pool = np.arange(0, 240, 2)
+    table, inputs = model.features(pool)
+    whole = model.rank(table, inputs, K, 40)
+    parts = [table[table[C.USER].isin(users)] for users in np.array_split(pool, 4)]
+    sharded = model.rank(iter(parts), inputs, K, 40)
+    pd.testing.assert_frame_equal(sharded.lists, whole.lists)
+    pd.testing.assert_series_equal(sharded.recall_given_buy, whole.recall_given_buy)
+    assert all(sharded.selected[s].equals(whole.selected[s]) for s in whole.selected)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import experiment
+from recsys import experiment, training
 from recsys.reranker import TrialParams
 from recsys.schema import DEFAULT_K
 from recsys.serving import (
@@ -37,29 +37,21 @@ K, TOP_USERS, CANDIDATES = 10, 60, 30
 
 @pytest.fixture(scope="module")
 def trained(tiny_dataset):
-    """What the flow does, in one process: branches (keeping the final-cut sources), tables, the final models."""
-    from recsys.candidates import branches
-    from recsys.model import TwoStageModel, cut_data
-    from recsys.reranker import learnable_rows
+    """The run's model, trained in one process (``TwoStageModel.fit``, the flow's own pieces), and the submission
+    the flow's final step writes with it from the final cut's table."""
+    from recsys.model import TwoStageModel
+    from recsys.settings import RunSettings
 
     ds = tiny_dataset
-    cuts = make_cuts(ds.end, n_train=1)
-    buyer_models, _ = experiment.buyer_models(ds, cuts, 4, 300)
-    pools = experiment.user_pools(ds, cuts, 300, buyer_models)  # the final cut's pool chosen by P(buy), as the flow
-    fitted, candidates = {}, {}
-    for branch in branches():
-        cands, _ = experiment.run_branch(branch, ds, cuts, pools, CANDIDATES, fitted=fitted)
-        candidates.update(cands)
-    data = {n: cut_data(ds, c, pools[n], {s: x[n] for s, x in candidates.items()}) for n, c in cuts.items()}
-    params = TrialParams(depth=4, iterations=30)
-    final = experiment.final_submission(
-        ds, cuts["final"], data["final"].table, data["final"].inputs, [learnable_rows(data["valid"].table)],
-        buyer_models["final"], params, "expected_recall", K, TOP_USERS,
-    )  # fmt: skip
-    model = TwoStageModel.at_cut(
-        ds, cuts["final"], fitted, final.reranker, final.buyer_model, "expected_recall", CANDIDATES
+    settings = RunSettings(
+        top_users=TOP_USERS, k=K, candidates=CANDIDATES, pool_size=300, train_cuts=1, buyer_cuts=4, valid_windows=1
     )
-    return ds, final, Recommender.from_dataset(ds, model, pools["final"], K, TOP_USERS)
+    model = TwoStageModel.fit(ds, settings, TrialParams(depth=4, iterations=30, train_cuts=1))
+    cuts, _ = training.run_cuts(ds, settings)
+    pool = training.user_pools(ds, {"final": cuts["final"]}, settings.pool, {"final": model.buyer_model})["final"]
+    data = training.shard_data(ds, cuts["final"], pool, model.candidates(pool))
+    final = experiment.final_submission(experiment.Scope(ds, cuts, settings), model, [data.table], data.inputs)
+    return ds, final, Recommender.from_dataset(ds, model, pool, K, TOP_USERS)
 
 
 def lists_of(frame: pd.DataFrame) -> dict[str, list[str]]:
@@ -179,7 +171,7 @@ def logged(trained, tmp_path_factory):
     """The recommender logged and registered the way the flow's ``track`` step does it."""
     from mlflow import MlflowClient
 
-    from recsys.tracking import log_flow_run, start_flow_run
+    from recsys.tracking import RunLog, RunReport, log_flow_run, start_flow_run
 
     _, final, rec = trained
     tmp = tmp_path_factory.mktemp("mlflow")
@@ -187,11 +179,10 @@ def logged(trained, tmp_path_factory):
     # artifacts beside the database, not in ./mlruns of the working directory
     MlflowClient(uri).create_experiment("test", artifact_location=(tmp / "artifacts").as_uri())
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
+    report = RunReport({"strategy": "expected_recall"}, {"valid.recall": 0.1}, {}, {}, None)
     info = log_flow_run(
-        tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "1"}, params={"strategy": "expected_recall"},
-        metrics={"valid.recall": 0.1}, tables={}, plots={}, submission=final.submission, reranker=final.reranker,
-        recommender=rec, model_name="test-recommender",
-    )  # fmt: skip
+        uri, run_id, {"metaflow_run_id": "1"}, RunLog(report, final.submission, rec, "test-recommender")
+    )
     return uri, info
 
 
@@ -199,9 +190,9 @@ def logged(trained, tmp_path_factory):
 def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, logged, tmp_path):
     from mlflow import MlflowClient
 
-    from recsys.tracking import log_flow_run, start_flow_run
+    from recsys.tracking import RunLog, RunReport, log_flow_run, start_flow_run
 
-    _, final, rec = trained
+    _, _, rec = trained
     uri, first = logged
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(first["run_id"])
@@ -210,10 +201,8 @@ def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, lo
     assert {a.path for a in client.list_artifacts(first["run_id"], "outputs")} == {"outputs/submission.csv"}
     assert {"reranker", "recommender"} <= {m.name for m in client.search_logged_models([run.info.experiment_id])}
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t2", tags={}, params={"k": K})
-    second = log_flow_run(
-        tracking_uri=uri, run_id=run_id, tags={"metaflow_run_id": "2"}, params={}, metrics={}, tables={},
-        plots={}, submission=None, reranker=final.reranker, recommender=rec, model_name="test-recommender",
-    )  # fmt: skip
+    report = RunReport({}, {}, {}, {}, None)
+    second = log_flow_run(uri, run_id, {"metaflow_run_id": "2"}, RunLog(report, None, rec, "test-recommender"))
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     champion = client.get_model_version_by_alias("test-recommender", "champion")
     assert str(champion.version) == "2" and champion.run_id == second["run_id"]

@@ -83,7 +83,9 @@ def test_every_registered_branch_is_a_step_of_the_flow(clean_run):
     steps = {step.id for step in run}
     assert set(branches()) <= steps
     data = run["end"].task.data
-    assert set(data.final_sources) == set(SOURCES) == set(data.source_candidates)
+    from recsys.shards import candidates_artifact
+
+    assert set(data.final_sources) == set(SOURCES) == set(getattr(data, candidates_artifact("final")))
 
 
 def test_trials_sources_and_hypotheses_are_recorded(clean_run):

@@ -1,0 +1,256 @@
+"""The pieces a two-stage model is trained from, one function each: the run's cuts, the buyer models, the users
+scored at each cut, a branch's sources and candidates, a shard's feature table, the reranker.
+
+The flow calls them step by step (in parallel tasks, shard by shard) and :meth:`recsys.model.TwoStageModel.fit`
+calls the same functions in one process: there is one training path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recsys import buyers
+from recsys.baselines import user_activity_scores
+from recsys.buyers import BuyerInputs, BuyerModel, buyer_inputs
+from recsys.candidates import CandidateSource, branches, candidates_of, make_source
+from recsys.features import FeatureRecipe, add_labels
+from recsys.metrics import candidate_recall
+from recsys.reranker import Reranker, TrialParams, learnable_rows
+from recsys.schema import Columns as C
+from recsys.settings import RunSettings
+from recsys.shards import Shard, concat_tables, for_users, shards_of
+from recsys.shards import plan as plan_shards
+from recsys.split import MIN_HISTORY_DAYS, Cut, cut_kind, cut_names, daily_cuts, fit_cuts, model_history, target
+
+log = logging.getLogger("recsys.training")
+
+#: The candidate recall@N reported for every source and labelled cut.
+RECALL_AT = (25, 50)
+
+
+def run_cuts(ds, settings: RunSettings) -> tuple[dict[str, Cut], str]:
+    """The run's cuts (:func:`recsys.split.fit_cuts`) and a note, empty unless a short log holds fewer training
+    cuts than ``settings.train_cuts``."""
+    return fit_cuts(ds.interactions, settings.train_cuts, settings.valid_windows)
+
+
+def has_target(ds, cut: Cut) -> bool:
+    """Whether the cut's whole target window lies inside the log."""
+    return cut.target_end <= ds.end
+
+
+def fit_sources(names, history: pd.DataFrame, items: pd.DataFrame, vectors, seed: int = 0) -> dict:
+    """Sources of the registry, by name, fitted on one cut's history."""
+    return {name: make_source(name, seed).fit(history, items, vectors) for name in names}
+
+
+def learning_pool(ds, cut: Cut, pool: np.ndarray) -> np.ndarray:
+    """The users of ``pool`` who ordered in the cut's target window (sorted): all a training cut needs candidates
+    and features for, since the reranker learns only from users with a bought candidate. Which users get rows
+    reads the target; what any row holds does not (candidates and features come from the history alone), so the
+    learnable rows are those of the whole pool (tested), for a fraction of the candidate work."""
+    if cut.target_end > ds.end:
+        raise ValueError(f"{cut}: a learning-only cut needs its target window inside the log")
+    return np.intersect1d(pool, target(ds.interactions, cut)[C.USER].unique())
+
+
+def pool_inputs(ds, cut: Cut, hist: pd.DataFrame, pool: np.ndarray) -> BuyerInputs:
+    """The buyer model's inputs for a cut's user ``pool`` (``hist``: the cut's history), labelled with who bought
+    when the target window is in the log."""
+    labels = buyers.buyer_labels(ds.interactions, cut, pool) if has_target(ds, cut) else None
+    return buyer_inputs(hist, cut.at, pool, user_activity_scores(hist), labels)
+
+
+def labelled_buyer_inputs(ds, cut: Cut, pool_size: int) -> BuyerInputs:
+    """The buyer model's inputs at a cut whose target window is in the log: its user pool (the most active
+    ``pool_size`` users), their features from its history, and who bought in the window."""
+    hist = model_history(ds, cut)
+    return pool_inputs(ds, cut, hist, buyers.user_pool(hist, pool_size))
+
+
+@dataclass
+class BuyerModels:
+    """The run's two buyer models (``valid``: learnt before the validation windows, ``final``: up to the end of
+    the log) and, per model, how many daily cuts, users and buyers it learnt from."""
+
+    models: dict[str, BuyerModel]
+    facts: dict[str, dict[str, int]]
+
+    def lines(self) -> list[str]:
+        """One progress line per model."""
+        return [
+            f"buyer model ({which}): {f['cuts']} daily cuts, {f['buyers']:,} buyers among {f['users']:,} pool users"
+            for which, f in self.facts.items()
+        ]
+
+
+def fit_buyer_models(ds, cuts: dict[str, Cut], settings: RunSettings) -> BuyerModels:
+    """The run's buyer models, each learnt from up to ``settings.buyer_cuts`` daily cuts
+    (:func:`recsys.split.daily_cuts`) whose targets end by the oldest validation window (``valid``) or by the final
+    cut (``final``). A cut both use is computed once."""
+    ends = {"valid": min(cuts[n].at for n in cut_names(cuts, "valid")), "final": cuts["final"].at}
+    log_start = ds.interactions[C.TS].min()
+    inputs: dict[pd.Timestamp, BuyerInputs] = {}
+    models, facts = {}, {}
+    for which, end in ends.items():
+        daily = list(daily_cuts(end, settings.buyer_cuts, log_start).values())
+        if not daily:  # check_log_covers_cuts refuses such a log first; a direct call gets a clear message too
+            raise ValueError(
+                f"no daily cut for the {which} buyer model: its targets must end by {end:%Y-%m-%d} and each cut "
+                f"needs {MIN_HISTORY_DAYS} days of log before it (the log starts {log_start:%Y-%m-%d %H:%M})"
+            )
+        for cut in daily:
+            if cut.at not in inputs:
+                inputs[cut.at] = labelled_buyer_inputs(ds, cut, settings.pool)
+        used = [inputs[cut.at] for cut in daily]
+        models[which] = BuyerModel(settings.seed).fit(used)
+        facts[which] = {
+            "cuts": len(used),
+            "users": sum(len(i.users) for i in used),
+            "buyers": sum(int(i.labels.sum()) for i in used),
+        }
+    return BuyerModels(models, facts)
+
+
+def user_pools(ds, cuts: dict[str, Cut], size: int, models: dict[str, BuyerModel] | None = None) -> dict:
+    """The users scored at each cut. At a validation window or the final cut, with the run's buyer ``models``,
+    the ``size`` users of highest P(buy) among ``buyers.SCREEN_FACTOR * size`` of the most active
+    (:func:`recsys.buyers.screened_pool`), each window by the ``valid`` model, the final cut by the ``final`` one;
+    without models, the ``size`` most active (:func:`recsys.buyers.user_pool`). At a training cut, the ``size``
+    most active who bought in its target window (:func:`learning_pool`)."""
+    pools = {}
+    for name, cut in cuts.items():
+        hist = model_history(ds, cut)
+        if cut_kind(name) == "train":
+            pools[name] = learning_pool(ds, cut, buyers.user_pool(hist, size))
+        elif models is not None:
+            pools[name] = buyers.screened_pool(hist, cut.at, models["final" if name == "final" else "valid"], size)
+        else:
+            pools[name] = buyers.user_pool(hist, size)
+    return pools
+
+
+def pool_lines(cuts: dict[str, Cut], pools: dict[str, np.ndarray], size: int) -> list[str]:
+    """One progress line per cut: how many users it scores, and how they were chosen."""
+    lines = []
+    for name, cut in cuts.items():
+        if cut_kind(name) == "train":
+            whom = "buyers scored (only they are learnt from)"
+        elif len(pools[name]) < size:
+            whom = "users scored (every active user)"
+        else:
+            whom = f"users scored (by P(buy) among up to {buyers.SCREEN_FACTOR * size:,} of the most active)"
+        lines.append(f"{cut}: {len(pools[name]):,} {whom}")
+    return lines
+
+
+@dataclass
+class BranchResult:
+    """A branch's sources run on every cut: ``candidates[source][cut]``, candidate recall@N on the labelled cuts
+    (``metrics``), and the sources fitted on the ``final`` cut (the state the served model needs)."""
+
+    candidates: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    final_sources: dict[str, CandidateSource] = field(default_factory=dict)
+
+    def by_cut(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """The candidates as ``{cut: {source: candidates}}``."""
+        return by_source(self.candidates)
+
+
+def branch_candidates(branch: str, ds, cuts: dict[str, Cut], pools: dict, settings: RunSettings) -> BranchResult:
+    """Fit the branch's sources (``recsys.candidates.branches()``) on every cut and propose
+    ``settings.candidates`` (times the source's depth) per pool user. Recall is over every buyer of the cut's
+    target window (buyers outside the pool count as 0)."""
+    out = BranchResult()
+    for cut_name, cut in cuts.items():
+        hist = model_history(ds, cut)
+        for name in branches()[branch]:
+            started = time.perf_counter()
+            source = fit_sources([name], hist, ds.items, ds.vectors, settings.seed)[name]
+            cands = source.recommend(pools[cut_name], candidates_of(name, settings.candidates))
+            out.candidates.setdefault(name, {})[cut_name] = cands
+            if cut_name == "final":
+                out.final_sources[name] = source
+            log.info("%s on %s: %s candidates in %.1fs", name, cut, f"{len(cands):,}", time.perf_counter() - started)
+            if has_target(ds, cut):
+                for at, value in candidate_recall(cands, target(ds.interactions, cut), RECALL_AT).items():
+                    out.metrics[f"{name}.{cut_name}.recall_at_{at}"] = value
+    return out
+
+
+def join_branches(results: list[BranchResult]) -> BranchResult:
+    """Every branch's result as one, sources in sorted order (branches finish in any order)."""
+    joined = BranchResult()
+    for r in sorted(results, key=lambda r: sorted(r.candidates)):
+        joined.candidates.update(r.candidates)
+        joined.metrics.update(r.metrics)
+        joined.final_sources.update(r.final_sources)
+    joined.candidates = dict(sorted(joined.candidates.items()))
+    joined.final_sources = dict(sorted(joined.final_sources.items()))
+    return joined
+
+
+def by_source(by_cut: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, pd.DataFrame]]:
+    """``{cut: {source: candidates}}`` as ``{source: {cut: candidates}}`` (and back: the same shape swap)."""
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    for cut, found in by_cut.items():
+        for source, frame in found.items():
+            out.setdefault(source, {})[cut] = frame
+    return out
+
+
+@dataclass
+class ShardData:
+    """What one shard of a cut contributes: its feature table (labelled when the target window is in the log),
+    the learnable rows of a labelled table, and the buyer model's inputs for its users (None at a training cut,
+    whose table is only learnt from: the buyer model learns from its own daily cuts)."""
+
+    table: pd.DataFrame
+    rows: pd.DataFrame | None
+    inputs: BuyerInputs | None
+
+
+def shard_data(ds, cut: Cut, users: np.ndarray, candidates: dict[str, pd.DataFrame], learn_only=False) -> ShardData:
+    """Features, labels and buyer inputs of some users of one cut (everything from the cut's history);
+    ``candidates``: each source's candidates at the cut, for these users or more.
+
+    ``learn_only`` (a training cut): the table holds only the users who bought in the target window (the reranker
+    learns only from users with a bought candidate, so its rows are those of the whole pool's table), and no
+    buyer inputs are computed."""
+    hist = model_history(ds, cut)
+    if learn_only:
+        users = learning_pool(ds, cut, users)
+    recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
+    table = recipe.table(hist, for_users(candidates, users))
+    labelled = has_target(ds, cut)
+    if labelled:
+        table = add_labels(table, target(ds.interactions, cut))
+    inputs = None if learn_only else pool_inputs(ds, cut, hist, users)
+    return ShardData(table, learnable_rows(table) if labelled else None, inputs)
+
+
+def fit_reranker(params: TrialParams, rows: list[pd.DataFrame], seed: int = 0, progress=False, trees=None) -> Reranker:
+    """A reranker fitted on the learnable rows of the newest ``params.train_cuts`` cuts of ``rows`` (newest
+    first; ``progress``: a line every ~20 s while it trains; ``trees``: exactly that many, none held out)."""
+    return Reranker(params, seed).fit(rows, learnable=True, progress=params.label if progress else None, trees=trees)
+
+
+def cut_rows(ds, cuts: dict[str, Cut], pools: dict, candidates: dict, settings: RunSettings) -> dict:
+    """Each cut's learnable rows, built shard by shard as the flow builds them (``candidates[source][cut]``)."""
+    plan = plan_shards({n: pools[n] for n in cuts}, settings.shard_size)
+    return {
+        name: learnable_cut_rows(ds, cut, shards_of(plan, name), pools[name], candidates) for name, cut in cuts.items()
+    }
+
+
+def learnable_cut_rows(ds, cut: Cut, shards: list[Shard], pool: np.ndarray, candidates: dict) -> pd.DataFrame:
+    """One cut's learnable rows, its ``shards`` one at a time, end to end."""
+    at_cut = {s: c[shards[0].cut] for s, c in candidates.items()}
+    learn_only = cut_kind(shards[0].cut) == "train"
+    return concat_tables([shard_data(ds, cut, s.users(pool), at_cut, learn_only).rows for s in shards])
