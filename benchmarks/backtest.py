@@ -1,6 +1,6 @@
 """The whole flow against the history + popularity baseline on several truth windows of one real log.
 
-    python benchmarks/backtest.py --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 --top-users 1500 \
+    python -m benchmarks.backtest --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 --top-users 1500 \
         --ends 2011-11-16 2011-11-12 2011-11-08 2011-11-04 2011-10-31 --json backtest.json
 
 A dev case has one truth window: the 3 days after its log, a few hundred buyers, a recall with a standard error of
@@ -12,7 +12,7 @@ learns from its truth window; the ends should be at least 3 days apart (non-over
 
 Printed per end and as a mean over the ends: the run's truth-file recall, the baseline's on the same file (from
 the same log), their ratio, and the difference buyer by buyer ± its standard error. The mean difference's error is
-the ends' spread over sqrt(n). Then ``benchmarks/truth_bounds.py`` runs on every window's run (its tables, which
+the ends' spread over sqrt(n). Then ``benchmarks/studies/truth_bounds.py`` runs on every window's run (its tables, which
 split the recall into items re-bought and new to the buyer, go to ``truth_bounds.txt`` in each window's run
 folder) and prints the mean ± s.e. over the windows of its figures (``--no-bounds`` skips it).
 """
@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from flow_benchmark import benchmark  # noqa: E402
-
-from recsys.schema import (  # noqa: E402
+from benchmarks import child_env, module_command
+from benchmarks.flow_benchmark import benchmark
+from recsys.schema import (
     ACTIONS_FILE,
     HORIZON_DAYS,
     RAW_ACTIONS_COLUMNS,
@@ -49,7 +44,7 @@ from recsys.schema import (  # noqa: E402
 )
 
 USER_ID, _, ACTION, DATE, PRODUCTS, _ = RAW_ACTIONS_COLUMNS
-TRUTH_BOUNDS = Path(__file__).resolve().parent / "truth_bounds.py"
+TRUTH_BOUNDS = "benchmarks.studies.truth_bounds"
 
 
 def write_case(source: Path, end: pd.Timestamp, out: Path) -> int:
@@ -80,11 +75,11 @@ def write_case(source: Path, end: pd.Timestamp, out: Path) -> int:
 
 
 def truth_bounds(run_folder: Path, bounds_json: Path) -> None:
-    """``benchmarks/truth_bounds.py`` on the run in ``run_folder``: its tables to ``truth_bounds.txt`` there, its
-    figures appended to ``bounds_json``."""
-    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(run_folder)}
+    """``benchmarks/studies/truth_bounds.py`` on the run in ``run_folder``: its tables to ``truth_bounds.txt``
+    there, its figures appended to ``bounds_json``."""
+    env = child_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(run_folder))
     with open(run_folder / "truth_bounds.txt", "w") as out:
-        cmd = [sys.executable, str(TRUTH_BOUNDS), "--json", str(bounds_json.resolve())]
+        cmd = module_command(TRUTH_BOUNDS, "--json", str(bounds_json.resolve()))
         subprocess.run(cmd, cwd=run_folder, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
 
 
@@ -146,7 +141,7 @@ def main() -> None:
               f"{diff.mean():+.4f} ± {se:.4f} | | | |")  # fmt: skip
     if not args.no_bounds:
         print(f"\ntruth_bounds.py on each window (tables: truth_bounds.txt in each run folder; {bounds_json}):")
-        subprocess.run([sys.executable, str(TRUTH_BOUNDS), "--mean", str(bounds_json)], check=True)
+        subprocess.run(module_command(TRUTH_BOUNDS, "--mean", str(bounds_json)), env=child_env(), check=True)
 
 
 if __name__ == "__main__":

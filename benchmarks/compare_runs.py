@@ -1,6 +1,6 @@
 """Two finished runs on the same data compared buyer by buyer: validation windows and the truth file.
 
-    python benchmarks/compare_runs.py RUN_FOLDER_A RUN_FOLDER_B    # e.g. two benchmarks/flow_benchmark.py workdirs
+    python -m benchmarks.compare_runs RUN_FOLDER_A RUN_FOLDER_B    # e.g. two benchmarks/flow_benchmark.py workdirs
 
 Each folder holds one run's Metaflow datastore (its latest successful run is read) and its ``submission.csv``.
 Printed: B minus A on the validation windows (each run's chosen row, the recall of every buyer of every window,
@@ -22,18 +22,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import child_env
+from recsys.data import load_truth
+from recsys.metrics import paired_difference, user_recalls
+from recsys.schema import DEFAULT_K, SUBMISSION_COLUMNS, TRUTH_FILE
+from recsys.schema import Columns as C
 
-from recsys.data import load_truth  # noqa: E402
-from recsys.metrics import paired_difference, user_recalls  # noqa: E402
-from recsys.schema import DEFAULT_K, SUBMISSION_COLUMNS, TRUTH_FILE  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-
-#: Run in a fresh interpreter per folder: Metaflow fixes its datastore root when first imported.
+#: Run in a fresh interpreter per folder (Metaflow fixes its datastore root when first imported), with the
+#: repository on its path (the artifacts unpickle recsys objects).
 READ_RUN = """
 import json, sys
-sys.path.insert(0, sys.argv[2])
 from metaflow import Flow, namespace
 namespace(None)
 run = Flow("RecsysFlow").latest_successful_run
@@ -46,10 +44,10 @@ print(json.dumps({"run": run.pathspec, "data": data.resolved_data_dir, "valid": 
 
 def read_run(folder: Path, scratch: Path) -> tuple[dict, dict[str, pd.Series], dict]:
     """The run's facts, its chosen row's recall per buyer per window, and its submission (user -> products)."""
-    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(folder)}
+    env = child_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(folder))
     env.setdefault("USERNAME", "benchmark")
-    out = subprocess.run([sys.executable, "-c", READ_RUN, str(scratch), str(ROOT)], env=env, capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", READ_RUN, str(scratch)], env=env, capture_output=True, text=True,
+                         check=True)  # fmt: skip
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     frame = pd.read_parquet(scratch)
     by_window = {w: part.set_index(C.USER)["recall"] for w, part in frame.groupby("window", sort=False)}

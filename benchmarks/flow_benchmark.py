@@ -1,9 +1,9 @@
 """Run the whole flow on a synthetic preset and record wall time and peak memory per step.
 
-    python benchmarks/flow_benchmark.py --preset full                        # real volume (~7M exploded rows)
-    python benchmarks/flow_benchmark.py --preset full@0.25 --top-users 750   # a point of the scaling series
-    python benchmarks/flow_benchmark.py --series full --fractions 0.125 0.25 0.5 1
-    python benchmarks/flow_benchmark.py --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 --top-users 1500
+    python -m benchmarks.flow_benchmark --preset full                        # real volume (~7M exploded rows)
+    python -m benchmarks.flow_benchmark --preset full@0.25 --top-users 750   # a point of the scaling series
+    python -m benchmarks.flow_benchmark --series full --fractions 0.125 0.25 0.5 1
+    python -m benchmarks.flow_benchmark --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 --top-users 1500
 
 The flow runs as users run it (``flows/recsys_flow.py run --max-workers 2``) in a scratch folder. A sampler polls
 the process tree every 0.2 s: each Metaflow task is a process whose command line names its step, so the peak
@@ -25,8 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import ROOT, child_env, module_command
 
 STEP_RE = re.compile(r"\bstep\s+(\w+)\b")
 
@@ -162,9 +161,13 @@ def run_facts(workdir: Path) -> dict:
     Read in a fresh interpreter: Metaflow fixes its datastore root when first imported, so one process cannot
     read the runs of several benchmark folders.
     """
-    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(workdir)}
+    env = child_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
     out = subprocess.run(
-        [sys.executable, __file__, "--facts", str(workdir)], env=env, capture_output=True, text=True, check=True
+        module_command("benchmarks.flow_benchmark", "--facts", str(workdir)),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -1,7 +1,7 @@
 """Markdown report of a finished RecsysFlow run, from its Metaflow artifacts (the figures quoted in the README).
 
-    python benchmarks/flow_report.py                 # the latest successful run
-    python benchmarks/flow_report.py --run-id 1795...
+    python -m benchmarks.flow_report                 # the latest successful run
+    python -m benchmarks.flow_report --run-id 1795...
 
 Prints the run's parameters, wall time per step, validation diagnostics (means ± standard error over the
 validation windows) of the chosen reranker next to the baselines and each source alone, the hypotheses with their
@@ -12,14 +12,10 @@ truth file when the data ships one.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from runs import add_run_id, open_run  # noqa: E402
+from benchmarks.runs import add_run_id, open_run
 
 COLUMNS = ["recall", "recall_se", "buyers_captured", "recall_selected", "ceiling", "buyers"]
 

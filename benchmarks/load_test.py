@@ -1,6 +1,6 @@
 """A bounded load test of the hardened model server (``python -m recsys serve``) on loopback.
 
-    python benchmarks/load_test.py --tracking-uri sqlite:///mlflow.db --requests 200 --json load.json
+    python -m benchmarks.load_test --tracking-uri sqlite:///mlflow.db --requests 200 --json load.json
 
 Starts the server for ``--model`` on a free 127.0.0.1 port, then sends ``--requests`` requests, ``--concurrency``
 at a time: most are good (1 to 100 known users, sometimes an unknown one, k between 1 and 50), a share are
@@ -27,8 +27,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import ROOT
 
 MALFORMED = {
     "unknown_param": lambda users: {"inputs": {"user_id": users[:1]}, "params": {"kk": 5}},

@@ -1,5 +1,5 @@
-"""A finished RecsysFlow run, for the scripts that read one's artifacts (run them in the run's folder, with
-``METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD``)."""
+"""A finished RecsysFlow run, for the scripts that read one's artifacts (its datastore named by
+``METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER``, or found from the working folder)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ def open_run(run_id: str = ""):
 
     namespace(None)
     return Run(f"RecsysFlow/{run_id}") if run_id else Flow("RecsysFlow").latest_successful_run
+
+
+def reader(data):
+    """The per-shard artifacts of a step's ``data`` (``run[step].task.data``, a step from ``join_tables`` on):
+    :class:`recsys.shards.ArtifactReader` over the run's shard plan (``.table(cut)``, ``.tables(cut)``,
+    ``.rows(cut)``, ``.take(name)``)."""
+    from recsys.shards import ArtifactReader
+
+    return ArtifactReader(data, data.shard_plan)

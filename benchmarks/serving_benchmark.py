@@ -1,7 +1,7 @@
 """Latency of the served recommender and throughput of batch inference.
 
-    python benchmarks/serving_benchmark.py --tracking-uri sqlite:///mlflow.db
-    python benchmarks/serving_benchmark.py --model models:/stokman-recommender@champion --requests 200
+    python -m benchmarks.serving_benchmark --tracking-uri sqlite:///mlflow.db
+    python -m benchmarks.serving_benchmark --model models:/stokman-recommender@champion --requests 200
 
 Starts ``mlflow models serve -m <model> --env-manager local`` on a free loopback port, waits for ``/ping``, then
 sends ``--requests`` sequential requests of 1 and of 100 known users (drawn from the model's pool, a different
@@ -23,9 +23,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:

@@ -397,6 +397,7 @@ class RecsysFlow(FlowSpec):
         submission for the days after the log with that model (the object the run registers and serves)."""
         from recsys.evaluation import score_truth
         from recsys.model import SecondStage, TwoStageModel
+        from recsys.report import submission_lines
         from recsys.submission import write_checked_submission
 
         maybe_fail("final")
@@ -414,7 +415,7 @@ class RecsysFlow(FlowSpec):
             write_checked_submission(self.submission, self.ds.items["product_id"], self.output, self.k, self.top_users)
         )
         self.test_results = score_truth(self.ds, self.truth, result.recs, self.k, self.top_users)
-        print("\n".join(result.lines(self.output_path, self.test_results)))
+        print("\n".join(submission_lines(self.output_path, len(self.submission), self.test_results)))
         forget(self)
         self.next(self.track)
 

@@ -27,7 +27,8 @@ DEFAULT_BUYER_CUTS = 20
 STRATEGIES = ("expected_recall", "p_buy", "activity")
 #: The pool of a validation window or the final cut is chosen by P(buy) among this many times as many of the most
 #: active users (:func:`screened_pool`): at the real volume, 3,000 users chosen among 48,000 screened
-#: held 39.8% of the validation buyers against 36.7% among the 12,000 most active (``benchmarks/buyer_model.py``).
+#: held 39.8% of the validation buyers against 36.7% among the 12,000 most active
+#: (``benchmarks/studies/buyer_model.py``).
 SCREEN_FACTOR = 4
 
 
@@ -171,7 +172,7 @@ def screened_pool(
 
     The activity ranking alone leaves out users the buyer model would submit: at the real volume the 3,000 users
     it chose among the 12,000 most active held 36.7% of the validation buyers, among the 48,000 most active
-    39.8% (``benchmarks/buyer_model.py``). Screening keeps the candidate work at ``size`` users.
+    39.8% (``benchmarks/studies/buyer_model.py``). Screening keeps the candidate work at ``size`` users.
     """
     screened = user_pool(history, max(screen or SCREEN_FACTOR * size, size))
     if len(screened) <= size:

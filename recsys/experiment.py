@@ -376,15 +376,6 @@ class FinalResult:
     submission: pd.DataFrame
     example: pd.DataFrame
 
-    def lines(self, output_path: str, test_results: dict) -> list[str]:
-        """What the run prints about the submission (and its score against a truth file, when there is one)."""
-        from recsys.report import truth_sentence
-
-        out = [f"wrote {output_path}: {len(self.submission):,} users"]
-        if test_results:
-            out.append(f"against the truth file: {truth_sentence(test_results)}")
-        return out
-
 
 def final_submission(scope: Scope, model: TwoStageModel, tables, inputs: BuyerInputs) -> FinalResult:
     """The submission of ``model`` (the object the run registers and serves) for the final cut's pool, from its

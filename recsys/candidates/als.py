@@ -23,8 +23,8 @@ class ALSSource(CandidateSource):
     one looked at is the common case).
 
     8 iterations: the same candidate recall@50 as 15 (within 0.007 either way on the validation cuts of `full`,
-    `default` and both dev cases, ``benchmarks/als_iterations.py``) in half the fit time (10 s instead of 19 s per
-    cut at the real volume, where ALS was the longest branch).
+    `default` and both dev cases, ``benchmarks/studies/als_iterations.py``) in half the fit time (10 s instead of
+    19 s per cut at the real volume, where ALS was the longest branch).
     """
 
     name = "als"

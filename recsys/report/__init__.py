@@ -15,6 +15,7 @@ from recsys.report.render import (
     render_html,
     run_summary,
     short_path,
+    submission_lines,
     trial_console_table,
     write_presentation,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "card_components",
     "compare",
     "console_summary",
+    "submission_lines",
     "display_table",
     "feature_label",
     "hypothesis_verdicts",

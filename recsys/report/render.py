@@ -262,6 +262,14 @@ def short_path(path: str) -> str:
     return os.path.abspath(path) if relative.startswith("..") else relative
 
 
+def submission_lines(output_path: str, n_users: int, test_results: dict) -> list[str]:
+    """What the final step prints about the submission (and its score against a truth file, when there is one)."""
+    out = [f"wrote {output_path}: {n_users:,} users"]
+    if test_results:
+        out.append(f"against the truth file: {truth_sentence(test_results)}")
+    return out
+
+
 def console_summary(
     summary: dict,
     *,

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/dataset_stats.py --preset default [--seed 0]
+    python -m benchmarks.studies.dataset_stats --preset default [--seed 0]
 
 Prints a markdown table (statistic | real Stokman | synthetic) that docs/synthetic_data.md quotes. The real
 figures come from /work/shared/DATA_FACTS.md (published notebook outputs and a 5,000-row catalog sample); "—"
@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recsys import synthetic  # noqa: E402
-from recsys.schema import DEFAULT_TOP_USERS, JUNK_ID, Action  # noqa: E402
+from recsys import synthetic
+from recsys.schema import DEFAULT_TOP_USERS, JUNK_ID, Action
 
 #: Rows by action over 2024-09-07..2024-09-25 in the real log (DATA_FACTS.md), for the action mix.
 REAL_ACTION_ROWS = {
@@ -168,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     raw = synthetic.generate(preset, args.seed)
     seconds = time.perf_counter() - started
     stats = measure(raw, preset, seconds)
-    print(f"`python benchmarks/dataset_stats.py --preset {args.preset} --seed {args.seed}`\n")
+    print(f"`python -m benchmarks.studies.dataset_stats --preset {args.preset} --seed {args.seed}`\n")
     print(f"| statistic | real Stokman | synthetic `{args.preset}` |")
     print("|---|---|---|")
     for action, rows in REAL_ACTION_ROWS.items():

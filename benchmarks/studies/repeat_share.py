@@ -1,30 +1,25 @@
 """How much of what buyers buy they had bought before, and how much of it the candidates hold, per validation window.
 
-    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/repeat_share.py
+    # from the repository root, on a finished run's folder (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.repeat_share
 
 Per window, over the (user, item) pairs the pool's buyers ordered: the share the user had ordered before the cut
 (repeats), the share among the user's candidates, and the share of repeats missing from them; per buyer, the
 recall a perfect ranking of their repeats alone would reach (at most 25 of them), and the recall cap that 25
-slots put on large baskets. Reads the run's validation tables (``table_valid*``) and its dataset.
+slots put on large baskets. Reads the run's validation tables (``table_valid*_<shard>``) and its dataset.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from runs import add_run_id, open_run  # noqa: E402
-
-from recsys.metrics import recall_by_familiarity  # noqa: E402
-from recsys.schema import DEFAULT_K, Action  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import cut_names, model_history, target  # noqa: E402
+from benchmarks.runs import add_run_id, open_run, reader
+from recsys.metrics import recall_by_familiarity
+from recsys.schema import DEFAULT_K, Action
+from recsys.schema import Columns as C
+from recsys.split import cut_names, model_history, target
 
 
 def main() -> None:
@@ -38,8 +33,9 @@ def main() -> None:
     header = ["window", "bought pairs", "repeats", "in candidates", "repeats not in candidates", "perfect repeats"]
     print("| " + " | ".join([*header, "25-slot cap"]) + " |")
     print("|---|---|---|---|---|---|---|")
+    tables = reader(data)
     for name in cut_names(cuts, "valid"):
-        table = getattr(data, f"table_{name}").frame
+        table = tables.table(name)
         hist = model_history(ds, cuts[name])
         before = hist.loc[hist[C.ACTION] == int(Action.ORDER), [C.USER, C.ITEM]].drop_duplicates()
         bought = target(ds.interactions, cuts[name])

@@ -1,7 +1,7 @@
 """Are the project's item lists better than a plain two-stage model's, for the same users? Item recall per buyer.
 
-    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/plain_two_stage.py --seeds 0 1
+    # from the repository root, on a finished run's folder (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.plain_two_stage --seeds 0 1
 
 Issue 12 measured a two-stage CatBoost "written in an afternoon" (history, co-visitation and ALS candidates, a
 few counts as features, one training window) as good as the project's item lists. The flow scores such a model
@@ -24,22 +24,17 @@ per buyer against ``plain`` under the same seed ± its standard error.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from reranker_training import chosen_trial_data, item_recall  # noqa: E402
-from runs import add_run_id, open_run  # noqa: E402
-
-from recsys.experiment import PLAIN_SOURCES, plain_table  # noqa: E402
-from recsys.features import keep_sources  # noqa: E402
-from recsys.reranker import Reranker, learnable_rows  # noqa: E402
-from recsys.schema import DEFAULT_K  # noqa: E402
+from benchmarks.runs import add_run_id, open_run
+from benchmarks.studies.reranker_training import chosen_trial_data, item_recall
+from recsys.experiment import PLAIN_SOURCES, plain_table
+from recsys.features import keep_sources
+from recsys.reranker import Reranker, learnable_rows
+from recsys.schema import DEFAULT_K
 
 
 def plain_candidates(table: pd.DataFrame) -> pd.DataFrame:

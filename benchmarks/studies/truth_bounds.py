@@ -1,11 +1,11 @@
 """How far could the truth-file recall go with the run's item lists, or with perfect ones? Bounds per dev case.
 
-    # in the folder of a finished run on data that ships truth/truth.parquet (a dev case, a synthetic preset)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/truth_bounds.py --json bounds.json
+    # from the repository root, on the folder of a finished run on data that ships truth/truth.parquet
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.truth_bounds --json bounds.json
     # after one such call per window (e.g. in each run folder of benchmarks/backtest.py): mean ± s.e. over them
-    python benchmarks/truth_bounds.py --mean bounds.json
+    python -m benchmarks.studies.truth_bounds --mean bounds.json
 
-The run's final two-stage model (the artifacts of its ``final`` step) ranks every user of the final pool; each
+The run's final two-stage model (the ``model`` artifact of its ``final`` step) ranks every user of the final pool; each
 truth buyer's recall of their list is then summed over a choice of ``top_users`` users and divided by all the
 buyers of the truth file (a buyer left out, or never seen in the log, scores 0), exactly as the metric does:
 
@@ -37,23 +37,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from repeat_rankers import order_day_ranking  # noqa: E402
-from runs import add_run_id, open_run  # noqa: E402
-
-from recsys.baselines import history_popularity_baseline  # noqa: E402
-from recsys.evaluation import score_against_truth  # noqa: E402
-from recsys.metrics import FAMILIARITY_KEYS, familiarity_diagnostics, user_recalls  # noqa: E402
-from recsys.model import TwoStageModel  # noqa: E402
-from recsys.schema import NO_ITEM, Action  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
+from benchmarks.runs import add_run_id, open_run
+from benchmarks.studies.repeat_rankers import order_day_ranking
+from recsys.baselines import history_popularity_baseline
+from recsys.evaluation import score_against_truth
+from recsys.metrics import FAMILIARITY_KEYS, familiarity_diagnostics, user_recalls
+from recsys.schema import NO_ITEM, Action
+from recsys.schema import Columns as C
 
 SPLIT_COLUMNS = ("recall", "re-bought items", "only seen before", "new to the buyer", "ceiling: their past orders",
                  "ceiling: their history")  # fmt: skip
@@ -127,8 +122,7 @@ def main() -> None:
     if truth is None:
         raise SystemExit(f"RecsysFlow/{run.id}: its data ships no truth file")
     print(f"RecsysFlow/{run.id} on {final.resolved_data_dir}; top users {top_users}, k {k}", flush=True)
-    model = TwoStageModel.at_cut(ds, final.cuts["final"], final.final_sources, final.final_reranker,
-                                 final.final_buyer_model, final.best_strategy, final.candidates)  # fmt: skip
+    model = final.model  # the run's TwoStageModel at the final cut: its sources, reranker, buyer model, strategy
     pool = np.asarray(final.pools["final"])
     pred = model.predict(pool, k, top_users)
     user_ids, product_ids = ds.users[C.USER_ID].to_numpy(), ds.items[C.PRODUCT_ID].to_numpy()

@@ -1,12 +1,13 @@
 """Time and memory of the flow's hot parts, one at a time, on one cut of a synthetic preset.
 
-    python benchmarks/micro_benchmark.py --preset full --json micro.json
-    python benchmarks/micro_benchmark.py --preset full@0.25 --top-users 750
+    python -m benchmarks.studies.micro_benchmark --preset full --json micro.json
+    python -m benchmarks.studies.micro_benchmark --preset full@0.25 --top-users 750
 
 Stages, in the order the flow runs them, all on the validation cut (history = the log before it): loading the
 four files; each candidate source fitted and asked for the pool's candidates (co-visitation, ALS, FAISS, history,
-popularity); building the feature table with labels and the buyer inputs; one CatBoost trial per objective (the
-default recipe, early-stopped, 2 threads) trained on that table's learnable rows; buyer selection (buyer model
+popularity); building the feature table with labels, its learnable rows and the buyer inputs (one shard holding
+the whole pool: ``recsys.training.shard_data``, what a ``build_table`` task does); one CatBoost trial per objective
+(the default recipe, early-stopped, 2 threads) trained on those learnable rows; buyer selection (buyer model
 fitted, P(buy), E[recall | buy], the three strategies). Peak memory is the process's largest RSS during the stage
 minus its RSS before it, sampled every 0.05 s. The flow's own per-step figures come from
 ``benchmarks/flow_benchmark.py``.
@@ -16,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import ROOT
 
 
 @contextmanager
@@ -64,11 +63,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
 
-    from recsys import buyers, experiment
+    from recsys import buyers, training
     from recsys.candidates import SOURCES, make_source
     from recsys.data import load_dataset
-    from recsys.model import cut_data, predict
-    from recsys.reranker import Reranker, TrialParams, learnable_rows
+    from recsys.model import predict
+    from recsys.reranker import Reranker, TrialParams
+    from recsys.settings import RunSettings
     from recsys.split import make_cuts, model_history
     from recsys.synthetic import ensure_dataset
 
@@ -82,18 +82,18 @@ def main(argv=None) -> int:
         row["rows"] = len(ds.interactions)
     cut = make_cuts(ds.end)["valid"]
     hist = model_history(ds, cut)
-    pool = experiment.user_pools(ds, {"valid": cut}, experiment.pool_size(0, top_users))["valid"]
+    pool = training.user_pools(ds, {"valid": cut}, RunSettings(top_users=top_users).pool)["valid"]
     candidates = {}
     for name in SOURCES:
         with measured(results, f"candidates.{name}") as row:
             candidates[name] = make_source(name).fit(hist, ds.items, ds.vectors).recommend(pool, args.candidates)
             row["candidates"] = len(candidates[name])
     with measured(results, "features") as row:
-        data = cut_data(ds, cut, pool, candidates)
+        data = training.shard_data(ds, cut, pool, candidates)
         row.update(rows=len(data.table), columns=data.table.shape[1])
     for objective in ("YetiRank", "Logloss"):
         with measured(results, f"catboost_trial.{objective}") as row:
-            reranker = Reranker(TrialParams(objective)).fit([learnable_rows(data.table)], learnable=True)
+            reranker = Reranker(TrialParams(objective)).fit([data.rows], learnable=True)
             row["trees"] = int(reranker.best_iteration_ + 1)
     with measured(results, "buyer_selection"):
         buyer_model = buyers.BuyerModel().fit([data.inputs])

@@ -1,7 +1,7 @@
 """ALS fit time and candidate recall by the number of ALS iterations, on the validation cuts of a log.
 
-    python benchmarks/als_iterations.py --preset full --iterations 15 8
-    python benchmarks/als_iterations.py --data-dir ../shared/data/holdout-dev/completejourney-2017-03-15
+    python -m benchmarks.studies.als_iterations --preset full --iterations 15 8
+    python -m benchmarks.studies.als_iterations --data-dir ../shared/data/holdout-dev/completejourney-2017-03-15
 
 Candidate recall@25/50 is the share of each pool buyer's purchases among the 50 ALS candidates of the user pool
 the flow scores (4 x --top-users), averaged over the buyers of the cut's 3-day window.
@@ -10,19 +10,15 @@ the flow scores (4 x --top-users), averaged over the buyers of the cut's 3-day w
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recsys.buyers import user_pool  # noqa: E402
-from recsys.candidates.als import ALSSource  # noqa: E402
-from recsys.cli import resolve_data_dir  # noqa: E402
-from recsys.data import load_dataset  # noqa: E402
-from recsys.experiment import pool_size  # noqa: E402
-from recsys.metrics import candidate_recall  # noqa: E402
-from recsys.split import make_cuts, model_history, target  # noqa: E402
+from recsys.buyers import user_pool
+from recsys.candidates.als import ALSSource
+from recsys.cli import resolve_data_dir
+from recsys.data import load_dataset
+from recsys.metrics import candidate_recall
+from recsys.settings import RunSettings
+from recsys.split import make_cuts, model_history, target
 
 
 def main(argv=None) -> None:
@@ -40,7 +36,7 @@ def main(argv=None) -> None:
     for name in args.cuts:
         cut = cuts[name]
         hist = model_history(ds, cut)
-        pool = user_pool(hist, pool_size(0, args.top_users))
+        pool = user_pool(hist, RunSettings(top_users=args.top_users).pool)
         truth = target(ds.interactions, cut)
         for iterations in args.iterations:
             started = time.perf_counter()

@@ -1,13 +1,13 @@
 """How many of the validation windows' buyers the buyer model puts in the submission, by the number of daily cuts
 it learns from (``--buyer-cuts``), next to the baselines' activity ranking.
 
-    python benchmarks/buyer_model.py --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 \
+    python -m benchmarks.studies.buyer_model --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 \
         --top-users 1500 --cuts 2 6 12 20
 
 Each window: the model's ``--top-users`` users by P(buy) among the pool, and the share of that window's buyers
 (all of them, also those outside the pool) they hold: the recall a perfect item list would reach. Printed as a
 mean over the 3 windows with the standard error of the mean (the windows' spread, floored at the buyers' binomial
-error). Uses the flow's own functions (``recsys.experiment.buyer_models``' cuts and inputs).
+error). Uses the flow's own functions (``recsys.training.fit_buyer_models``' cuts and inputs).
 
 ``--pool-size N``: the model chooses among the N most active users of each window (the flow's default:
 4 x the budget); ``--train-pool-size M``: it learns from the M most active of each daily cut instead (the flow
@@ -24,23 +24,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recsys.buyers import BuyerModel, rank_users  # noqa: E402
-from recsys.cli import resolve_data_dir  # noqa: E402
-from recsys.data import load_dataset  # noqa: E402
-from recsys.experiment import over_windows, pool_size  # noqa: E402
-from recsys.metrics import paired_difference  # noqa: E402
-from recsys.model import labelled_buyer_inputs  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import cut_names, daily_cuts, make_cuts, target  # noqa: E402
+from recsys.buyers import BuyerModel, rank_users
+from recsys.cli import resolve_data_dir
+from recsys.data import load_dataset
+from recsys.experiment import over_windows
+from recsys.metrics import paired_difference
+from recsys.schema import Columns as C
+from recsys.settings import RunSettings
+from recsys.split import cut_names, daily_cuts, make_cuts, target
+from recsys.training import labelled_buyer_inputs
 
 
 def captured(score: pd.Series, labels: pd.Series, buyers: int, budget: int) -> dict[str, float]:
@@ -65,7 +62,7 @@ def main(argv=None) -> None:
 
     ds = load_dataset(resolve_data_dir(args.data_dir, args.preset, 0), progress=False)
     cuts = make_cuts(ds.end, n_valid=3)
-    size = pool_size(args.pool_size, args.top_users)
+    size = RunSettings(top_users=args.top_users, pool_size=args.pool_size).pool
     windows = {n: cuts[n] for n in cut_names(cuts, "valid")}
     valid = {n: labelled_buyer_inputs(ds, cut, size) for n, cut in windows.items()}
     buyers = {n: target(ds.interactions, cut)[C.USER].nunique() for n, cut in windows.items()}

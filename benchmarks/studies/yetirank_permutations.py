@@ -1,7 +1,8 @@
 """YetiRank's permutations per step: the item lists and the fit time of the run's chosen trial with each count.
 
-    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/yetirank_permutations.py --permutations 10 3 --seeds 0 1
+    # from the repository root, on a finished run's folder (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.yetirank_permutations \
+        --permutations 10 3 --seeds 0 1
 
 Refits the run's chosen trial (YetiRank) on the run's own training rows with each number of permutations (CatBoost's
 default is 10) and seed, and scores each buyer of the pool on the run's validation windows as
@@ -12,22 +13,16 @@ setting's first seed.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from reranker_training import item_recall, validation_windows  # noqa: E402
-from runs import add_run_id, open_run  # noqa: E402
-
-import recsys.reranker as reranker_module  # noqa: E402
-from recsys.schema import DEFAULT_K  # noqa: E402
-from recsys.split import cut_names  # noqa: E402
+import recsys.reranker as reranker_module
+from benchmarks.runs import add_run_id, open_run, reader
+from benchmarks.studies.reranker_training import item_recall, validation_windows
+from recsys.schema import DEFAULT_K
+from recsys.split import cut_names
 
 
 def main() -> None:
@@ -41,7 +36,8 @@ def main() -> None:
     params = run.data.best_params
     if params.objective != "YetiRank":
         raise SystemExit(f"the run chose {params.objective}, not YetiRank")
-    rows = [getattr(data, f"rows_{name}").frame for name in cut_names(data.cuts, "train")]
+    shards = reader(data)
+    rows = [shards.rows(name) for name in cut_names(data.cuts, "train")]
     windows = validation_windows(data)
     print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}")
     first = None

@@ -1,7 +1,7 @@
 """Would the reranker rank better fitted differently or with one more feature? Item recall of the pool's buyers.
 
-    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/reranker_variants.py --seeds 0 1
+    # from the repository root, on a finished run's folder (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.reranker_variants --seeds 0 1
 
 The run's chosen trial is refitted on the run's own training rows (as the flow does) under each seed, as is and
 with each variant, and scored on the run's validation tables: the recall of each buyer of the pool (the 25
@@ -36,24 +36,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from reranker_training import chosen_trial_data, item_recall  # noqa: E402
-from runs import add_run_id, open_run  # noqa: E402
-
-from recsys.features import _days, pair_key, purchase_gaps  # noqa: E402
-from recsys.reranker import Reranker, group_ids, stack  # noqa: E402
-from recsys.schema import DEFAULT_K, Action  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import model_history, target  # noqa: E402
+from benchmarks.runs import add_run_id, open_run
+from benchmarks.studies.reranker_training import chosen_trial_data, item_recall
+from recsys.features import _days, pair_key, purchase_gaps
+from recsys.reranker import Reranker, group_ids, stack
+from recsys.schema import DEFAULT_K, Action
+from recsys.schema import Columns as C
+from recsys.split import model_history, target
 
 VARIANTS = ("group-weight", "pair-gap", "user-repeat", "category-cycle")
 

@@ -1,7 +1,7 @@
 """How well do plain repeat-purchase rankings do against the reranker, with the users given?
 
-    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/repeat_rankers.py
+    # from the repository root, on a finished run's folder (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.repeat_rankers
 
 Per validation window of the run, for each buyer of the pool (the item lists alone): recall@25 of
 - ``model``: the run's chosen trial refitted on the run's own training rows, ranking the run's candidates;
@@ -15,22 +15,17 @@ The paired difference per buyer against ``model`` ± its standard error is print
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from reranker_training import item_recall, validation_windows  # noqa: E402
-from runs import add_run_id, open_run  # noqa: E402
-
-from recsys.candidates.history import HistorySource  # noqa: E402
-from recsys.reranker import Reranker  # noqa: E402
-from recsys.schema import DEFAULT_K, Action  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import cut_names, model_history, target  # noqa: E402
+from benchmarks.runs import add_run_id, open_run, reader
+from benchmarks.studies.reranker_training import item_recall, validation_windows
+from recsys.candidates.history import HistorySource
+from recsys.reranker import Reranker
+from recsys.schema import DEFAULT_K, Action
+from recsys.schema import Columns as C
+from recsys.split import cut_names, model_history, target
 
 
 def list_recall(lists: pd.DataFrame, bought: pd.DataFrame, n_bought: pd.Series) -> np.ndarray:
@@ -65,7 +60,8 @@ def main() -> None:
     data = run["join_tables"].task.data
     params = run.data.best_params
     print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}")
-    rows = [getattr(data, f"rows_{name}").frame for name in cut_names(data.cuts, "train")]
+    shards = reader(data)
+    rows = [shards.rows(name) for name in cut_names(data.cuts, "train")]
     model = Reranker(params, seed=0).fit(rows, learnable=True)
     results: dict[str, list[np.ndarray]] = {}
     for name, (table, n_bought) in validation_windows(data).items():

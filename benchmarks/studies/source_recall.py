@@ -1,7 +1,7 @@
 """What a candidate source finds alone, and what it adds to the union of the others, on the validation windows.
 
-    python benchmarks/source_recall.py --data-dir ../shared/data/holdout-dev/completejourney-2017-03-15
-    python benchmarks/source_recall.py --preset default --extra neighbours neighbours:own_weight=0.5
+    python -m benchmarks.studies.source_recall --data-dir ../shared/data/holdout-dev/completejourney-2017-03-15
+    python -m benchmarks.studies.source_recall --preset default --extra neighbours neighbours:own_weight=0.5
 
 For each validation window (the flow's three), every source of the registry is fitted on the window's history
 and asked for its candidates for the user pool the flow scores (4 x --top-users); ``--extra`` adds sources that
@@ -17,27 +17,23 @@ window is given too.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recsys.buyers import user_pool  # noqa: E402
-from recsys.candidates import SOURCES, candidates_of, make_source  # noqa: E402
-from recsys.candidates.covisit import CovisitationSource  # noqa: E402
-from recsys.candidates.history import HistorySource  # noqa: E402
-from recsys.candidates.neighbours import NeighboursSource  # noqa: E402
-from recsys.cli import resolve_data_dir  # noqa: E402
-from recsys.data import load_dataset  # noqa: E402
-from recsys.experiment import pool_size  # noqa: E402
-from recsys.metrics import paired_difference, truth_sets  # noqa: E402
-from recsys.schema import DEFAULT_K  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import cut_names, make_cuts, model_history, target  # noqa: E402
+from recsys.buyers import user_pool
+from recsys.candidates import SOURCES, candidates_of, make_source
+from recsys.candidates.covisit import CovisitationSource
+from recsys.candidates.history import HistorySource
+from recsys.candidates.neighbours import NeighboursSource
+from recsys.cli import resolve_data_dir
+from recsys.data import load_dataset
+from recsys.metrics import paired_difference, truth_sets
+from recsys.schema import DEFAULT_K
+from recsys.schema import Columns as C
+from recsys.settings import RunSettings
+from recsys.split import cut_names, make_cuts, model_history, target
 
 EXTRA = {"neighbours": NeighboursSource, "history": HistorySource, "covisit": CovisitationSource}
 
@@ -75,7 +71,7 @@ def main(argv=None) -> None:
     for window in cut_names(cuts, "valid"):
         cut = cuts[window]
         hist = model_history(ds, cut)
-        pool = user_pool(hist, pool_size(0, args.top_users))
+        pool = user_pool(hist, RunSettings(top_users=args.top_users).pool)
         sets = truth_sets(target(ds.interactions, cut))
         sets = {u: s for u, s in sets.items() if u in set(pool)}
         sources = [(name, make_source(name), name) for name in SOURCES]

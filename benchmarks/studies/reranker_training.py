@@ -1,7 +1,7 @@
 """Does the reranker rank better with more training windows? Item recall of the pool's buyers by training set.
 
-    # in the folder of a finished run (e.g. one of benchmarks/flow_benchmark.py's workdirs)
-    METAFLOW_DATASTORE_SYSROOT_LOCAL=$PWD python benchmarks/reranker_training.py \
+    # from the repository root, on a finished run's folder (e.g. one of benchmarks/flow_benchmark.py's workdirs)
+    METAFLOW_DATASTORE_SYSROOT_LOCAL=RUN_FOLDER python -m benchmarks.studies.reranker_training \
         --variants 1:2:pool 3:2:pool 1:6:pool 1:6:all --seeds 0 1
 
 A variant ``step:n:who`` learns from ``n`` training cuts ``step`` days apart, the newest being the run's ``train``
@@ -15,31 +15,27 @@ each buyer of the pool (the 25 best-ranked candidates against everything they bo
 alone, the users being given.
 Printed: per window, the mean ± s.e. over the buyers of all windows, and the paired difference per buyer against
 the first variant's first seed ± its standard error (paired, so much smaller than the s.e. of either figure).
-Candidates and features of the extra cuts are made with the flow's own functions (``recsys.model``).
+Candidates and features of the extra cuts are made with the flow's own functions (``recsys.training``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # artifacts unpickle recsys objects
-
-from runs import add_run_id, open_run  # noqa: E402
-
-from recsys import buyers  # noqa: E402
-from recsys.candidates import SOURCES, candidates_of  # noqa: E402
-from recsys.model import cut_data, fit_sources  # noqa: E402
-from recsys.reranker import Reranker, learnable_rows  # noqa: E402
-from recsys.schema import DEFAULT_K  # noqa: E402
-from recsys.schema import Columns as C  # noqa: E402
-from recsys.split import Cut, cut_names, model_history, target  # noqa: E402
+from benchmarks.runs import add_run_id, open_run, reader
+from recsys import buyers
+from recsys.candidates import SOURCES, candidates_of
+from recsys.reranker import Reranker
+from recsys.schema import DEFAULT_K
+from recsys.schema import Columns as C
+from recsys.split import Cut, cut_names, model_history, target
+from recsys.training import fit_sources, shard_data
 
 
 def parse_variant(spec: str) -> tuple[int, int, str, int]:
@@ -56,7 +52,7 @@ def training_rows(ds, cut: Cut, pool_size: int, n_candidates: int, seed: int) ->
     bought = np.intersect1d(target(ds.interactions, cut)[C.USER].unique(), hist[C.USER].unique())
     fitted = fit_sources(list(SOURCES), hist, ds.items, ds.vectors, seed)
     cands = {s: f.recommend(bought, candidates_of(s, n_candidates)) for s, f in fitted.items()}
-    return learnable_rows(cut_data(ds, cut, bought, cands, learn_only=True).table), pool
+    return shard_data(ds, cut, bought, cands, learn_only=True).rows, pool
 
 
 def item_recall(table: pd.DataFrame, score: np.ndarray, n_bought: pd.Series, k: int) -> pd.Series:
@@ -76,9 +72,9 @@ def markdown(frame: pd.DataFrame) -> str:
 def validation_windows(data) -> dict[str, tuple[pd.DataFrame, pd.Series]]:
     """Per validation window of a run (``data``: its ``join_tables`` artifacts): the candidate rows of the pool's
     buyers and how many distinct items each bought."""
-    windows = {}
+    windows, tables = {}, reader(data)
     for name in cut_names(data.cuts, "valid"):
-        table = getattr(data, f"table_{name}").frame
+        table = tables.table(name)
         bought = target(data.ds.interactions, data.cuts[name])
         n_bought = bought[bought[C.USER].isin(table[C.USER].unique())].groupby(C.USER)[C.ITEM].nunique()
         windows[name] = (table[table[C.USER].isin(n_bought.index)], n_bought)
@@ -93,7 +89,8 @@ def chosen_trial_data(run):
     params = run.data.best_params
     print(f"RecsysFlow/{run.id} on {data.resolved_data_dir}; trial: {params.label}", flush=True)
     names = cut_names(data.cuts, "train")[: params.train_cuts]
-    rows = [getattr(data, f"rows_{name}").frame for name in names]
+    shards = reader(data)
+    rows = [shards.rows(name) for name in names]
     return data, params, names, rows, validation_windows(data)
 
 
