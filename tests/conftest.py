@@ -76,3 +76,14 @@ def tiny_dataset(tiny_dataset_dir):
     from recsys.data import load_dataset
 
     return load_dataset(tiny_dataset_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
+def setup(tiny_dataset):
+    """The tiny dataset with one training cut, one validation window and the final cut, and each cut's 400 users
+    scored (by activity: no buyer model), as the training and experiment tests share them."""
+    from recsys import training
+    from recsys.split import make_cuts
+
+    cuts = make_cuts(tiny_dataset.end, n_train=1)
+    return tiny_dataset, cuts, training.user_pools(tiny_dataset, cuts, 400)

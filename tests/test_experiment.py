@@ -20,19 +20,12 @@ from recsys.reranker import TrialParams, learnable_rows
 from recsys.schema import Action
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
-from recsys.split import Cut, make_cuts
+from recsys.split import Cut
 from recsys.training import fit_reranker, shard_data
 from tests.conftest import make_interactions, make_items
 
 SETTINGS = RunSettings(top_users=50, k=10, candidates=30, pool_size=400, train_cuts=1, buyer_cuts=4, valid_windows=1)
 PARAMS = TrialParams("Logloss", depth=3, iterations=30)
-
-
-@pytest.fixture(scope="module")
-def setup(tiny_dataset):
-    cuts = make_cuts(tiny_dataset.end, n_train=1)
-    pools = training.user_pools(tiny_dataset, cuts, 400)
-    return tiny_dataset, cuts, pools
 
 
 @pytest.fixture(scope="module")

@@ -48,13 +48,6 @@ def at(cands, name):
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_dataset):
-    cuts = make_cuts(tiny_dataset.end, n_train=1)
-    pools = training.user_pools(tiny_dataset, cuts, 400)
-    return tiny_dataset, cuts, pools
-
-
-@pytest.fixture(scope="module")
 def candidates(setup):
     return candidates_at(*setup)
 
