@@ -29,6 +29,8 @@ from recsys.frames import PackedFrame
 from recsys.metrics import buyer_recalls, diagnostics, familiarity_diagnostics, truth_sets
 from recsys.model import Prediction, TwoStageModel, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
+from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, RowKey
+from recsys.rows import table as row_table
 from recsys.schema import NO_ITEM, Action, source_columns, source_of_rank_column
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
@@ -252,7 +254,7 @@ PLAIN_FEATURES = (
     "i_view_7", "i_order_7", "i_users_7",  # the item's recent demand
 )  # fmt: skip
 #: The row of the plain two-stage model in the hypotheses and buyer-recall tables.
-PLAIN_ROW = "plain two-stage"
+PLAIN_ROW = RowKey(PLAIN).name
 
 
 def plain_table(table: pd.DataFrame | PackedFrame) -> pd.DataFrame:
@@ -512,27 +514,27 @@ def hypothesis_table(
 ) -> pd.DataFrame:
     """Validation diagnostics of the chosen model next to the baselines, each source alone and, when given, the
     chosen recipe retrained without each source (:func:`sources_removed`) and the plain two-stage model
-    (:func:`plain_two_stage`)."""
-    return pd.DataFrame(
-        named_rows(
+    (:func:`plain_two_stage`): a :func:`recsys.rows.table`, the chosen strategy's row first."""
+    return row_table(
+        keyed_rows(
             valid_results, strategy, baseline_results, source_alone_results, source_removed_results, plain_results
         )
-    ).T
+    )
 
 
-def named_rows(
+def keyed_rows(
     valid: dict, strategy: str, baseline: dict, alone: dict, removed: dict | None = None, plain=None
-) -> dict:
-    """The rows of the hypotheses, named as the report reads them: ``reranker (<strategy>)`` (the chosen one
-    first), ``baseline: <name>``, ``source alone: <source>``, ``source removed: <source>`` and :data:`PLAIN_ROW`."""
-    rows = {f"reranker ({strategy})": valid[strategy]}
-    rows.update({f"reranker ({s})": r for s, r in valid.items() if s != strategy})
-    rows.update({f"baseline: {n}": r for n, r in baseline.items()})
-    rows.update({f"source alone: {n}": r for n, r in alone.items()})
-    rows.update({f"source removed: {n}": r for n, r in (removed or {}).items()})
+) -> dict[RowKey, object]:
+    """The rows of the hypotheses by :class:`~recsys.rows.RowKey`: the reranker under each strategy (the chosen one
+    first), the baselines, each source alone, each source removed and the plain two-stage model."""
+    out = {RowKey(RERANKER, strategy): valid[strategy]}
+    out.update({RowKey(RERANKER, s): r for s, r in valid.items() if s != strategy})
+    out.update({RowKey(BASELINE, n): r for n, r in baseline.items()})
+    out.update({RowKey(ALONE, n): r for n, r in alone.items()})
+    out.update({RowKey(REMOVED, n): r for n, r in (removed or {}).items()})
     if plain is not None:
-        rows[PLAIN_ROW] = plain
-    return rows
+        out[RowKey(PLAIN)] = plain
+    return out
 
 
 def best_trial_recalls(outcomes: list[TrialOutcome]) -> BuyerRecalls:
@@ -544,10 +546,6 @@ def best_trial_recalls(outcomes: list[TrialOutcome]) -> BuyerRecalls:
         if best.validation.buyer_recalls:
             out[objective] = best.validation.buyer_recalls[best.validation.strategy]
     return out
-
-
-#: The buyer-recall rows of the best trial of each objective (:func:`buyer_recall_table`'s ``trials``).
-BEST_TRIAL_ROW = "best trial: {}"
 
 
 @dataclass
@@ -562,15 +560,15 @@ class RowRecalls:
     plain: dict[str, pd.Series] | None = None
 
 
-def buyer_recall_table(rows: RowRecalls, strategy: str, trials: BuyerRecalls | None = None) -> pd.DataFrame:
+def buyer_recall_table(recalls: RowRecalls, strategy: str, trials: BuyerRecalls | None = None) -> pd.DataFrame:
     """The recall per buyer behind every row of :func:`hypothesis_table`, and of the best trial of each objective
-    (``trials``, :func:`best_trial_recalls`, as rows ``best trial: <objective>``), one line per (row, window,
+    (``trials``, :func:`best_trial_recalls`, as rows of kind ``best trial``), one line per (row, window,
     buyer): what the report's paired verdicts read (small: a row holds each window's buyers once)."""
-    named = named_rows(rows.valid, strategy, rows.baseline, rows.alone, rows.removed, rows.plain)
-    named.update({BEST_TRIAL_ROW.format(o): r for o, r in (trials or {}).items()})
+    keyed = keyed_rows(recalls.valid, strategy, recalls.baseline, recalls.alone, recalls.removed, recalls.plain)
+    keyed.update({RowKey(BEST_TRIAL, o): r for o, r in (trials or {}).items()})
     frames = [
-        pd.DataFrame({"row": name, "window": w, C.USER: values.index.to_numpy(), "recall": values.to_numpy()})
-        for name, by_window in named.items()
+        pd.DataFrame({"row": key.name, "window": w, C.USER: values.index.to_numpy(), "recall": values.to_numpy()})
+        for key, by_window in keyed.items()
         for w, values in by_window.items()
     ]
     if not frames:

@@ -17,6 +17,7 @@ from recsys.features import drop_source
 from recsys.frames import PackedFrame
 from recsys.model import Prediction, SecondStage, TwoStageModel
 from recsys.reranker import TrialParams, learnable_rows
+from recsys.rows import RowKey
 from recsys.schema import Action
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
@@ -271,8 +272,10 @@ def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, data, c
     assert choice.best is experiment.best_outcome(outcomes)
     artifacts = choice.artifacts()
     hypotheses, recalls = artifacts["hypotheses"], artifacts["buyer_recalls"]
-    kinds = {name.split(":")[0] for name in hypotheses.index}
-    assert {"baseline", "source alone", "source removed", experiment.PLAIN_ROW} <= kinds
+    assert {"baseline", "source alone", "source removed", "plain two-stage"} <= set(hypotheses["kind"])
+    assert [RowKey(k, s).name for k, s in zip(hypotheses["kind"], hypotheses["subject"], strict=True)] == list(
+        hypotheses.index
+    )
     assert artifacts["best_params"] == choice.best.params and artifacts["valid_recall"] == choice.best.recall
     # every hypothesis row keeps its recall per buyer, named alike: the mean is the row's recall
     rows = [r for r in recalls["row"].unique() if not r.startswith("best trial")]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.report.summaries import feature_label, source_label, strategy_label
+from recsys.rows import ALONE, REMOVED, of_kind
 from recsys.schema import Action
 
 #: The stages of the action funnel, in order.
@@ -107,9 +108,8 @@ def candidate_recall_figure(table: pd.DataFrame) -> bytes:
 def source_figure(hypotheses: pd.DataFrame) -> bytes:
     plt = _plt()
     recall = hypotheses["recall"].astype(float)
-    alone = recall[recall.index.str.startswith("source alone: ")].rename(lambda s: source_label(s.split(": ", 1)[1]))
-    removed = recall[recall.index.str.startswith("source removed: ")].rename(
-        lambda s: source_label(s.split(": ", 1)[1])
+    alone, removed = (
+        of_kind(hypotheses, kind)["recall"].astype(float).rename(source_label) for kind in (ALONE, REMOVED)
     )
     frame = pd.DataFrame({"this source alone": alone, "all sources but this one": removed}).sort_index(ascending=False)
     fig, ax = plt.subplots(figsize=(8, 3.6))

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from recsys.experiment import BEST_TRIAL_ROW, PLAIN_ROW
 from recsys.metrics import paired_difference
+from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, RowKey, keys, of_kind
+from recsys.rows import table as row_table
 from recsys.schema import Action
 from recsys.schema import Columns as C
 from recsys.split import cut_kind
@@ -232,21 +233,19 @@ def feature_label(name: str) -> str:
     return " ".join(words)
 
 
-def row_label(name: str) -> str:
-    """A hypothesis or validation row name (``reranker (p_buy)``, ``baseline: organisers``, ``source alone: als``)
-    as a person reads it."""
-    if name.startswith("reranker ("):
-        return f"reranker, users by {strategy_label(name[len('reranker (') : -1])}"
-    kind, _, what = name.partition(": ")
-    if kind == "baseline":
-        return BASELINE_LABELS.get(what, what)
-    if kind == "source alone":
-        return f"only {source_label(what)}"
-    if kind == "source removed":
-        return f"all but {source_label(what)}"
-    if name == PLAIN_ROW:
+def row_label(key: RowKey) -> str:
+    """A hypothesis or validation row (:class:`~recsys.rows.RowKey`) as a person reads it."""
+    if key.kind == RERANKER:
+        return f"reranker, users by {strategy_label(key.subject)}"
+    if key.kind == BASELINE:
+        return BASELINE_LABELS.get(key.subject, key.subject)
+    if key.kind == ALONE:
+        return f"only {source_label(key.subject)}"
+    if key.kind == REMOVED:
+        return f"all but {source_label(key.subject)}"
+    if key.kind == PLAIN:
         return PLAIN_LABEL
-    return name
+    return key.name
 
 
 METRIC_COLUMNS = ("recall", "recall_se", "buyers_captured", "recall_selected")
@@ -255,8 +254,10 @@ METRIC_COLUMNS = ("recall", "recall_se", "buyers_captured", "recall_selected")
 def metric_table(frame: pd.DataFrame, columns=METRIC_COLUMNS):
     """Rows with readable names, the given diagnostics with readable headers."""
     cols = [c for c in columns if c in frame]
-    out = frame[cols].rename(index=row_label, columns=METRIC_LABELS)
-    out.index.name = ""
+    out = frame[cols].rename(columns=METRIC_LABELS)
+    out.index = pd.Index(
+        [name if key is None else row_label(key) for name, key in zip(frame.index, keys(frame), strict=True)], name=""
+    )
     return out
 
 
@@ -281,13 +282,12 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def validation_table(summary: dict) -> pd.DataFrame:
     """The reranker under each selection strategy next to the baselines (validation), best first."""
-    rows = {f"reranker ({s})": r for s, r in summary["valid_results"].items()}
-    rows.update({f"baseline: {n}": r for n, r in summary["baselines"].items()})
-    frame = pd.DataFrame(rows).T
+    rows = {RowKey(RERANKER, s): r for s, r in summary["valid_results"].items()}
+    rows.update({RowKey(BASELINE, n): r for n, r in summary["baselines"].items()})
+    frame = row_table(rows, "validation")
     for column in ("recall_se", "ceiling"):
         if column not in frame:
             frame[column] = np.nan
-    frame.index.name = "validation"
     return frame.sort_values("recall", ascending=False)
 
 
@@ -298,7 +298,7 @@ def compare(a: dict, b: dict, paired: tuple[float, float] | None = None) -> str:
     ``paired``: the difference and its standard error computed buyer by buyer over the same windows
     (:func:`recsys.metrics.paired_difference`), the right error for two rows scored on the same buyers. Without
     it the error is sqrt(se_a² + se_b²), which ignores that the two figures share their hard and easy buyers:
-    conservative, never optimistic (3-8 times the paired error on the dev cases, README "Hypotheses")."""
+    conservative, never optimistic (3-8 times the paired error on the dev cases, docs/results.md "Hypotheses")."""
     if paired is not None and not math.isnan(paired[1]):
         diff, margin = paired[0], 2 * paired[1]
     else:
@@ -363,13 +363,17 @@ def truth_sentence(test: dict, bold: bool = False) -> str:
     )
 
 
+def _reranker_rows(*strategies: str) -> list[str]:
+    return [RowKey(RERANKER, s).name for s in strategies]
+
+
 def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
     """The run's hypotheses, each as ``what is compared``, the two recalls ± s.e., the difference buyer by buyer
     ± its standard error (runs that stored the recall per buyer) and a verdict from that difference's interval
     (from the two figures' intervals otherwise: :func:`compare`)."""
     valid, best = summary["valid_results"], summary["best"]
     chosen = valid[best["strategy"]]
-    chosen_row = f"reranker ({best['strategy']})"
+    chosen_row = RowKey(RERANKER, best["strategy"]).name
     recalls = summary.get("buyer_recalls")
     rows = []
 
@@ -384,30 +388,31 @@ def hypothesis_verdicts(summary: dict) -> pd.DataFrame:
     baselines = summary["baselines"]
     top_baseline = max(baselines, key=lambda n: baselines[n]["recall"])
     add(f"the model beats the {BASELINE_LABELS.get(top_baseline, top_baseline)}", chosen, baselines[top_baseline],
-        chosen_row, f"baseline: {top_baseline}")  # fmt: skip
+        chosen_row, RowKey(BASELINE, top_baseline).name)  # fmt: skip
     if "activity" in valid and "expected_recall" in valid:
         add("users by P(buy) × expected recall beat users by recent activity", valid["expected_recall"],
-            valid["activity"], "reranker (expected_recall)", "reranker (activity)")  # fmt: skip
+            valid["activity"], *_reranker_rows("expected_recall", "activity"))  # fmt: skip
     if "p_buy" in valid and "expected_recall" in valid:
         add("expected recall adds to P(buy) alone", valid["expected_recall"], valid["p_buy"],
-            "reranker (expected_recall)", "reranker (p_buy)")  # fmt: skip
+            *_reranker_rows("expected_recall", "p_buy"))  # fmt: skip
     trials = summary["trials"]
     if trials["objective"].nunique() > 1:
         best_of = trials.sort_values("recall", ascending=False).drop_duplicates("objective").set_index("objective")
         objectives = list(best_of.index[:2])
         add(f"{objectives[0]} beats {objectives[1]} (best trial of each)", best_of.loc[objectives[0]].to_dict(),
-            best_of.loc[objectives[1]].to_dict(), *(BEST_TRIAL_ROW.format(o) for o in objectives))  # fmt: skip
+            best_of.loc[objectives[1]].to_dict(), *(RowKey(BEST_TRIAL, o).name for o in objectives))  # fmt: skip
     hypotheses = summary.get("hypotheses")
     if hypotheses is not None:
-        alone = hypotheses[hypotheses.index.str.startswith("source alone: ")]
+        alone = of_kind(hypotheses, ALONE)
         if len(alone):
             top = alone["recall"].astype(float).idxmax()
-            add(f"the reranker adds to its best single source ({source_label(top.split(': ', 1)[1])})", chosen,
-                alone.loc[top].to_dict(), chosen_row, top)  # fmt: skip
-        if PLAIN_ROW in hypotheses.index and not math.isnan(float(hypotheses.loc[PLAIN_ROW, "recall"])):
-            add(f"the reranker beats a {PLAIN_LABEL}", chosen, hypotheses.loc[PLAIN_ROW].to_dict(), chosen_row,
-                PLAIN_ROW)  # fmt: skip
-        for name, row in hypotheses[hypotheses.index.str.startswith("source removed: ")].iterrows():
-            add(f"{source_label(name.split(': ', 1)[1])}{PER_SOURCE_HYPOTHESIS}", chosen,
-                row.to_dict(), chosen_row, name)  # fmt: skip
+            add(f"the reranker adds to its best single source ({source_label(top)})", chosen,
+                alone.loc[top].to_dict(), chosen_row, RowKey(ALONE, top).name)  # fmt: skip
+        plain = of_kind(hypotheses, PLAIN)
+        if len(plain) and not math.isnan(float(plain["recall"].iloc[0])):
+            add(f"the reranker beats a {PLAIN_LABEL}", chosen, plain.iloc[0].to_dict(), chosen_row,
+                RowKey(PLAIN).name)  # fmt: skip
+        for source, row in of_kind(hypotheses, REMOVED).iterrows():
+            add(f"{source_label(source)}{PER_SOURCE_HYPOTHESIS}", chosen, row.to_dict(), chosen_row,
+                RowKey(REMOVED, source).name)  # fmt: skip
     return pd.DataFrame(rows).set_index("hypothesis")

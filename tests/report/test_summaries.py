@@ -8,6 +8,7 @@ import pytest
 
 from recsys import experiment, report
 from recsys.buyers import STRATEGIES, select_users
+from recsys.rows import BASELINE, PLAIN, RERANKER, RowKey
 from tests.report.conftest import _recalls, selection_scores
 
 
@@ -88,9 +89,9 @@ def test_feature_and_row_labels():
     assert report.feature_label("ui_days_since_order") == "user × item: days since order"
     assert report.feature_label("s_popular_category_rank") == "popular in the user's categories: rank"
     assert report.feature_label("u_addb_7") == "user: basket adds (7 d)"
-    assert report.row_label("baseline: organisers").startswith("organisers'")
-    assert report.row_label("reranker (p_buy)") == "reranker, users by P(buy) alone"
-    assert report.row_label(experiment.PLAIN_ROW) == report.PLAIN_LABEL
+    assert report.row_label(RowKey(BASELINE, "organisers")).startswith("organisers'")
+    assert report.row_label(RowKey(RERANKER, "p_buy")) == "reranker, users by P(buy) alone"
+    assert report.row_label(RowKey(PLAIN)) == report.PLAIN_LABEL
 
 
 def test_display_table_formats_floats_and_keeps_the_index():
