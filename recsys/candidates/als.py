@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys.candidates.ann import EXACT_ITEMS, InnerProductSearch
 from recsys.candidates.base import (
     ACTION_WEIGHTS,
     CandidateSource,
@@ -25,6 +26,10 @@ class ALSSource(CandidateSource):
     8 iterations: the same candidate recall@50 as 15 (within 0.007 either way on the validation cuts of `full`,
     `default` and both dev cases, ``benchmarks/studies/als_iterations.py``) in half the fit time (10 s instead of
     19 s per cut at the real volume, where ALS was the longest branch).
+
+    Up to ``exact_items`` items each user's scores are computed against every item (``model.recommend``); above,
+    through an approximate inner-product index over the item factors
+    (:class:`~recsys.candidates.ann.InnerProductSearch`), whose cost does not grow with users x items.
     """
 
     name = "als"
@@ -39,6 +44,7 @@ class ALSSource(CandidateSource):
         seed: int = 0,
         threads: int = 2,
         weights: dict[int, float] = ACTION_WEIGHTS,
+        exact_items: int = EXACT_ITEMS,
     ):
         self.factors = factors
         self.iterations = iterations
@@ -48,6 +54,7 @@ class ALSSource(CandidateSource):
         self.seed = seed
         self.threads = threads
         self.weights = weights
+        self.exact_items = exact_items
 
     def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
         from implicit.cpu.als import AlternatingLeastSquares
@@ -66,6 +73,10 @@ class ALSSource(CandidateSource):
             )
             if matrix.nnz:
                 self.model_.fit(matrix, show_progress=False)
+        # above the exact limit, users' top items come from an approximate index over the item factors
+        limit = getattr(self, "exact_items", EXACT_ITEMS)  # a source saved before the limit existed
+        big = matrix.nnz and matrix.shape[1] > limit
+        self.search_ = InnerProductSearch(self.model_.item_factors, limit, self.seed) if big else None
         return self
 
     def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:
@@ -76,7 +87,10 @@ class ALSSource(CandidateSource):
         if not len(known) or not matrix.nnz:
             return empty_candidates()
         n = min(n, matrix.shape[1])
-        ids, scores = self.model_.recommend(known, matrix[known], N=n, filter_already_liked_items=False)
+        if getattr(self, "search_", None) is not None:
+            scores, ids = self.search_.search(self.model_.user_factors[known], n)
+        else:
+            ids, scores = self.model_.recommend(known, matrix[known], N=n, filter_already_liked_items=False)
         frame = pd.DataFrame(
             {
                 C.USER: np.repeat(known, ids.shape[1]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys.candidates.ann import EXACT_ITEMS, InnerProductSearch
 from recsys.candidates.base import (
     ACTION_WEIGHTS,
     CandidateSource,
@@ -18,7 +19,8 @@ from recsys.schema import Columns as C
 
 
 class EmbeddingSource(CandidateSource):
-    """Exact inner-product search (``faiss.IndexFlatIP``) over L2-normalised title vectors of catalog items.
+    """Inner-product search over L2-normalised title vectors of catalog items: exact (``faiss.IndexFlatIP``) up to
+    ``exact_items`` items, approximate above (:class:`~recsys.candidates.ann.InnerProductSearch`).
 
     The user's query is the normalised, action- and recency-weighted mean of the vectors of their last
     ``user_items`` items; score = cosine similarity. Users whose items have no vector get no candidates.
@@ -26,14 +28,19 @@ class EmbeddingSource(CandidateSource):
 
     name = "faiss"
 
-    def __init__(self, user_items: int = 10, half_life_days: float = 2.0, weights: dict[int, float] = ACTION_WEIGHTS):
+    def __init__(
+        self,
+        user_items: int = 10,
+        half_life_days: float = 2.0,
+        weights: dict[int, float] = ACTION_WEIGHTS,
+        exact_items: int = EXACT_ITEMS,
+    ):
         self.user_items = user_items
         self.half_life_days = half_life_days
         self.weights = weights
+        self.exact_items = exact_items
 
     def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
-        import faiss
-
         rows = items[C.VECTOR_ROW].to_numpy()
         has_vec = rows >= 0
         if vectors is None or not has_vec.any():
@@ -46,8 +53,7 @@ class EmbeddingSource(CandidateSource):
         self.item_vectors_ /= np.maximum(norms, 1e-12)
         searchable = has_vec & items[C.IN_CATALOG].to_numpy(bool)
         self.index_items_ = np.flatnonzero(searchable)
-        self.index_ = faiss.IndexFlatIP(dim)
-        self.index_.add(self.item_vectors_[self.index_items_])
+        self.search_ = InnerProductSearch(self.item_vectors_[self.index_items_], self.exact_items)
 
         events = item_events(history, self.weights)
         events = events[has_vec[events[C.ITEM].to_numpy()]]
@@ -55,17 +61,19 @@ class EmbeddingSource(CandidateSource):
         return self
 
     def __getstate__(self):
-        # a FAISS index does not pickle: store the vectors it holds and rebuild it on load (exact search, so the
-        # rebuilt index answers identically)
-        return {k: v for k, v in self.__dict__.items() if k != "index_"}
+        # an exact index holds nothing but the item vectors: store them once and rebuild it on load (the rebuilt
+        # index answers identically); an approximate one is stored as it is (its lists were learnt)
+        search = self.__dict__.get("search_")
+        if search is not None and search.exact:
+            return {k: v for k, v in self.__dict__.items() if k != "search_"}
+        return self.__dict__
 
     def __setstate__(self, state):
+        state = {k: v for k, v in state.items() if k != "index_"}  # models saved before InnerProductSearch
         self.__dict__.update(state)
-        if "item_vectors_" in state:
-            import faiss
-
-            self.index_ = faiss.IndexFlatIP(self.item_vectors_.shape[1])
-            self.index_.add(self.item_vectors_[self.index_items_])
+        self.__dict__.setdefault("exact_items", EXACT_ITEMS)
+        if "item_vectors_" in state and "search_" not in state:
+            self.search_ = InnerProductSearch(self.item_vectors_[self.index_items_], exact_items=len(self.index_items_))
 
     def user_queries(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(users with a profile, their normalised query vectors)."""
@@ -84,7 +92,7 @@ class EmbeddingSource(CandidateSource):
         if not len(codes):
             return empty_candidates()
         n = min(n, len(self.index_items_))
-        sims, idx = self.index_.search(queries, n)
+        sims, idx = self.search_.search(queries, n)
         valid = idx >= 0
         frame = pd.DataFrame(
             {
