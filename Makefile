@@ -12,7 +12,7 @@ MODEL ?= models:/stokman-recommender@champion
 PORT ?= 5001
 UI_PORT ?= 5000
 
-.PHONY: help setup run test lint baseline serve ui present notebook clean
+.PHONY: help setup run test lint baseline serve ui present notebook drill clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,13 +20,16 @@ help: ## list the targets
 
 $(TOOLS)/bin/poetry:
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet "poetry==$(POETRY_VERSION)"
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "poetry==$(POETRY_VERSION)"
 
 .venv/.installed: $(TOOLS)/bin/poetry pyproject.toml poetry.lock
 	$(POETRY) check --lock
 	# one package at a time: mlflow, mlflow-skinny and mlflow-tracing ship the same files, and installed in parallel
 	# with --compile a file's bytecode could be compiled while another package rewrote it (a broken mlflow import)
-	POETRY_INSTALLER_PARALLEL=false $(POETRY) install --no-interaction --compile
+	# quiet unless it fails: the install prints ~2,000 lines; its log stays in .tools/install.log
+	@echo "installing the locked dependencies into .venv/ (log: $(TOOLS)/install.log)"
+	@POETRY_INSTALLER_PARALLEL=false $(POETRY) install --no-interaction --compile > $(TOOLS)/install.log 2>&1 \
+		|| { tail -40 $(TOOLS)/install.log; echo "the install failed; full log: $(TOOLS)/install.log"; exit 1; }
 	touch $@
 
 setup: .venv/.installed ## install poetry (.tools/) and the locked dependencies (.venv/)
@@ -50,6 +53,9 @@ notebook: setup ## open notebooks/explore_run.ipynb in Jupyter (installs the opt
 	$(POETRY) install --no-interaction --with notebook
 	.venv/bin/jupyter notebook notebooks/explore_run.ipynb $(ARGS)
 
+drill: setup ## the failure drill (a killed step, then resume) in a scratch folder: your results stay as they are
+	bash tools/drill.sh $(ARGS)
+
 lint: setup ## ruff check and ruff format --check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
@@ -58,5 +64,5 @@ test: lint ## lint, then the whole test suite (ARGS="-m 'not slow'" skips the fl
 	.venv/bin/python -m pytest $(ARGS)
 
 clean: ## remove every run output (Metaflow datastore, MLflow, CatBoost files, data cache, submission, slides)
-	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic submission*.csv presentation \
+	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic submission*.csv submission*.csv.json presentation \
 		report.html talk shots

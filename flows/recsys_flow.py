@@ -31,6 +31,7 @@ from recsys import experiment, pipeline, shards, training  # noqa: E402
 from recsys.buyers import DEFAULT_BUYER_CUTS  # noqa: E402
 from recsys.frames import PackedFrame  # noqa: E402
 from recsys.progress import setup_logging  # noqa: E402
+from recsys.promotion import DEFAULT_PROMOTE  # noqa: E402
 from recsys.reranker import DEFAULT_GRID  # noqa: E402
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
 from recsys.settings import (  # noqa: E402
@@ -158,6 +159,18 @@ class RecsysFlow(FlowSpec):
         help="Also score a plain two-stage model in the reranker's place (one more fit, on the newest training "
         "cut): the yardstick of the item lists, the 'plain two-stage' hypothesis",
     )
+    promote = Parameter(
+        "promote",
+        default=DEFAULT_PROMOTE,
+        help="When the new model becomes its lineage's champion: if-better (a fair comparison with the current one, "
+        "README 'Champion'), always, or never (register only)",
+    )
+    lineage = Parameter(
+        "lineage",
+        default="",
+        help="The data lineage the model belongs to (champions are per lineage); empty: the data folder's name, or "
+        "synthetic-<preset>-seed<seed>",
+    )
     tracking_uri = Parameter("tracking-uri", default="", help="MLflow URI; empty: $MLFLOW_TRACKING_URI or sqlite")
     experiment = Parameter("experiment", default="stokman-recsys", help="MLflow experiment")
     model_name = Parameter("model-name", default="stokman-recommender", help="MLflow registered model name")
@@ -188,17 +201,19 @@ class RecsysFlow(FlowSpec):
     def start(self):
         """Check the parameters, the data folder and the tracking server, load and validate the data, fix the cuts."""
         self.settings = self._settings()
-        trials = pipeline.check_run(self.settings, self.grid)  # fail fast on a bad grid or parameter
-        spec = pipeline.DataSpec(self.data_dir, self.preset, self.stitch_identities)
+        trials = pipeline.check_run(self.settings, self.grid, self.promote)  # fail fast on a bad parameter
+        spec = pipeline.DataSpec(self.data_dir, self.preset, self.stitch_identities, self.lineage)
         data_dir = pipeline.locate_data(spec, self.seed)  # a wrong --data-dir stops here, before MLflow
         self.ids = pipeline.RunIds(current.flow_name, current.run_id, current.username, pipeline.git_commit(ROOT))
-        options = {"data_dir": spec.label, "grid": self.grid, "ablation": self.ablation, "plain": self.plain}
+        self.data_lineage = spec.lineage_of(self.seed)
+        options = {"data_dir": spec.label, "lineage": self.data_lineage, "grid": self.grid}
+        options.update(ablation=self.ablation, plain=self.plain, promote=self.promote)
         self.mlflow_uri, self.mlflow_run_id = pipeline.open_tracking(
             self.tracking_uri, self.experiment, self.ids, {**self.settings.as_dict(), **options}
         )
         started = pipeline.load_run(self.settings, spec, data_dir, trials)
         store(self, started.artifacts())
-        self.data_fingerprint = pipeline.tag_data(self.mlflow_uri, self.mlflow_run_id, started)
+        self.data_fingerprint = pipeline.tag_data(self.mlflow_uri, self.mlflow_run_id, started, self.data_lineage)
         if started.note:
             print(started.note)
         self.next(self.buyer_model)
@@ -395,10 +410,7 @@ class RecsysFlow(FlowSpec):
     def final(self):
         """Retrain the chosen recipe on the newest labelled cuts into the run's two-stage model, and write the
         submission for the days after the log with that model (the object the run registers and serves)."""
-        from recsys.evaluation import score_truth
         from recsys.model import SecondStage, TwoStageModel
-        from recsys.report import submission_lines
-        from recsys.submission import write_checked_submission
 
         maybe_fail("final")
         reader = shards.ArtifactReader(self, self.shard_plan)
@@ -411,11 +423,9 @@ class RecsysFlow(FlowSpec):
         )
         self.submission, self.final_table_head = result.submission, result.example
         self.feature_importance = reranker.feature_importance()
-        self.output_path = str(
-            write_checked_submission(self.submission, self.ds.items["product_id"], self.output, self.k, self.top_users)
-        )
-        self.test_results = score_truth(self.ds, self.truth, result.recs, self.k, self.top_users)
-        print("\n".join(submission_lines(self.output_path, len(self.submission), self.test_results)))
+        out = pipeline.write_output(self, self.ids, result.recs)  # never over another lineage's file
+        self.output_path, self.test_results = out.path, out.test_results
+        print("\n".join(out.lines))
         forget(self)
         self.next(self.track)
 
@@ -423,7 +433,8 @@ class RecsysFlow(FlowSpec):
     def track(self):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
         run's two-stage model registered as the champion pyfunc model."""
-        self.mlflow = pipeline.track(self, self.ids)
+        self.mlflow = pipeline.track(self, self.ids, current.run_id)
+        print("\n".join(self.mlflow["promotion"]))
         forget(self, "model", "submission")
         self.next(self.end)
 
@@ -436,16 +447,10 @@ class RecsysFlow(FlowSpec):
 
         self.report_summary = report.summarize(self, current.run_id, getattr(self, "_graph_info", None))
         current.card.extend(report.card_components(*report.build_slides(self.report_summary)))
-        summary = report.console_summary(
-            self.report_summary,
-            output_path=self.output_path,
-            n_users=len(self.submission),
-            k=self.k,
-            model_name=self.model_name,
-            data_dir=self.resolved_data_dir,
-            flow_file=report.short_path(__file__),
-            python=report.short_path(sys.executable),
-        )
+        closing = report.Closing(self.output_path, len(self.submission), self.k, self.model_name,
+                                 self.resolved_data_dir, report.short_path(__file__), report.short_path(sys.executable),
+                                 example_user=str(self.submission["user_id"].iloc[0]))  # fmt: skip
+        summary = report.console_summary(self.report_summary, closing)
         print(summary)
 
 

@@ -122,7 +122,7 @@ def cmd_recommend(args) -> int:
         print(frame.to_json(orient="records", indent=1))
     else:
         with pd.option_context("display.max_rows", None, "display.width", 160):
-            print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            print(frame.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4f}"))
     return 0
 
 

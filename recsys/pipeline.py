@@ -16,15 +16,22 @@ from recsys.split import cut_names
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where a run's data comes from: a folder of the four files, or the embedded synthetic ``preset``."""
+    """Where a run's data comes from: a folder of the four files, or the embedded synthetic ``preset``; and the
+    lineage its models belong to (empty: :func:`recsys.promotion.default_lineage`)."""
 
     data_dir: str = ""
     preset: str = "default"
     stitch_identities: bool = False
+    lineage: str = ""
 
     @property
     def label(self) -> str:
         return self.data_dir or f"synthetic:{self.preset}"
+
+    def lineage_of(self, seed: int) -> str:
+        from recsys.promotion import default_lineage
+
+        return self.lineage or default_lineage(self.data_dir, self.preset, seed)
 
 
 @dataclass
@@ -58,8 +65,13 @@ def git_commit(root) -> str:
     return commit(root)
 
 
-def check_run(settings: RunSettings, grid: str) -> list[TrialParams]:
-    """The --grid trials, once ``settings`` and the grid are valid (``ValueError`` naming each problem)."""
+def check_run(settings: RunSettings, grid: str, promote: str = "if-better") -> list[TrialParams]:
+    """The --grid trials, once ``settings``, the grid and the --promote mode are valid (``ValueError`` naming each
+    problem)."""
+    from recsys.promotion import PROMOTE_MODES
+
+    if promote not in PROMOTE_MODES:
+        raise ValueError(f"--promote must be one of {', '.join(PROMOTE_MODES)}, got {promote!r}")
     trials = parse_grid(grid, train_cuts=settings.train_cuts)
     settings.check(trials)
     return trials
@@ -89,6 +101,32 @@ def load_run(settings: RunSettings, spec: DataSpec, data_dir: str, trials: list[
     cuts, note = run_cuts(ds, settings)
     trials = cap_train_cuts(trials, len(cut_names(cuts, "train"))) if note else trials
     return Started(data_dir, ds, truth_file(data_dir), cuts, trials, note)
+
+
+@dataclass
+class Output:
+    """Where the final step put the submission, its score against the data's truth file ({} without one), and
+    what it prints."""
+
+    path: str
+    test_results: dict
+    lines: list[str]
+
+
+def write_output(data, ids: RunIds, recs: dict) -> Output:
+    """Validate the run's submission (``data.submission``) against the catalog and write it to ``data.output``
+    (beside it when that file is another lineage's: :func:`recsys.submission.place_submission`), and score the
+    lists ``recs`` against the truth file, if the data has one."""
+    from recsys.evaluation import score_truth
+    from recsys.report import submission_lines
+    from recsys.submission import Provenance, place_submission, validate_submission
+
+    validate_submission(data.submission, data.ds.items["product_id"], data.k, data.top_users)
+    provenance = Provenance(ids.name, data.data_lineage, data.data_fingerprint)
+    path, note = place_submission(data.submission, data.output, provenance)
+    test_results = score_truth(data.ds, data.truth, recs, data.k, data.top_users)
+    lines = submission_lines(str(path), len(data.submission), test_results)
+    return Output(str(path), test_results, [*lines, note] if note else lines)
 
 
 @dataclass(frozen=True)
@@ -121,33 +159,67 @@ def open_tracking(uri: str, experiment: str, ids: RunIds, params: dict) -> tuple
     return uri, start_flow_run(tracking_uri=uri, experiment=experiment, run_name=ids.name, tags=tags, params=params)
 
 
-def tag_data(uri: str, run_id: str, started: Started) -> str:
-    """Tag the MLflow run with the data's fingerprint (and the training cuts used, on a short log); returns the
-    fingerprint."""
-    from recsys.tracking import data_fingerprint, set_run_tags
+def tag_data(uri: str, run_id: str, started: Started, lineage: str) -> str:
+    """Tag the MLflow run with the data's fingerprint and lineage (and the training cuts used, on a short log),
+    and log the data as the run's dataset input (source, fingerprint, counts); returns the fingerprint."""
+    from recsys.schema import Columns as C
+    from recsys.tracking import data_fingerprint, log_dataset, set_run_tags
 
     fingerprint = data_fingerprint(started.data_dir)
-    tags = {"data_fingerprint": fingerprint}
+    tags = {"data_fingerprint": fingerprint, "lineage": lineage}
     if started.note:
         tags["train_cuts_used"] = str(len(cut_names(started.cuts, "train")))
     set_run_tags(uri, run_id, tags)
+    report, ts = started.ds.report, started.ds.interactions[C.TS]
+    facts = {"lineage": lineage, **{k: str(report.get(k, "")) for k in ("events", "exploded_rows", "users", "items")}}
+    facts.update(first_event=f"{ts.min():%Y-%m-%d %H:%M}", last_event=f"{ts.max():%Y-%m-%d %H:%M}")
+    log_dataset(uri, run_id, started.data_dir, fingerprint, facts)
     return fingerprint
 
 
-def track(data, ids: RunIds) -> dict[str, str]:
+def track(data, ids: RunIds, current_run_id: str) -> dict:
     """Finish the flow's MLflow run from its artifacts (``data``: the ``track`` step's ``self``): metrics, tables,
     plots, the submission, the reranker, and the run's two-stage model (``data.model``, the object the submission
-    was written with) registered as the champion pyfunc model."""
+    was written with) registered as a new version, its champion aliases gated by ``data.promote``. A resumed run
+    (``current_run_id`` other than the one that opened the MLflow run) says both ids in the run's name and tags."""
     from recsys.report import hypothesis_verdicts, verdict_inputs
     from recsys.serving import Recommender
-    from recsys.tracking import RunLog, log_flow_run, run_report
+    from recsys.tracking import RunLog, log_flow_run, rename_run, run_report
 
     report = run_report(data, hypothesis_verdicts(verdict_inputs(data)))
     recommender = Recommender.from_dataset(data.ds, data.model, data.pools["final"], data.k, data.top_users)
     description = (
-        f"Metaflow run {ids.name} on {data.resolved_data_dir} (fingerprint {data.data_fingerprint}, code "
-        f"{ids.commit}): validation recall {data.valid_recall:.4f} with {data.best_params.label}, users chosen by "
-        f"{data.best_strategy}."
+        f"Metaflow run {ids.name} on {data.resolved_data_dir} (lineage {data.data_lineage}, fingerprint "
+        f"{data.data_fingerprint}, code {ids.commit}): validation recall {data.valid_recall:.4f} with "
+        f"{data.best_params.label}, users chosen by {data.best_strategy}."
     )
-    log = RunLog(report, data.submission, recommender, data.model_name, data.trial_table, description)
-    return log_flow_run(data.mlflow_uri, data.mlflow_run_id, {"metaflow_run_id": ids.run_id}, log)
+    log = RunLog(report, data.submission, recommender, data.model_name, standing(data), data.trial_table)
+    log.version_description, log.promote = description, data.promote
+    tags = {"metaflow_run_id": current_run_id, "lineage": data.data_lineage}
+    if current_run_id != ids.run_id:
+        tags["metaflow_origin_run_id"] = ids.run_id
+        rename_run(data.mlflow_uri, data.mlflow_run_id, f"{ids.flow}/{current_run_id} (resumed from {ids.run_id})")
+    return log_flow_run(data.mlflow_uri, data.mlflow_run_id, tags, log)
+
+
+def standing(data):
+    """The run's :class:`~recsys.promotion.Standing`: its lineage and data, and the chosen model's validation
+    recall of each buyer next to the best baseline's, by window (keyed by the window's cut time)."""
+    from recsys.metrics import paired_difference
+    from recsys.promotion import Standing
+    from recsys.rows import BASELINE, RERANKER, RowKey
+    from recsys.schema import Columns as C
+
+    baselines = data.baseline_results
+    top = max(baselines, key=lambda name: baselines[name]["recall"])
+    recalls = data.buyer_recalls
+
+    def by_window(row: str) -> dict[str, pd.Series]:
+        mine = recalls[recalls["row"] == row]
+        return {data.cuts[w].at.isoformat(): g.set_index(C.USER)["recall"] for w, g in mine.groupby("window")}
+
+    chosen = by_window(RowKey(RERANKER, data.best_strategy).name)
+    lift = paired_difference(chosen, by_window(RowKey(BASELINE, top).name))
+    synthetic = not data.data_dir
+    recall, baseline = float(data.valid_recall), float(baselines[top]["recall"])
+    return Standing(data.data_lineage, data.data_fingerprint, synthetic, recall, baseline, lift, chosen)

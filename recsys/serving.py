@@ -176,7 +176,7 @@ def check_k(k) -> int:
     if isinstance(k, float) and k.is_integer():
         k = int(k)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
-        raise RequestError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+        raise RequestError(f"k must be an integer between 1 and {MAX_K}, got {_kind(k)}")
     return int(k)
 
 
@@ -190,16 +190,35 @@ def check_user_ids(user_ids) -> list[str]:
             f"{len(ids)} users in one request, the limit is {MAX_USERS_PER_REQUEST}; "
             "split the batch or use `python -m recsys batch`"
         )
-    bad = [u for u in ids if not isinstance(u, str) or not u.strip()]
+    bad = [i for i, u in enumerate(ids) if not isinstance(u, str) or not u.strip()]
     if bad:
-        raise RequestError(f"user ids must be non-empty strings, got {[str(u)[:50] for u in bad[:5]]!r}")
-    long = [u for u in ids if len(u) > MAX_ID_LENGTH]
+        raise RequestError(
+            f"user ids must be non-empty strings; {len(bad)} are not, the first at position {bad[0]} "
+            f"({_kind(ids[bad[0]])})"
+        )
+    long = [i for i, u in enumerate(ids) if len(u) > MAX_ID_LENGTH]
     if long:
         raise RequestError(
-            f"{len(long)} user id(s) longer than {MAX_ID_LENGTH} characters (e.g. {long[0][:40]!r}..., "
-            f"{len(long[0])} characters)"
+            f"{len(long)} user id(s) longer than {MAX_ID_LENGTH} characters, the first at position {long[0]} "
+            f"({len(ids[long[0]]):,} characters)"
         )
     return [str(u) for u in ids]
+
+
+def _fields(names) -> str:
+    names = list(names)
+    return f"{len(names)} {'with' if C.USER_ID in names else 'without'} {C.USER_ID!r}"
+
+
+def _kind(value) -> str:
+    """What a refused value is, without echoing it (a reply never carries the caller's input back)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "an empty string" if not value.strip() else f"a string of {len(value):,} character(s)"
+    if isinstance(value, bool | int | float | np.integer | np.floating):
+        return f"the number {value}" if len(str(value)) <= 20 else "a number"
+    return f"a value of type {type(value).__name__}"
 
 
 # -- MLflow pyfunc ---------------------------------------------------------------------------------------------
@@ -240,15 +259,15 @@ def request_user_ids(model_input) -> list:
     pass any of these, or a plain list). Anything else is a :class:`RequestError`."""
     if isinstance(model_input, pd.DataFrame):
         if list(model_input.columns) != [C.USER_ID]:
-            raise RequestError(f"the input needs exactly one column {C.USER_ID!r}, got {list(model_input.columns)}")
+            raise RequestError(f"the input needs exactly one column {C.USER_ID!r}, got {_fields(model_input.columns)}")
         return model_input[C.USER_ID].tolist()
     if isinstance(model_input, dict):
         if set(model_input) != {C.USER_ID}:
-            raise RequestError(f"the input needs exactly one field {C.USER_ID!r}, got {sorted(model_input)}")
+            raise RequestError(f"the input needs exactly one field {C.USER_ID!r}, got {_fields(model_input)}")
         model_input = model_input[C.USER_ID]
     values = np.asarray(model_input, dtype=object) if not isinstance(model_input, str | bytes) else None
     if values is None or values.ndim != 1:
-        raise RequestError(f"{C.USER_ID!r} must be a list of strings, got {str(model_input)[:100]!r}")
+        raise RequestError(f"{C.USER_ID!r} must be a list of strings, got {_kind(model_input)}")
     return values.tolist()
 
 

@@ -8,9 +8,12 @@ user, each with exactly ``k`` distinct products (padded from a popularity list w
 from __future__ import annotations
 
 import ast
+import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -59,6 +62,45 @@ def write_checked_submission(frame: pd.DataFrame, catalog_ids, path, k: int, top
     """Validate against the catalog's product ids, then write atomically; returns the path."""
     validate_submission(frame, catalog_ids, k, top_users)
     return write_submission(frame, path)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Which run wrote a submission file, from which data: kept beside it as ``<file>.json``."""
+
+    run: str
+    lineage: str
+    fingerprint: str
+
+    @staticmethod
+    def path_of(path: str | os.PathLike) -> Path:
+        return Path(f"{path}.json")
+
+    @classmethod
+    def of(cls, path: str | os.PathLike) -> Provenance | None:
+        """The provenance of an existing submission file (None: unknown, e.g. a file written by hand)."""
+        try:
+            data = json.loads(cls.path_of(path).read_text())
+            return cls(str(data["run"]), str(data["lineage"]), str(data["fingerprint"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def place_submission(frame: pd.DataFrame, path, provenance: Provenance) -> tuple[Path, str]:
+    """Write a run's (already validated) submission to ``path``, unless ``path`` holds a submission of another
+    lineage or of unknown origin: that one is kept and this run's goes beside it as ``<stem>-<lineage><suffix>``.
+    Returns where it went and, when it was not ``path``, why."""
+    path = Path(path)
+    before = Provenance.of(path) if path.exists() else provenance
+    note = ""
+    if before is None or before.lineage != provenance.lineage:
+        kept = f"{path} (written by {before.run}, lineage {before.lineage})" if before else f"{path} (unknown origin)"
+        slug = re.sub(r"[^\w.-]+", "-", provenance.lineage)
+        path = path.with_name(f"{path.stem}-{slug}{path.suffix}")
+        note = f"kept {kept}: it is not from this data; this run's submission is {path}"
+    write_submission(frame, path)
+    Provenance.path_of(path).write_text(json.dumps(asdict(provenance), indent=1) + "\n")
+    return path, note
 
 
 def write_submission(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

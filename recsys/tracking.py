@@ -3,7 +3,9 @@ submission, the reranker and the whole recommender registered as a pyfunc model)
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -14,10 +16,12 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Param
 
+from recsys.promotion import CHAMPION_ALIAS, DEFAULT_PROMOTE, STANDING_FILE, Promotion, Standing, gate, lineage_alias
+from recsys.rows import figures
+
 log = logging.getLogger("recsys.tracking")
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-CHAMPION_ALIAS = "champion"
 #: Name of the submission among a run's MLflow artifacts (``outputs/``).
 SUBMISSION_FILE = "submission.csv"
 
@@ -40,7 +44,7 @@ def run_report(data, verdicts: pd.DataFrame | None = None) -> RunReport:
 
     hypotheses, source_metrics, importance = data.hypotheses, data.source_metrics, data.feature_importance
     metrics = {f"data.{k}": v for k, v in (data.ds.report or {}).items()}
-    metrics.update({f"valid.{k}": v for k, v in hypotheses.iloc[0].items()})
+    metrics.update({f"valid.{k}": v for k, v in figures(hypotheses).iloc[0].items()})
     metrics.update({f"test.{k}": v for k, v in (data.test_results or {}).items()})
     metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
     for name, row in hypotheses.iterrows():
@@ -253,26 +257,30 @@ def fail_flow_run(*, tracking_uri: str, run_id: str, error: str) -> None:
 @dataclass
 class RunLog:
     """What the flow logs at its end: the :class:`RunReport`, the submission, the
-    :class:`recsys.serving.Recommender` registered as ``model_name``, the trial table (one child run per trial) and
-    the model version's description."""
+    :class:`recsys.serving.Recommender` registered as ``model_name``, the trial table (one child run per trial),
+    the model version's description, and the model's :class:`~recsys.promotion.Standing` with the ``--promote``
+    mode that gate its aliases."""
 
     report: RunReport
     submission: pd.DataFrame | None
     recommender: object
     model_name: str
+    standing: Standing
     trials: pd.DataFrame | None = None
     version_description: str = ""
+    promote: str = DEFAULT_PROMOTE
 
 
-def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: RunLog) -> dict[str, str]:
+def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: RunLog) -> dict:
     """Log what the flow produced into its run (opened by :func:`start_flow_run`) and finish it.
 
     The report's ``params`` are the ones known only at the end (the chosen trial), added to those logged at the
     start; its ``tables`` are logged as CSV, its ``plots`` (name -> values) as bar charts; the submission as
     ``outputs/submission.csv``, the recommender's CatBoost reranker as a model of the run, and the whole
-    recommender as a pyfunc model registered with the ``champion`` alias, with :data:`MODEL_DESCRIPTION` on the
-    registered model and the version description on the version. The run ends FINISHED only when everything
-    was logged; any error ends it FAILED. Returns the run id, the experiment and the model version.
+    recommender as a pyfunc model registered as a new version of ``model_name``, tagged with its lineage, data
+    and validation recall. The champion aliases move only as :func:`recsys.promotion.gate` decides; the decision
+    is tagged on the run (``promotion.*``). The run ends FINISHED only when everything was logged; any error ends
+    it FAILED. Returns the run id, the experiment, the model version and the promotion's decision and lines.
     """
     import mlflow
     from mlflow import MlflowClient
@@ -283,9 +291,11 @@ def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: R
         if "error" in run.data.tags:  # a resumed run that failed before
             MlflowClient().delete_tag(run.info.run_id, "error")
         _log_report(record.report, record.submission, Path(tmp))
+        mlflow.log_dict(record.standing.to_json(), STANDING_FILE)
         version = _log_models(record, Path(tmp))
         client = MlflowClient()
-        client.set_registered_model_alias(record.model_name, CHAMPION_ALIAS, version)
+        promotion = _promote(client, record, version)
+        mlflow.set_tags(promotion.tags())
         client.update_registered_model(record.model_name, description=MODEL_DESCRIPTION)
         if record.version_description:
             client.update_model_version(record.model_name, version, description=record.version_description)
@@ -295,10 +305,49 @@ def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: R
             names = [c for c in TrialParams.__dataclass_fields__ if c in record.trials.columns]
             log_trial_runs(client, run.info.experiment_id, run.info.run_id, record.trials, names)
         experiment = mlflow.get_experiment(run.info.experiment_id).name
-        log.info(
-            "MLflow run %s, model %s version %s (@%s)", run.info.run_id, record.model_name, version, CHAMPION_ALIAS
-        )
-        return {"run_id": run.info.run_id, "model_version": version, "experiment": experiment}
+        log.info("MLflow run %s, model %s version %s", run.info.run_id, record.model_name, version)
+        return {
+            "run_id": run.info.run_id,
+            "model_version": version,
+            "experiment": experiment,
+            "aliases": promotion.aliases,
+            "promotion": promotion.lines(),
+        }
+
+
+def _promote(client, record: RunLog, version: str) -> Promotion:
+    """Tag the new version, compare it with its lineage's champion and the serving alias's holder, and move the
+    aliases the decision gives it."""
+    standing, name = record.standing, record.model_name
+    version_tags = {"lineage": standing.lineage, "data_fingerprint": standing.fingerprint}
+    version_tags["valid_recall"] = f"{standing.recall:.6f}"
+    for key, value in version_tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    holders = (champion_standing(client, name, lineage_alias(standing.lineage)), champion_standing(client, name))
+    promotion = gate(standing, version, holders, record.promote)
+    for alias in promotion.aliases:
+        client.set_registered_model_alias(name, alias, version)
+    return promotion
+
+
+def champion_standing(client, model_name: str, alias: str = CHAMPION_ALIAS) -> Standing | None:
+    """The :class:`~recsys.promotion.Standing` of the version an alias points to (None: no such alias). A version
+    logged before standings were recorded stands as lineage ``unknown``, on synthetic data (any run may take its
+    place) and with no figures."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        held = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(held.run_id, STANDING_FILE, tmp)
+            data = json.loads(Path(path).read_text())
+    except (MlflowException, OSError, ValueError):
+        data = {"lineage": "unknown", "fingerprint": "", "synthetic": True, "recall": math.nan}
+        data.update(baseline=math.nan, lift=[math.nan, math.nan])
+    return Standing.from_json(data, version=str(held.version), run_id=held.run_id)
 
 
 def _log_report(report: RunReport, submission: pd.DataFrame | None, tmp: Path) -> None:
@@ -380,3 +429,23 @@ def describe_failure(run) -> str:
             what = lines[-1].strip() if lines else "did not finish (stopped after another failure, or killed)"
             problems.append(f"{task.pathspec}: {what}")
     return "; ".join(problems) or f"{run.pathspec} failed"
+
+
+def rename_run(tracking_uri: str, run_id: str, name: str) -> None:
+    """Give an MLflow run a new name (a resumed flow run says both of its ids)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri).update_run(run_id, name=name)
+
+
+def log_dataset(tracking_uri: str, run_id: str, data_dir: str, fingerprint: str, facts: dict[str, str]) -> None:
+    """Log the run's data as an MLflow dataset input (context ``training``): its folder as the source, named by
+    its lineage, the fingerprint as the digest, and its counts (``facts``) as the input's tags."""
+    from mlflow import MlflowClient
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    dataset = MetaDataset(resolve_dataset_source(str(Path(data_dir).resolve())), facts["lineage"], fingerprint)
+    tags = [InputTag("mlflow.data.context", "training"), *(InputTag(k, str(v)) for k, v in facts.items())]
+    MlflowClient(tracking_uri).log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), tags)])

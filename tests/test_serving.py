@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import pytest
 from recsys import experiment, training
 from recsys.reranker import TrialParams
 from recsys.schema import DEFAULT_K
+from recsys.server import wait_until_ready
 from recsys.serving import (
     FROM_FALLBACK,
     FROM_MODEL,
@@ -166,31 +169,41 @@ def test_refresh_on_another_log_predicts_from_its_end(trained):
 # -- MLflow: the logged pyfunc model and the scoring server -----------------------------------------------------
 
 
+def a_standing(recall: float, **kw):
+    """A run's standing for the champion gate: one window whose two buyers both got ``recall``."""
+    from recsys.promotion import Standing
+
+    fields = {"lineage": "test", "fingerprint": "f1", "synthetic": True} | kw
+    recalls = {"2026-01-01T00:00:00": pd.Series([recall, recall], index=[0, 1])}
+    return Standing(**fields, recall=recall, baseline=recall / 2, lift=(recall / 2, 0.001), buyer_recalls=recalls)
+
+
+def log_run(uri: str, rec, standing, promote: str = "if-better", submission=None) -> dict:
+    """One flow run's logging, the way the ``track`` step does it."""
+    from recsys.tracking import RunLog, RunReport, log_flow_run, start_flow_run
+
+    run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
+    report = RunReport({"strategy": "expected_recall"}, {"valid.recall": standing.recall}, {}, {}, None)
+    record = RunLog(report, submission, rec, "test-recommender", standing, promote=promote)
+    return log_flow_run(uri, run_id, {"metaflow_run_id": "1"}, record)
+
+
 @pytest.fixture(scope="module")
 def logged(trained, tmp_path_factory):
     """The recommender logged and registered the way the flow's ``track`` step does it."""
     from mlflow import MlflowClient
-
-    from recsys.tracking import RunLog, RunReport, log_flow_run, start_flow_run
 
     _, final, rec = trained
     tmp = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     # artifacts beside the database, not in ./mlruns of the working directory
     MlflowClient(uri).create_experiment("test", artifact_location=(tmp / "artifacts").as_uri())
-    run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
-    report = RunReport({"strategy": "expected_recall"}, {"valid.recall": 0.1}, {}, {}, None)
-    info = log_flow_run(
-        uri, run_id, {"metaflow_run_id": "1"}, RunLog(report, final.submission, rec, "test-recommender")
-    )
-    return uri, info
+    return uri, log_run(uri, rec, a_standing(0.1), submission=final.submission)
 
 
 @pytest.mark.slow
-def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, logged, tmp_path):
+def test_every_logged_run_registers_a_version_and_the_champion_moves_only_when_better(trained, logged, tmp_path):
     from mlflow import MlflowClient
-
-    from recsys.tracking import RunLog, RunReport, log_flow_run, start_flow_run
 
     _, _, rec = trained
     uri, first = logged
@@ -200,12 +213,24 @@ def test_every_logged_run_registers_a_version_and_moves_the_champion(trained, lo
     assert run.data.params["strategy"] == "expected_recall" and run.data.tags["metaflow_run_id"] == "1"
     assert {a.path for a in client.list_artifacts(first["run_id"], "outputs")} == {"outputs/submission.csv"}
     assert {"reranker", "recommender"} <= {m.name for m in client.search_logged_models([run.info.experiment_id])}
-    run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t2", tags={}, params={"k": K})
-    report = RunReport({}, {}, {}, {}, None)
-    second = log_flow_run(uri, run_id, {"metaflow_run_id": "2"}, RunLog(report, None, rec, "test-recommender"))
-    assert (first["model_version"], second["model_version"]) == ("1", "2")
-    champion = client.get_model_version_by_alias("test-recommender", "champion")
-    assert str(champion.version) == "2" and champion.run_id == second["run_id"]
+    assert first["aliases"] == ["champion-test", "champion"] and run.data.tags["promotion.rule"] == "first"
+
+    def holder(alias: str = "champion") -> str:
+        return str(client.get_model_version_by_alias("test-recommender", alias).version)
+
+    worse = log_run(uri, rec, a_standing(0.05))  # same data, lower: registered, champions stay
+    assert (worse["model_version"], worse["aliases"], holder(), holder("champion-test")) == ("2", [], "1", "1")
+    tags = client.get_run(worse["run_id"]).data.tags
+    assert (tags["promotion.decision"], tags["promotion.rule"]) == ("kept", "same data")
+    version = client.get_model_version("test-recommender", "2")
+    assert version.tags["lineage"] == "test" and version.tags["data_fingerprint"] == "f1"
+    real = log_run(uri, rec, a_standing(0.08, lineage="shop", synthetic=False))  # real data: its own champion
+    assert real["aliases"] == ["champion-shop", "champion"] and holder("champion-test") == "1"
+    better = log_run(uri, rec, a_standing(0.2))  # better synthetic: its lineage's champion, not the server's
+    assert better["aliases"] == ["champion-test"] and holder() == "3" and holder("champion-test") == "4"
+    assert "stays on version 3 of lineage shop" in " ".join(better["promotion"])
+    forced = log_run(uri, rec, a_standing(0.01), promote="always")
+    assert holder() == holder("champion-test") == forced["model_version"] == "5"
 
 
 @pytest.mark.slow
@@ -241,7 +266,7 @@ def strict_json(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def post(port: int, body, headers: dict | None = None) -> tuple[int, dict]:
+def post_raw(port: int, body, headers: dict | None = None) -> tuple[int, bytes]:
     data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations",
@@ -250,9 +275,14 @@ def post(port: int, body, headers: dict | None = None) -> tuple[int, dict]:
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, strict_json(response.read())
+            return response.status, response.read()
     except urllib.error.HTTPError as err:
-        return err.code, strict_json(err.read())
+        return err.code, err.read()
+
+
+def post(port: int, body, headers: dict | None = None) -> tuple[int, dict]:
+    status, raw = post_raw(port, body, headers)
+    return status, strict_json(raw)
 
 
 @pytest.fixture(scope="module", params=["recsys", "mlflow"])
@@ -284,18 +314,18 @@ def server(request, logged, tmp_path_factory):
                 time.sleep(0.5)
         else:
             pytest.fail(f"the server did not answer /ping:\n{log.read_text()[-3000:]}")
-        yield port if request.param == "mlflow" else HardenedPort(port, proc.pid)
+        yield port if request.param == "mlflow" else HardenedPort(port, proc.pid, log)
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
 
 
 class HardenedPort(int):
-    """The port of the hardened server, and its process id (for the load test's memory check)."""
+    """The port of the hardened server, its process id (for the load test's memory check) and its log."""
 
-    def __new__(cls, port: int, pid: int):
+    def __new__(cls, port: int, pid: int, log: Path):
         obj = super().__new__(cls, port)
-        obj.pid = pid
+        obj.pid, obj.log = pid, log
         return obj
 
 
@@ -351,6 +381,75 @@ def test_hardened_server_limits(server, body, status, message):
     assert isinstance(server, HardenedPort)
     got, answer = post(server, body)
     assert got == status and message in answer["message"], answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": {"user_id": ["x" * 1_000_000]}},  # one 1 MB id, under the body limit
+        {"inputs": {"user_id": ["ok", None, "y" * 5_000]}},
+        {"inputs": {"user_id": "z" * 100_000}},
+        {"inputs": {"uid" + "w" * 10_000: ["x"]}},
+        {"inputs": {"user_id": ["x"]}, "params": {"k": "q" * 10_000}},
+        {"inputs": {"user_id": ["x"]}, "params": {"k" + "p" * 10_000: 1}},
+        {"dataframe_split": {"columns": ["v" * 10_000], "data": [["x"]]}},
+        {"users" + "u" * 10_000: ["x"]},
+        '{"inputs": "' + "t" * 50_000,
+    ],
+    ids=["long-id", "null-id", "string", "field", "k", "param", "column", "top-field", "not-json"],
+)
+@pytest.mark.parametrize("server", ["recsys"], indirect=True)
+def test_hardened_server_errors_are_brief_json_and_never_echo_the_input(server, body):
+    status, raw = post_raw(server, body)
+    assert status == 400 and len(raw) <= 1024, raw[:300]
+    answer = strict_json(raw)
+    assert set(answer) == {"error_code", "message"} and answer["message"]
+    assert not re.search(r"(.)\1{20}", answer["message"]), answer  # no run of the input's repeated character
+    assert "array(" not in answer["message"] and "Traceback" not in answer["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["recsys"], indirect=True)
+def test_hardened_server_answers_an_unsupported_body_type_in_json(server):
+    status, raw = post_raw(server, "user_id\nx", {"Content-Type": "text/plain"})
+    assert status == 415 and strict_json(raw)["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert "application/json" in strict_json(raw)["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["recsys"], indirect=True)
+def test_hardened_server_logs_one_line_per_request(trained, server):
+    _, final, _ = trained
+    users = final.submission["user_id"].tolist()[:3]
+    before = server.log.read_text().count("recsys.server POST /invocations")
+    assert post(server, {"inputs": {"user_id": users}})[0] == 200
+    assert post(server, {"inputs": {"user_id": ["x"]}, "params": {"kk": 1}})[0] == 400
+    for _ in range(50):  # the line is written after the reply is sent
+        lines = [line for line in server.log.read_text().splitlines() if "recsys.server POST /invocations" in line]
+        if len(lines) >= before + 2:
+            break
+        time.sleep(0.1)
+    assert len(lines) == before + 2
+    assert re.search(r"POST /invocations 200 users=3 [0-9.]+ ms$", lines[-2]), lines[-2]
+    assert re.search(r"POST /invocations 400 users=1 [0-9.]+ ms$", lines[-1]), lines[-1]
+
+
+@pytest.mark.slow
+def test_hardened_server_stops_cleanly_on_sigterm(logged, tmp_path):
+    uri, _ = logged
+    port, log = free_port(), tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "recsys", "serve", "--model", "models:/test-recommender@champion"]
+    cmd += ["--tracking-uri", uri, "--port", str(port)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": uri}, stdout=out, stderr=out)
+    try:
+        wait_until_ready(proc, port, log, timeout_s=120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+    finally:
+        proc.kill()
+    assert f"server on 127.0.0.1:{port} stopped on SIGTERM" in log.read_text()
 
 
 @pytest.mark.slow

@@ -142,3 +142,37 @@ def test_written_file_has_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def _frame(user: str = "u1") -> pd.DataFrame:
+    return pd.DataFrame({"user_id": [user], "products": [["1", "2"]]})
+
+
+def test_a_run_replaces_its_own_lineages_file_and_records_where_it_came_from(tmp_path):
+    from recsys.submission import Provenance, place_submission
+
+    first = Provenance("RecsysFlow/1", "shop", "f1")
+    path, note = place_submission(_frame("a"), tmp_path / "submission.csv", first)
+    assert (path, note) == (tmp_path / "submission.csv", "")
+    assert Provenance.of(path) == first
+    newer = Provenance("RecsysFlow/2", "shop", "f2")  # the same shop's newer log
+    path, note = place_submission(_frame("b"), tmp_path / "submission.csv", newer)
+    assert path == tmp_path / "submission.csv" and note == "" and Provenance.of(path) == newer
+    assert read_submission(path)["user_id"].tolist() == ["b"]
+
+
+@pytest.mark.parametrize("origin", ["another lineage", "unknown"])
+def test_a_run_never_replaces_a_file_of_other_data(tmp_path, origin):
+    from recsys.submission import Provenance, place_submission
+
+    target = tmp_path / "submission.csv"
+    place_submission(_frame("mine"), target, Provenance("RecsysFlow/1", "shop", "f1"))
+    if origin == "unknown":  # a file written by hand: no provenance beside it
+        Provenance.path_of(target).unlink()
+    before = target.read_bytes()
+    drill = Provenance("RecsysFlow/9", "synthetic-tiny-seed0", "f9")
+    path, note = place_submission(_frame("drill"), target, drill)
+    assert target.read_bytes() == before
+    assert path == tmp_path / "submission-synthetic-tiny-seed0.csv" and Provenance.of(path) == drill
+    assert note.startswith(f"kept {target}") and str(path) in note
+    assert ("RecsysFlow/1" in note) == (origin == "another lineage")

@@ -8,6 +8,7 @@ into card components, HTML and the lines a run prints at its end.
 """
 
 from recsys.report.render import (
+    Closing,
     card_components,
     console_summary,
     load_run,
@@ -42,6 +43,7 @@ __all__ = [
     "buyer_curve",
     "card_components",
     "compare",
+    "Closing",
     "console_summary",
     "submission_lines",
     "display_table",

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import logging
 import math
 import os
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -270,19 +273,25 @@ def submission_lines(output_path: str, n_users: int, test_results: dict) -> list
     return out
 
 
-def console_summary(
-    summary: dict,
-    *,
-    output_path: str,
-    n_users: int,
-    k: int,
-    model_name: str,
-    data_dir: str,
-    flow_file: str,
-    python: str = ".venv/bin/python",
-) -> str:
+@dataclass
+class Closing:
+    """What a run's last lines point to: its submission and its size, the registered model, the data, how to call
+    the commands (the flow file, the Python), and a user of the submission for the examples."""
+
+    output_path: str
+    n_users: int
+    k: int
+    model_name: str
+    data_dir: str
+    flow_file: str
+    python: str = ".venv/bin/python"
+    example_user: str = ""
+
+
+def console_summary(summary: dict, closing: Closing) -> str:
     """What the run prints at its end: the validation result against the baselines, the submission and, last,
-    what to do next (commands that work whoever runs them: the run is named by its id)."""
+    what to do next (commands that work whoever runs them: the run is named by its id, the examples ask for one
+    of its submitted users)."""
     run_id, best, valid = summary["run_id"], summary["best"], summary["valid_results"][summary["best"]["strategy"]]
     baselines = ", ".join(f"{name} {r['recall']:.4f}" for name, r in summary["baselines"].items())
     se = f" ± {valid['recall_se']:.4f}" if not math.isnan(valid.get("recall_se", math.nan)) else ""
@@ -293,34 +302,55 @@ def console_summary(
     ]
     hypotheses = summary.get("hypotheses")
     if hypotheses is not None:
-        lines += [
-            "",
-            console_table(hypotheses[[c for c in hypotheses.columns if c in (*DIAG_COLUMNS, *COUNT_COLUMNS)]]),
-        ]
-        verdicts = hypothesis_verdicts(summary)
-        paired = "difference (paired)" in verdicts
-        lines += ["", f"Verdicts ({'the difference buyer by buyer' if paired else 'this vs against'} ± its standard "
-                      f"error, over the validation windows):"]  # fmt: skip
-        for hypothesis, row in verdicts.iterrows():
-            difference = row["difference (paired)"] if paired and row["difference (paired)"] else "unpaired"
-            lines.append(f"  {row['verdict']:<25} {difference:<16} {hypothesis}")
-    lines += ["", f"Submission: {output_path} ({n_users:,} users x {k} products)"]
+        shown = [c for c in hypotheses.columns if c in (*DIAG_COLUMNS, *COUNT_COLUMNS)]
+        lines += ["", console_table(hypotheses[shown])]
+        lines += _verdict_lines(summary)
+    lines += ["", f"Submission: {closing.output_path} ({closing.n_users:,} users x {closing.k} products)"]
     test = summary.get("test_results") or {}
     if test:
         lines.append(f"Against the truth file: {truth_sentence(test)}")
     mlflow = summary.get("mlflow") or {}
     if mlflow:
-        lines.append(f"MLflow: run {mlflow['run_id']}, model {model_name} v{mlflow['model_version']} @champion")
+        lines.append(f"MLflow: run {mlflow['run_id']}, model {closing.model_name} version {mlflow['model_version']}")
+        lines += mlflow.get("promotion", [])
     if summary.get("ablation") is False:
         lines.append("The source ablation was skipped (run with --ablation True for the 'source removed' rows).")
-    lines += [
+    return "\n".join(lines + _next_steps(run_id, closing, mlflow))
+
+
+def _verdict_lines(summary: dict) -> list[str]:
+    verdicts = hypothesis_verdicts(summary)
+    paired = "difference (paired)" in verdicts
+    lines = ["", f"Verdicts ({'the difference buyer by buyer' if paired else 'this vs against'} ± its standard "
+                 f"error, over the validation windows):"]  # fmt: skip
+    for hypothesis, row in verdicts.iterrows():
+        difference = row["difference (paired)"] if paired and row["difference (paired)"] else "unpaired"
+        lines.append(f"  {row['verdict']:<25} {difference:<16} {hypothesis}")
+    return lines
+
+
+def _next_steps(run_id: str, closing: Closing, mlflow: dict) -> list[str]:
+    """Ready-to-paste commands: the report, the slides, the UI, this run's model (the server's ``@champion`` when it
+    took it, its version otherwise) asked about one of its submitted users, and the file's check."""
+    python, output_path, data_dir = closing.python, closing.output_path, closing.data_dir
+    served = "champion" in mlflow.get("aliases", ["champion"])
+    model = f"models:/{closing.model_name}/{mlflow['model_version']}" if mlflow else ""
+    serve = "make serve" + ("" if served or not model else f" MODEL={model}")
+    lines = [
         "",
         "Next steps:",
-        f"  the report (card)   {python} {flow_file} card view {run_id}/end",
+        f"  the report (card)   {python} {closing.flow_file} card view {run_id}/end",
         f"  the slides          {python} -m recsys present --run-id {run_id}   (or: make present)",
         "  the MLflow UI       make ui   (http://127.0.0.1:5000)",
-        "  serve the model     make serve   (http://127.0.0.1:5001/invocations)",
-        f"  check the file      {python} -m recsys validate {output_path}"
-        + (f" --data-dir {data_dir}" if data_dir else ""),
+        f"  serve the model     {serve}   (http://127.0.0.1:5001/invocations)",
     ]
-    return "\n".join(lines)
+    if closing.example_user and model:
+        user = shlex.quote(closing.example_user)
+        body = shlex.quote(json.dumps({"inputs": {"user_id": [closing.example_user]}, "params": {"k": 5}}))
+        lines += [
+            f"  recommend           {python} -m recsys recommend {user} --model {model} --k 5",
+            f"  ask the server      curl -s localhost:5001/invocations -H 'Content-Type: application/json' -d {body}",
+        ]
+    check = f"  check the file      {python} -m recsys validate {output_path}"
+    lines.append(check + (f" --data-dir {data_dir}" if data_dir else ""))
+    return lines

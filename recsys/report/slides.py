@@ -26,13 +26,16 @@ from recsys.report.summaries import (
     PER_SOURCE_HYPOTHESIS,
     SOURCE_LABELS,
     _fmt,
+    feature_label,
     hypothesis_verdicts,
     metric_table,
     search_note,
+    source_label,
     strategy_label,
     truth_sentence,
     validation_table,
 )
+from recsys.rows import BASELINE, REMOVED, of_kind
 
 PROSE_DIR = Path(__file__).resolve().parents[2] / "docs" / "presentation"
 
@@ -112,6 +115,7 @@ def _prose_values(summary: dict) -> dict:
         "candidates": params.get("candidates per source"),
         "pool": f"{pool_users:,}",
         "windows": len(summary.get("windows") or {}) or 1,
+        "valid_se": f"{summary['valid_results'][summary['best']['strategy']].get('recall_se', float('nan')):.3f}",
     }
     # a log with fewer active users than the budget submits them all: "the best 3,000 of 2,185" reads wrong
     values["submitted"] = (
@@ -121,7 +125,21 @@ def _prose_values(summary: dict) -> dict:
         else f"All {pool_users:,} active users of the pool are submitted (the budget is {budget:,})"
     )
     values["submitted_box"] = f"the best {budget:,} users" if pool_users > budget else f"all {pool_users:,} users"
+    values.update(_leaders(summary))
     return values
+
+
+def _leaders(summary: dict) -> dict:
+    """What the run's own charts put first, for the prose: ``{top_features}`` (the reranker's three most important
+    features) and ``{top_sources}`` (the two sources finding most of the validation buyers' purchases)."""
+    importance, recall = summary.get("importance"), summary.get("candidate_recall")
+    features = [] if importance is None else [feature_label(str(n)) for n in importance.index[:3]]
+    sources = [] if recall is None or recall.empty else [source_label(str(n)) for n in recall.index[:2]]
+    return {"top_features": _listed(features) or "(no importances)", "top_sources": _listed(sources) or "(none)"}
+
+
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1] if words else ""
 
 
 # ---------------------------------------------------------------------------------------------------- main slides
@@ -129,22 +147,23 @@ def _prose_values(summary: dict) -> dict:
 
 def _title_slide(deck: Deck) -> Slide:
     summary, chosen, test = deck.summary, deck.chosen, deck.summary["test_results"]
-    baselines = deck.valid[deck.valid.index.str.startswith("baseline")]
+    baselines = of_kind(deck.valid, BASELINE)
     top_baseline = baselines["recall"].astype(float).max()
     title = Slide(
         "title",
         f"Who buys in the next {deck.values['horizon']} days, and what",
         deck.prose("title"),
-        f"Run `{summary['run_id']}` on `{Path(str(summary['params'].get('data'))).name}`",
+        f"On `{Path(str(summary['params'].get('data'))).name}`",  # the run's ids are in the appendix
     )
     title.numbers = [
         (f"{chosen['recall']:.3f}", "validation recall"),
-        (f"× {chosen['recall'] / top_baseline:.2f}" if top_baseline else "n/a", "the best baseline, validation"),
+        (f"{chosen['recall'] / top_baseline:.2f} ×" if top_baseline else "n/a", "the best baseline's (validation)"),
     ]
     if test:
         title.numbers.append((f"{test['recall']:.3f}", "recall on the held-out truth"))
         if test.get("baseline_recall"):  # runs since the truth file is also scored for the baseline
-            title.numbers.append((f"× {test['recall'] / test['baseline_recall']:.2f}", "the baseline, held-out truth"))
+            ratio = test["recall"] / test["baseline_recall"]
+            title.numbers.append((f"{ratio:.2f} ×", "the baseline's (held-out truth)"))
     return title
 
 
@@ -228,7 +247,7 @@ def _hypotheses_slides(deck: Deck) -> tuple[Slide, list[Slide]]:
             "The source ablation was skipped in this run: the model was not retrained without each source "
             "(run the flow with `--ablation True` for those rows)."
         )
-    elif summary["hypotheses"] is not None and summary["hypotheses"].index.str.startswith("source removed").any():
+    elif summary["hypotheses"] is not None and len(of_kind(summary["hypotheses"], REMOVED)):
         deck.figures["sources"] = source_figure(summary["hypotheses"])
         if source_figure_slide is not None:
             hyp.figures.append(("sources", "each source alone, and the model without it"))
@@ -283,10 +302,11 @@ def _serving_slide(deck: Deck) -> Slide:
     mlflow = deck.summary.get("mlflow") or {}
     serving = Slide("serving", "Serving the model", deck.prose("serving"))
     if mlflow:
-        serving.facts = (
-            f"Registered as `stokman-recommender` version **{mlflow.get('model_version')}** (alias champion), "
-            f"MLflow run `{mlflow.get('run_id')}`."
-        )
+        aliases = mlflow.get("aliases", ["champion"])  # runs before the champion gate always took it
+        held = ", ".join(f"@{a}" for a in aliases) if aliases else "no champion alias: the current champions stay"
+        serving.facts = f"This run's model is version **{mlflow.get('model_version')}** ({held})."
+        if mlflow.get("promotion"):
+            serving.facts += " " + " ".join(line.strip() for line in mlflow["promotion"])
     return serving
 
 

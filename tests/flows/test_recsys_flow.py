@@ -12,13 +12,15 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from recsys.experiment import BEST_TRIAL_ROW, PLAIN_ROW
+from recsys.experiment import PLAIN_ROW
 from recsys.report import hypothesis_verdicts
 from recsys.reranker import TrialParams
+from recsys.rows import BEST_TRIAL, REMOVED, RowKey, of_kind
 from recsys.submission import validate_submission
 from tests.flows.runner import FLOW, TOP_USERS, K, run_flow
 
@@ -111,7 +113,7 @@ def test_trials_sources_and_hypotheses_are_recorded(clean_run):
     # every hypothesis row keeps its recall per buyer and window: the verdicts compare rows buyer by buyer
     recalls = data.buyer_recalls
     objectives = dict.fromkeys(data.trial_table.sort_values("trial")["objective"])  # the best trial of each too
-    assert list(recalls["row"].unique()) == [*data.hypotheses.index, *map(BEST_TRIAL_ROW.format, objectives)]
+    assert list(recalls["row"].unique()) == [*data.hypotheses.index, *(RowKey(BEST_TRIAL, o).name for o in objectives)]
     chosen = recalls[recalls["row"] == f"reranker ({data.best_strategy})"]
     assert chosen.groupby("window")["recall"].mean().mean() == pytest.approx(data.valid_recall)
     verdicts = hypothesis_verdicts(data.report_summary)
@@ -141,6 +143,18 @@ def test_mlflow_run_has_metrics_artifacts_and_champion(clean_run, tmp_path):
     assert {f"data.{k}": float(v) for k, v in ds.report.items()}.items() <= mlrun.data.metrics.items()
     version = client.get_model_version_by_alias("stokman-recommender", "champion")
     assert str(version.version) == data.mlflow["model_version"] and version.run_id == mlrun.info.run_id
+    # the first model of its lineage: both aliases, the decision and the model's standing on the run
+    assert data.mlflow["aliases"] == ["champion-synthetic-tiny-seed0", "champion"]
+    assert mlrun.data.tags["promotion.rule"] == "first" and mlrun.data.tags["lineage"] == "synthetic-tiny-seed0"
+    assert version.tags["lineage"] == "synthetic-tiny-seed0" and float(version.tags["valid_recall"]) > 0
+    standing = json.loads(Path(client.download_artifacts(mlrun.info.run_id, "standing.json", tmp_path)).read_text())
+    assert standing["recall"] == pytest.approx(data.valid_recall) and standing["buyer_recalls"]
+    # the data as the run's dataset input: source, fingerprint, counts
+    (used,) = mlrun.inputs.dataset_inputs
+    assert used.dataset.digest == mlrun.data.tags["data_fingerprint"] and used.dataset.name == "synthetic-tiny-seed0"
+    facts = {tag.key: tag.value for tag in used.tags}
+    assert facts["mlflow.data.context"] == "training" and int(facts["users"]) == len(ds.users)
+    assert data.resolved_data_dir in used.dataset.source
 
 
 def test_champion_model_serves_the_submission_lists(clean_run):
@@ -158,13 +172,36 @@ def test_champion_model_serves_the_submission_lists(clean_run):
     assert set(served.loc[served["user_id"] == "never-seen", "source"]) == {"popular_fallback"}
 
 
+def seed_user_results(workdir: Path) -> str:
+    """A user's results of another lineage in ``workdir``: a submission written by hand and a registered model
+    holding ``@champion`` (a real shop's data); returns its version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from recsys.promotion import STANDING_FILE, Standing
+
+    (workdir / "submission.csv").write_text("user_id,products\nmine,\"['1']\"\n")
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        mlflow.log_dict(Standing("shop", "f0", False, 0.3, 0.2, (0.1, 0.01)).to_json(), STANDING_FILE)
+    client = MlflowClient()
+    client.create_registered_model("stokman-recommender")
+    version = client.create_model_version("stokman-recommender", f"runs:/{run.info.run_id}/none", run.info.run_id)
+    client.set_registered_model_alias("stokman-recommender", "champion", version.version)
+    return str(version.version)
+
+
 def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
+    """The failure drill, run beside a user's results: it fails, resumes, and leaves their submission and
+    champion as they were (another lineage's file and model)."""
     clean_dir, _ = clean_run
     from mlflow import MlflowClient
 
+    users_champion = seed_user_results(tmp_path)
+    users_file = (tmp_path / "submission.csv").read_bytes()
     failed = run_flow(tmp_path, fail_step="final", ablation=False)
     assert failed.status == "failed"
-    assert not (tmp_path / "submission.csv").exists()
+    assert not (tmp_path / "submission-synthetic-tiny-seed0.csv").exists()
     # the MLflow run opened in start ends FAILED with the error (the flow's exit hook), nothing half-finished
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow_id = failed.run["start"].task.data.mlflow_run_id
@@ -180,11 +217,19 @@ def test_resume_after_a_failure_gives_the_clean_submission(clean_run, tmp_path):
     # the steps before the failure were cloned, not rerun
     assert resumed.run["start"].task.origin_pathspec is not None
     clean = pd.read_csv(clean_dir / "submission.csv")
-    again = pd.read_csv(tmp_path / "submission.csv")
-    pd.testing.assert_frame_equal(clean, again)  # the ablation does not change the submission
-    # without --ablation the report says the ablation was skipped, and has no "source removed" rows
     end = resumed.run["end"].task.data
-    assert end.source_removed is None and not end.hypotheses.index.str.startswith("source removed").any()
+    assert end.output_path == str(tmp_path / "submission-synthetic-tiny-seed0.csv")  # beside the user's file
+    pd.testing.assert_frame_equal(clean, pd.read_csv(end.output_path))  # the ablation does not change it
+    assert (tmp_path / "submission.csv").read_bytes() == users_file
+    assert str(client.get_model_version_by_alias("stokman-recommender", "champion").version) == users_champion
+    tiny = client.get_model_version_by_alias("stokman-recommender", "champion-synthetic-tiny-seed0")
+    assert tiny.run_id == mlflow_id and end.mlflow["aliases"] == ["champion-synthetic-tiny-seed0"]
+    # the resumed MLflow run says both Metaflow runs
+    assert mlrun.data.tags["metaflow_run_id"] == resumed.run.id
+    assert mlrun.data.tags["metaflow_origin_run_id"] == failed.run.id
+    assert mlrun.info.run_name == f"RecsysFlow/{resumed.run.id} (resumed from {failed.run.id})"
+    # without --ablation the report says the ablation was skipped, and has no "source removed" rows
+    assert end.source_removed is None and of_kind(end.hypotheses, REMOVED).empty
     from recsys.report import build_slides
 
     assert end.report_summary["ablation"] is False

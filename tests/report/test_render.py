@@ -11,10 +11,11 @@ import pandas as pd
 from recsys import report
 from tests.report.conftest import PNG, _recalls
 
+SMALL = report.Closing("s", 1, 1, "m", "", "f")
+
 
 def test_the_run_ends_with_its_verdicts_and_next_steps(summary):
-    text = report.console_summary(summary, output_path="sub.csv", n_users=50, k=10, model_name="m", data_dir="d",
-                                  flow_file="flows/recsys_flow.py")  # fmt: skip
+    text = report.console_summary(summary, report.Closing("sub.csv", 50, 10, "m", "d", "flows/recsys_flow.py"))
     lines = text.splitlines()
     start = lines.index("Verdicts (this vs against ± its standard error, over the validation windows):")
     verdicts = report.hypothesis_verdicts(summary)
@@ -24,8 +25,7 @@ def test_the_run_ends_with_its_verdicts_and_next_steps(summary):
         assert line.strip().startswith(row["verdict"])
     assert "Submission: sub.csv (50 users x 10 products)" in lines and lines[-1].endswith("--data-dir d")
     paired = report.console_summary({**summary, "buyer_recalls": _recalls({"reranker (p_buy)": pd.Series([0.5, 0.1]),
-                                     "reranker (expected_recall)": pd.Series([0.4, 0.1])})}, output_path="s",
-                                    n_users=1, k=1, model_name="m", data_dir="", flow_file="f")  # fmt: skip
+                                     "reranker (expected_recall)": pd.Series([0.4, 0.1])})}, SMALL)  # fmt: skip
     assert "Verdicts (the difference buyer by buyer ± its standard error" in paired
     # expected recall vs P(buy): buyer by buyer -0.1 and 0 on each window, -0.050 ± sqrt(2 x 0.005 / 2) / 2
     assert "  no measurable difference  -0.050 ± 0.035   expected recall adds to P(buy) alone" in paired.splitlines()
@@ -33,12 +33,11 @@ def test_the_run_ends_with_its_verdicts_and_next_steps(summary):
 
 
 def test_the_truth_file_result_reads_against_the_baseline(summary):
-    older = report.console_summary(summary, output_path="s", n_users=1, k=1, model_name="m", data_dir="", flow_file="f")
+    older = report.console_summary(summary, SMALL)
     assert "Against the truth file: recall 0.2100 (40 buyers)" in older.splitlines()  # a run before the baseline
     test = {"recall": 0.21, "recall_se": 0.02, "buyers": 40, "baseline_recall": 0.14, "baseline_difference": 0.07,
             "baseline_difference_se": 0.01}  # fmt: skip
-    text = report.console_summary({**summary, "test_results": test}, output_path="s", n_users=1, k=1,
-                                  model_name="m", data_dir="", flow_file="f")  # fmt: skip
+    text = report.console_summary({**summary, "test_results": test}, SMALL)
     assert (
         "Against the truth file: recall 0.2100 ± 0.0200 (40 buyers); the history + popularity baseline 0.1400: "
         "1.50 ×, +0.0700 ± 0.0100 buyer by buyer (higher)" in text.splitlines()
@@ -49,7 +48,7 @@ def test_the_truth_file_result_reads_against_the_baseline(summary):
     assert "recall **0.2100** ± 0.0200" in slides["results"].facts and "1.50 ×" in slides["results"].facts
     assert slides["title"].numbers[-2:] == [
         ("0.210", "recall on the held-out truth"),
-        ("× 1.50", "the baseline, held-out truth"),
+        ("1.50 ×", "the baseline's (held-out truth)"),
     ]
 
 
@@ -100,3 +99,17 @@ def test_next_step_commands_name_paths_that_work_from_here(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path / "repo")
     assert report.short_path(str(tmp_path / "repo" / "flows" / "f.py")) == os.path.join("flows", "f.py")
     assert report.short_path(str(tmp_path / "elsewhere" / "f.py")) == str(tmp_path / "elsewhere" / "f.py")
+
+
+def test_next_steps_ask_this_runs_model_about_one_of_its_users(summary):
+    closing = report.Closing("sub.csv", 5, 10, "m", "", "flows/recsys_flow.py", python="py", example_user="u 1")
+    kept = {"run_id": "r", "model_version": "3", "aliases": ["champion-shop"], "promotion": ["Champion: kept"]}
+    lines = report.console_summary({**summary, "mlflow": kept}, closing).splitlines()
+    assert "Champion: kept" in lines
+    assert "  serve the model     make serve MODEL=models:/m/3   (http://127.0.0.1:5001/invocations)" in lines
+    assert "  recommend           py -m recsys recommend 'u 1' --model models:/m/3 --k 5" in lines
+    curl = next(line for line in lines if "curl" in line)
+    assert curl.endswith("""-d '{"inputs": {"user_id": ["u 1"]}, "params": {"k": 5}}'""")
+    served = {**kept, "aliases": ["champion-shop", "champion"]}
+    lines = report.console_summary({**summary, "mlflow": served}, closing).splitlines()
+    assert "  serve the model     make serve   (http://127.0.0.1:5001/invocations)" in lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recsys import report
+from recsys.report.summaries import source_label
 from tests.report.conftest import PNG
 
 
@@ -19,7 +20,7 @@ def test_the_deck_tells_the_story_then_the_appendix(summary):
                             "buyer_curve"}  # fmt: skip
     assert all(png.startswith(PNG) for png in figures.values())
     assert {name for s in slides for name, _ in s.figures} == set(figures)
-    assert "42" in slides[0].facts and slides[0].numbers[0][0] == "0.210"  # the chosen (p_buy) recall
+    assert "42" not in slides[0].facts and slides[0].numbers[0][0] == "0.210"  # the chosen (p_buy) recall; no id
 
 
 def test_slide_text_comes_from_the_run_parameters_not_from_the_prose(summary):
@@ -68,3 +69,14 @@ def test_the_approach_says_who_is_submitted_whether_the_pool_exceeds_the_budget_
     prose, box = approach(budget - 1)  # a small log: everyone is submitted
     assert f"All {budget - 1:,} active users of the pool are submitted (the budget is {budget:,})." in prose
     assert box.startswith(f"all {budget - 1:,} users") and "the best" not in prose
+
+
+def test_the_prose_names_what_this_runs_charts_put_first(summary):
+    slides = {s.key: s for s in report.build_slides(summary)[0]}
+    top = [report.feature_label(n) for n in summary["importance"].index[:3]]
+    assert all(label in slides["importance"].prose for label in top)
+    best = source_label(summary["candidate_recall"].index[0])
+    assert best in slides["limitations"].prose
+    se = summary["valid_results"][summary["best"]["strategy"]]["recall_se"]
+    assert f"error is still {se:.3f} in this run" in slides["limitations"].prose
+    assert summary["run_id"] not in slides["title"].facts  # ids only in the appendix
