@@ -20,7 +20,7 @@ from recsys.split import Cut, target
 
 #: Daily cuts the buyer model learns from (fewer when the log is short: see ``recsys.split.daily_cuts``). On the
 #: retail dev case 2 cuts captured 0.535 of the validation buyers, 12 cuts 0.558 and 20 cuts 0.576 (more did not
-#: add); README "Hypotheses".
+#: add); docs/results.md "Hypotheses".
 DEFAULT_BUYER_CUTS = 20
 #: Selection strategies compared on validation: ``p_buy`` ranks by the buyer model alone, ``expected_recall``
 #: by P(buy) * E[recall | buy], ``activity`` by the heuristic activity score (the baselines' ranking).
@@ -48,7 +48,7 @@ class BuyerInputs:
 
     They come from the user's history alone, not from the candidate sources: aggregates of the candidate table
     (max interest, items in the basket, number of candidates) captured no more buyers (measured on the retail dev
-    case and the default preset, README "Hypotheses"), and without them the model learns from many daily cuts
+    case and the default preset, docs/results.md "Hypotheses"), and without them the model learns from many daily cuts
     for the price of their user features, and a removed source leaves it unchanged."""
 
     user_feats: pd.DataFrame

@@ -126,7 +126,7 @@ class TwoStageModel:
 
     ``recommend(users)`` recomputes candidates and features for just those users with the same recipe as the
     flow, so a user's list does not depend on who else is asked for (up to FAISS's rounding among items with the
-    same title vector: README "Limitations").
+    same title vector: docs/results.md "Limitations").
     """
 
     def __init__(

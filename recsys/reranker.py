@@ -59,7 +59,7 @@ class TrialParams:
         return label + (f", {self.negatives:.0%} negatives" if self.negatives < 1 else "")
 
 
-#: The trial the search starts from (the best of earlier fixed grids, README "Hypotheses"): Optuna proposes the
+#: The trial the search starts from (the best of earlier fixed grids, docs/results.md "Hypotheses"): Optuna proposes the
 #: rest. ``train_cuts`` is left out: a grid trial without it learns from every prepared training cut.
 DEFAULT_GRID = json.dumps([{"objective": "YetiRank", "depth": 6, "learning_rate": 0.08, "iterations": 300}])
 
