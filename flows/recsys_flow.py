@@ -24,6 +24,8 @@ from metaflow import FlowSpec, Parameter, card, current, exit_hook, resources, r
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# tasks share the cores: OpenMP threads that spin while waiting (FAISS, implicit ALS) slowed each other ~3x
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # the exit hook runs in a fresh interpreter that imports it by module path: let that one find recsys too
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 

@@ -17,8 +17,9 @@ import numpy as np
 
 #: Largest number of items searched exactly (the real catalog has ~90k; twice its volume goes approximate).
 EXACT_ITEMS = 150_000
-#: Inverted lists scanned per query.
-NPROBE = 24
+#: Inverted lists scanned per query (full@2's title vectors: 24 lists found 0.196 of the validation buyers'
+#: purchases among 50 candidates, 48 lists 0.202, the exact search 0.205; 48 takes 3.1 s where exact takes 3.8).
+NPROBE = 48
 #: Points per list used to learn the lists (a sample: k-means over every item would cost more than the searches).
 TRAIN_POINTS_PER_LIST = 64
 
