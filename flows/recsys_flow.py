@@ -56,12 +56,15 @@ setup_logging()
 #: saved), ``<step>:once`` makes only their first attempt raise (what a retry recovers from).
 FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
 
-#: Resources of the steps when they run on remote compute (``--with kubernetes`` or ``--with batch``; they change
-#: nothing locally), sized from the peaks measured at the real volume (docs/performance.md) with ~50% headroom,
-#: and the 2 threads each model uses. A table task holds one shard of users, so its size does not grow with the
-#: shop.
-HEAVY = {"cpu": 2, "memory": 6_000}
-MEDIUM = {"cpu": 2, "memory": 4_500}
+#: Resources of the steps on remote compute (``--with kubernetes`` / ``--with batch``; ignored locally), from the
+#: peaks measured at the real volume (``full``) and at four times it (``full@4``; docs/performance.md, "Past one
+#: machine") with ~50% headroom, and the 2 threads each model uses. A table task holds one shard of users: 2.2 GB at
+#: ``full``, 3.3 GB at ``full@4``. A branch fits its sources on the whole log: 0.6-0.8 GB, 2.1-2.9 GB. The other
+#: steps hold the whole log and one cut's model, and grow with the log: 2.6-3.7 GB at ``full`` (``final``: 10.5 GB
+#: at ``full@4``: give them memory in proportion to the rows past the real volume).
+SHARD = {"cpu": 2, "memory": 5_000}
+BRANCH = {"cpu": 2, "memory": 4_500}
+WHOLE_LOG = {"cpu": 2, "memory": 5_500}
 #: Artifacts a step may read and must not store again (a loaded artifact left on ``self`` is pickled again when
 #: the step ends; the parent's copy passes on by reference).
 READ_ONLY = ("ds", "pools", "buyer_inputs", "final_sources", "truth")
@@ -198,7 +201,7 @@ class RecsysFlow(FlowSpec):
         inputs = {w: self.buyer_inputs[w] for w in cut_names(self.cuts, "valid")}
         return experiment.Windows(reader.tables, inputs, self.buyer_models["valid"])
 
-    @resources(**MEDIUM)
+    @resources(**WHOLE_LOG)
     @step
     def start(self):
         """Check the parameters, the data folder and the tracking server, load and validate the data, fix the cuts."""
@@ -221,7 +224,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.buyer_model)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**WHOLE_LOG)
     @step
     def buyer_model(self):
         """P(buy) from the users' history alone: one model learnt from daily cuts before the validation windows,
@@ -241,7 +244,7 @@ class RecsysFlow(FlowSpec):
         forget(self)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**BRANCH)
     @step
     def history(self):
         """The user's own viewed / liked / basket / ordered items, and those of the users most like them."""
@@ -249,7 +252,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.join_candidates)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**BRANCH)
     @step
     def covisit(self):
         """Items co-visited with the user's recent items."""
@@ -257,7 +260,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.join_candidates)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**BRANCH)
     @step
     def als(self):
         """implicit ALS on action-weighted confidences."""
@@ -265,7 +268,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.join_candidates)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**BRANCH)
     @step
     def faiss(self):
         """FAISS neighbours of the user's title-embedding profile."""
@@ -273,7 +276,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.join_candidates)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**BRANCH)
     @step
     def popularity(self):
         """Trending items, overall and in the user's categories."""
@@ -295,7 +298,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.build_table, foreach="shard_plan")
 
     @retry(times=1)
-    @resources(**HEAVY)
+    @resources(**SHARD)
     @step
     def build_table(self):
         """Features and labels of one shard of a cut's users, its learnable rows and its buyer-model inputs (a
@@ -350,7 +353,7 @@ class RecsysFlow(FlowSpec):
         return outcomes
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**WHOLE_LOG)
     @step
     def train_trial(self):
         """A trial of the first batch."""
@@ -376,7 +379,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.train_more, foreach="batch")
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**WHOLE_LOG)
     @step
     def train_more(self):
         """A trial of Optuna's second batch (nothing for the placeholder of an empty one)."""
@@ -387,7 +390,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.choose)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**WHOLE_LOG)
     @step
     def choose(self, inputs):
         """Keep the best trial by mean validation recall; score the baselines, each source alone, the plain
@@ -407,7 +410,7 @@ class RecsysFlow(FlowSpec):
         self.next(self.final)
 
     @retry(times=1)
-    @resources(**MEDIUM)
+    @resources(**WHOLE_LOG)
     @step
     def final(self):
         """Retrain the chosen recipe on the newest labelled cuts into the run's two-stage model, and write the

@@ -109,6 +109,12 @@ class Promotion:
     def aliases(self) -> list[str]:
         return [a for a, on in ((lineage_alias(self.lineage), self.promote), (CHAMPION_ALIAS, self.serve)) if on]
 
+    @property
+    def summary(self) -> str:
+        """One sentence for the report: why, and where ``@champion`` stays when this version does not take it."""
+        kept = "" if self.serve or not self.serving_reason else f"; @{CHAMPION_ALIAS} {self.serving_reason}"
+        return self.reason + kept
+
     def lines(self) -> list[str]:
         held = ", ".join(f"@{a}" for a in self.aliases) or "no alias"
         out = [f"Champion: version {self.version} ({self.lineage}) takes {held}: {self.reason}"]

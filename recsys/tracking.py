@@ -312,6 +312,7 @@ def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: R
             "experiment": experiment,
             "aliases": promotion.aliases,
             "promotion": promotion.lines(),
+            "decision": promotion.summary,
         }
 
 

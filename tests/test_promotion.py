@@ -89,6 +89,12 @@ def test_gate_lists_the_aliases_and_tags_the_decision():
     assert promotion.aliases == ["champion-shop", CHAMPION_ALIAS]
     assert promotion.tags()["promotion.decision"] == "promoted"
     assert promotion.lines()[0].startswith("Champion: version 7 (shop) takes @champion-shop, @champion")
+    assert promotion.summary == "the first model of lineage shop"
+    real = standing(WINDOWS, lineage="other-shop")
+    held = gate(real, "9", (None, standing(WINDOWS)), "if-better")
+    assert held.summary.startswith(
+        "the first model of lineage other-shop; @champion stays on version 1 of lineage shop"
+    )
     kept = gate(standing(WINDOWS), "8", (None, None), "never")
     assert kept.aliases == [] and kept.tags()["promotion.decision"] == "kept"
 

@@ -1,7 +1,7 @@
 """Exact against approximate top-n search (recsys.candidates.ann) for the FAISS and ALS sources, on one cut.
 
     python -m benchmarks.studies.approximate_search --preset full@2 --top-users 6000
-    python -m benchmarks.studies.approximate_search --preset full --top-users 3000     # below the limit: exact twice
+    python -m benchmarks.studies.approximate_search --preset full@2 --nprobe 24 48 96  # lists scanned per query
 
 For each source: the search time over the cut's user pool (4 x --top-users, the most active users), the share of
 the exact top-50 lists the approximate search returns, and the candidate recall@25/50 of both (the share of each
@@ -16,8 +16,8 @@ import copy
 import time
 
 from recsys.buyers import user_pool
+from recsys.candidates import ann
 from recsys.candidates.als import ALSSource
-from recsys.candidates.ann import EXACT_ITEMS, InnerProductSearch
 from recsys.candidates.embeddings import EmbeddingSource
 from recsys.cli import resolve_data_dir
 from recsys.data import load_dataset
@@ -57,6 +57,7 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="full@2")
     parser.add_argument("--top-users", type=int, default=6000)
     parser.add_argument("--cut", default="valid")
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[ann.NPROBE], help="lists scanned per query")
     args = parser.parse_args(argv)
 
     ds = load_dataset(resolve_data_dir(args.data_dir, args.preset, 0), progress=False)
@@ -65,17 +66,19 @@ def main(argv=None) -> None:
     pool = user_pool(hist, RunSettings(top_users=args.top_users).pool)
     truth = target(ds.interactions, cut)
     print(f"{args.preset or args.data_dir}: {len(ds.items):,} items, {len(pool):,} pool users, cut {cut}")
-    print(f"(approximate above {EXACT_ITEMS:,} items; here forced approximate for the comparison)\n")
+    print(f"(approximate above {ann.EXACT_ITEMS:,} items; here forced approximate for the comparison)\n")
     print("| source | exact search s | approximate s | exact top-50 found | recall@25 / @50 exact | approximate |")
     print("|---|---|---|---|---|---|")
     faiss = EmbeddingSource(exact_items=10**9).fit(hist, ds.items, ds.vectors)
-    approx = copy.copy(faiss)  # the same fit, another search
-    approx.search_ = InnerProductSearch(faiss.item_vectors_[faiss.index_items_], exact_items=0)
-    print(compare("faiss (title embeddings)", faiss, approx, pool, truth))
     als = ALSSource(exact_items=10**9).fit(hist, ds.items)
-    als_approx = copy.copy(als)
-    als_approx.search_ = InnerProductSearch(als.model_.item_factors, exact_items=0)
-    print(compare("als (item factors)", als, als_approx, pool, truth))
+    for nprobe in args.nprobe:
+        ann.NPROBE = nprobe
+        approx = copy.copy(faiss)  # the same fit, another search
+        approx.search_ = ann.InnerProductSearch(faiss.item_vectors_[faiss.index_items_], exact_items=0)
+        print(compare(f"faiss (title embeddings), {nprobe} lists", faiss, approx, pool, truth))
+        als_approx = copy.copy(als)
+        als_approx.search_ = ann.InnerProductSearch(als.model_.item_factors, exact_items=0)
+        print(compare(f"als (item factors), {nprobe} lists", als, als_approx, pool, truth))
 
 
 if __name__ == "__main__":

@@ -304,9 +304,8 @@ def _serving_slide(deck: Deck) -> Slide:
     if mlflow:
         aliases = mlflow.get("aliases", ["champion"])  # runs before the champion gate always took it
         held = ", ".join(f"@{a}" for a in aliases) if aliases else "no champion alias: the current champions stay"
-        serving.facts = f"This run's model is version **{mlflow.get('model_version')}** ({held})."
-        if mlflow.get("promotion"):
-            serving.facts += " " + " ".join(line.strip() for line in mlflow["promotion"])
+        serving.facts = f"This run's model is version **{mlflow.get('model_version')}** ({held})"
+        serving.facts += f": {mlflow['decision']}." if mlflow.get("decision") else "."
     return serving
 
 
