@@ -29,9 +29,9 @@ class DataSpec:
         return self.data_dir or f"synthetic:{self.preset}"
 
     def lineage_of(self, seed: int) -> str:
-        from recsys.promotion import default_lineage
+        from recsys.promotion import default_lineage, lineage_name
 
-        return self.lineage or default_lineage(self.data_dir, self.preset, seed)
+        return lineage_name(self.lineage) if self.lineage else default_lineage(self.data_dir, self.preset, seed)
 
 
 @dataclass

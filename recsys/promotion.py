@@ -42,17 +42,21 @@ LIFT_TOLERANCE = 0.10
 STANDING_FILE = "standing.json"
 
 
+def lineage_name(text: str) -> str:
+    """A lineage as MLflow aliases and file names take it: lower-case letters, digits, ``_`` and ``-``."""
+    return re.sub(r"[^\w-]+", "-", text.strip().lower()).strip("-")[:80] or "default"
+
+
 def lineage_alias(lineage: str) -> str:
-    """The champion alias of a lineage (MLflow aliases take letters, digits, ``_`` and ``-``)."""
-    slug = re.sub(r"[^\w-]+", "-", lineage.strip().lower()).strip("-")[:80]
-    return f"{CHAMPION_ALIAS}-{slug or 'default'}"
+    """The champion alias of a lineage."""
+    return f"{CHAMPION_ALIAS}-{lineage_name(lineage)}"
 
 
 def default_lineage(data_dir: str, preset: str, seed: int) -> str:
     """The lineage of a run that names none: the data folder's name, or the synthetic preset and seed."""
     if data_dir:
-        return re.sub(r"[^\w-]+", "-", data_dir.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]) or "data"
-    return f"synthetic-{preset.replace('@', '-at-')}-seed{seed}"
+        return lineage_name(data_dir.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1])
+    return lineage_name(f"synthetic-{preset}-seed{seed}")
 
 
 @dataclass

@@ -60,8 +60,9 @@ def brief(message: str, limit: int = MAX_ERROR_BYTES - 100) -> str:
 
 
 def request_problem(body: bytes) -> str | None:
-    """What is wrong with a JSON request body that the model cannot see (unknown params), or None. A body that
-    is not JSON is left to MLflow, which refuses it with its own 400."""
+    """What is wrong with a JSON request body's ``params`` (unknown names, ``k`` out of range: MLflow would drop the
+    first silently and echo the second), or None. A body that is not JSON is left to MLflow, which refuses it with
+    its own 400."""
     payload = _payload(body)
     if not isinstance(payload, dict) or "params" not in payload:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.promotion import lineage_name
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS, SUBMISSION_COLUMNS
 
 USER_COL, PRODUCTS_COL = SUBMISSION_COLUMNS
@@ -58,12 +58,6 @@ def build_submission(
     return pd.DataFrame(rows, columns=list(SUBMISSION_COLUMNS))
 
 
-def write_checked_submission(frame: pd.DataFrame, catalog_ids, path, k: int, top_users: int) -> Path:
-    """Validate against the catalog's product ids, then write atomically; returns the path."""
-    validate_submission(frame, catalog_ids, k, top_users)
-    return write_submission(frame, path)
-
-
 @dataclass(frozen=True)
 class Provenance:
     """Which run wrote a submission file, from which data: kept beside it as ``<file>.json``."""
@@ -95,8 +89,7 @@ def place_submission(frame: pd.DataFrame, path, provenance: Provenance) -> tuple
     note = ""
     if before is None or before.lineage != provenance.lineage:
         kept = f"{path} (written by {before.run}, lineage {before.lineage})" if before else f"{path} (unknown origin)"
-        slug = re.sub(r"[^\w.-]+", "-", provenance.lineage)
-        path = path.with_name(f"{path.stem}-{slug}{path.suffix}")
+        path = path.with_name(f"{path.stem}-{lineage_name(provenance.lineage)}{path.suffix}")
         note = f"kept {kept}: it is not from this data; this run's submission is {path}"
     write_submission(frame, path)
     Provenance.path_of(path).write_text(json.dumps(asdict(provenance), indent=1) + "\n")

@@ -14,6 +14,7 @@ from recsys.promotion import (
     default_lineage,
     gate,
     lineage_alias,
+    lineage_name,
     serving,
 )
 
@@ -108,8 +109,9 @@ def test_standings_survive_json():
 
 def test_lineage_names_and_aliases():
     assert default_lineage("", "default", 0) == "synthetic-default-seed0"
-    assert default_lineage("", "full@0.25", 1) == "synthetic-full-at-0.25-seed1"
+    assert default_lineage("", "full@0.25", 1) == "synthetic-full-0-25-seed1"
     assert default_lineage("../shared/data/onlineretail-2011-11-20/", "default", 0) == "onlineretail-2011-11-20"
     assert lineage_alias("My Shop (EU)") == "champion-my-shop-eu"
-    assert lineage_alias("synthetic-full-at-0.25-seed1").startswith("champion-synthetic-full-at-0")
+    assert lineage_alias("synthetic-full-0-25-seed1") == "champion-synthetic-full-0-25-seed1"
+    assert lineage_name("") == "default" and lineage_name("Shop/EU 2") == "shop-eu-2"
     assert math.isnan(standing(WINDOWS, baseline=0.0).ratio)

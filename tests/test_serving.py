@@ -234,6 +234,26 @@ def test_every_logged_run_registers_a_version_and_the_champion_moves_only_when_b
 
 
 @pytest.mark.slow
+def test_a_version_without_a_standing_stands_as_unknown_lineage(logged):
+    """Versions registered before standings were recorded: any lineage may take the serving alias from them."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from recsys.tracking import champion_standing
+
+    uri, _ = logged
+    client = MlflowClient(tracking_uri=uri)
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(experiment_id=client.get_experiment_by_name("test").experiment_id) as run:
+        pass
+    old = client.create_model_version("test-recommender", f"runs:/{run.info.run_id}/none", run.info.run_id)
+    client.set_registered_model_alias("test-recommender", "champion-old", old.version)
+    standing = champion_standing(client, "test-recommender", "champion-old")
+    assert (standing.lineage, standing.synthetic, standing.version) == ("unknown", True, str(old.version))
+    assert champion_standing(client, "test-recommender", "champion-nobody") is None
+
+
+@pytest.mark.slow
 def test_pyfunc_model_answers_like_the_recommender(trained, logged):
     import mlflow
     from mlflow.exceptions import MlflowException
