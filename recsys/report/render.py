@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys.report.figures import figure_facts
 from recsys.report.slides import Slide, build_slides
 from recsys.report.summaries import (
     STRATEGY_LABELS,
@@ -67,7 +68,8 @@ body { margin: 0; font-family: "DejaVu Sans", system-ui, -apple-system, "Segoe U
 .slide { scroll-snap-align: start; width: 100vw; height: 56.25vw; box-sizing: border-box; padding: 2vw 3.2vw 2.6vw;
          background: #fff; overflow: hidden; display: flex; flex-direction: column; gap: 0.9vw; position: relative;
          font-size: 1.45vw; line-height: 1.35; border-bottom: 1px solid #cbd5e1; }
-.slide.text-only { font-size: 1.75vw; }
+.slide.text-only { font-size: 1.85vw; }
+.slide.text-only .numbers div { flex: 1 1 0; max-width: none; font-size: 1.3vw; }
 .diagram { display: flex; gap: 2.4vw; margin: 0.4vw 0 0.6vw; }
 .diagram .box { flex: 1 1 0; border: 0.15vw solid #2563eb; border-radius: 0.6vw; padding: 0.5vw 0.7vw;
                 background: #eff6ff; font-size: 1.05vw; color: #334155; position: relative; }
@@ -76,7 +78,7 @@ body { margin: 0; font-family: "DejaVu Sans", system-ui, -apple-system, "Segoe U
                                         font-size: 1.8vw; color: #2563eb; }
 .slide h1 { margin: 0; font-size: 2.3vw; color: #1e3a8a; border-bottom: 0.22vw solid #2563eb; padding-bottom: 0.4vw; }
 .slide.appendix h1 { color: #475569; border-color: #94a3b8; font-size: 1.9vw; }
-.slide .number { position: absolute; right: 2vw; bottom: 0.9vw; color: #94a3b8; font-size: 0.9vw; }
+.slide .number { position: absolute; right: 2vw; bottom: 0.9vw; color: #64748b; font-size: 0.95vw; }
 .slide p, .slide ul { margin: 0 0 0.5vw; } .slide li { margin: 0.15vw 0; }
 .cols { display: flex; gap: 2.4vw; flex: 1 1 auto; min-height: 0; }
 .cols > div { flex: 1 1 0; min-width: 0; min-height: 0; }
@@ -87,9 +89,11 @@ body { margin: 0; font-family: "DejaVu Sans", system-ui, -apple-system, "Segoe U
 .slide.title .cols { flex: 0 0 auto; }
 .slide.title h1 { font-size: 3.6vw; border: none; }
 .slide.title .numbers b { font-size: 4.2vw; }
-table { border-collapse: collapse; font-size: 1.1vw; margin: 0.2vw 0 0.9vw; }
+table { border-collapse: collapse; font-size: 1.1vw; margin: 0.2vw 0 0.9vw; max-width: 100%; }
+th { overflow-wrap: anywhere; }
 th, td { border: 1px solid #cbd5e1; padding: 0.15vw 0.6vw; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+.slide:not(.appendix) .cols > div:only-child table { font-size: 1.2vw; }
 #hypotheses td:not(:first-child), #appendix_sources td:not(:first-child) { white-space: nowrap; }  /* 0.181 ± 0.014 */
 thead th { background: #f1f5f9; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3vw; font-size: 1.05vw; }
@@ -97,10 +101,12 @@ figure { margin: 0 0 0.6vw; }
 .cols > div.figures:not(:only-child) { flex: 1.35 1 0; }
 #hypotheses .cols > div.figures:not(:only-child),
 #appendix_sources .cols > div.figures:not(:only-child) { flex: 0.8 1 0; }  /* their verdict tables need the width */
-figure img { display: block; width: 100%; max-height: 36vw; object-fit: contain; object-position: left top; }
-.figures figure + figure img { max-height: 17vw; }
-.cols > div.figures:only-child figure img { max-height: 17vw; }
-figcaption { font-size: 0.95vw; color: #475569; }
+figure img { display: block; width: 100%; max-height: 43vw; object-fit: contain; object-position: left top; }
+.figures figure + figure img { max-height: 20vw; }
+.slide.wide .cols { flex-direction: column; gap: 0.4vw; }
+.slide.wide .cols > div { flex: 0 0 auto; }
+.slide.wide figure img { max-height: 38vw; }
+figcaption { font-size: 1vw; color: #475569; }
 code { background: #f1f5f9; padding: 0 0.25vw; font-size: 0.95em; }
 @media print { .slide { page-break-after: always; } html { background: #fff; } }
 """
@@ -126,6 +132,19 @@ def _table_html(caption: str, frame: pd.DataFrame) -> str:
     )
 
 
+def _figure_html(png: bytes, caption: str) -> str:
+    """A chart inlined as base64, saying the size of its smallest text and its width in pixels
+    (``data-font-px``, ``data-width-px``): the Chromium check computes the size it is shown at."""
+    facts = figure_facts(png)
+    sizes = f'data-width-px="{facts["width"]}"' + (
+        "" if math.isnan(facts["font_px"]) else f' data-font-px="{facts["font_px"]:g}"'
+    )
+    return (
+        f'<figure><img alt="{html.escape(caption)}" {sizes} src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    )
+
+
 def render_html(slides: list[Slide], figures: dict[str, bytes], title: str) -> str:
     """One self-contained HTML file: every slide a 16:9 frame, figures inlined as base64 PNG, no network.
 
@@ -139,11 +158,7 @@ def render_html(slides: list[Slide], figures: dict[str, bytes], title: str) -> s
         numbers = "".join(f"<div><b>{html.escape(n)}</b>{html.escape(what)}</div>" for n, what in slide.numbers)
         numbers = f'<div class="numbers">{numbers}</div>' if numbers else ""
         tables = "".join(_table_html(caption, frame) for caption, frame in slide.tables)
-        images = "".join(
-            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
-            f'{base64.b64encode(figures[name]).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>'
-            for name, caption in slide.figures
-        )
+        images = "".join(_figure_html(figures[name], caption) for name, caption in slide.figures)
         diagram = "".join(
             f'<div class="box"><b>{html.escape(head)}</b>{html.escape(body)}</div>' for head, body in slide.diagram
         )
@@ -152,6 +167,7 @@ def render_html(slides: list[Slide], figures: dict[str, bytes], title: str) -> s
         right = f'<div class="figures">{images}</div>' if images else ""
         classes = "slide" + (" appendix" if slide.appendix else "") + (" title" if slide.key == "title" else "")
         classes += " text-only" if not (slide.figures or slide.tables or slide.appendix) else ""
+        classes += " wide" if slide.wide else ""
         sections.append(
             f'<section class="{classes}" id="{slide.key}" data-figures="{len(slide.figures)}">'
             f"<h1>{html.escape(slide.title)}</h1>{diagram}"

@@ -19,23 +19,25 @@ from recsys.report.figures import (
     importance_figure,
     pipeline_figure,
     source_figure,
+    trials_figure,
     validation_figure,
+    windows_figure,
 )
 from recsys.report.summaries import (
     METRIC_COLUMNS,
     PER_SOURCE_HYPOTHESIS,
     SOURCE_LABELS,
-    _fmt,
     feature_label,
     hypothesis_verdicts,
     metric_table,
+    row_label,
     search_note,
     source_label,
     strategy_label,
     truth_sentence,
     validation_table,
 )
-from recsys.rows import BASELINE, REMOVED, of_kind
+from recsys.rows import BASELINE, REMOVED, RERANKER, RowKey, of_kind
 
 PROSE_DIR = Path(__file__).resolve().parents[2] / "docs" / "presentation"
 
@@ -54,6 +56,7 @@ class Slide:
     appendix: bool = False
     numbers: list[tuple[str, str]] = field(default_factory=list)  # (big number, what it is)
     diagram: list[tuple[str, str]] = field(default_factory=list)  # boxes of a left-to-right flow: (title, text)
+    wide: bool = False  # the text above, the figures below across the slide (instead of side by side)
 
 
 def read_prose(key: str, prose_dir: Path | None = None, values: dict | None = None) -> str:
@@ -75,16 +78,6 @@ def _shared_this(verdicts: pd.DataFrame, caption: str) -> tuple[str, pd.DataFram
     if len(verdicts) and verdicts["this"].nunique() == 1:
         return f"{caption}; the chosen model: {verdicts['this'].iloc[0]}", verdicts.drop(columns="this")
     return caption, verdicts
-
-
-def _trial_label(row) -> str:
-    from recsys.reranker import TrialParams
-
-    fields = {k: row[k] for k in TrialParams.__dataclass_fields__ if k in row}
-    try:
-        return TrialParams(**{k: v.item() if hasattr(v, "item") else v for k, v in fields.items()}).label
-    except (TypeError, ValueError):
-        return str(row.get("objective", "trial"))
 
 
 @dataclass
@@ -126,6 +119,112 @@ def _prose_values(summary: dict) -> dict:
     )
     values["submitted_box"] = f"the best {budget:,} users" if pool_users > budget else f"all {pool_users:,} users"
     values.update(_leaders(summary))
+    values.update(_data_values(summary))
+    values.update(_model_values(summary))
+    values.update(_limits(summary))
+    return values
+
+
+#: Each action of the log, as the task and data slides name it.
+ACTION_WORDS = {
+    "view": "views",
+    "like": "likes",
+    "add_basket": "basket adds",
+    "del_basket": "basket removals",
+    "clear_basket": "basket clearings",
+    "order": "orders",
+    "list_basket": "basket views",
+    "visit": "visits",
+    "visit_category": "category visits",
+    "search": "searches",
+}
+
+
+def _share(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.1%}"
+
+
+def _data_values(summary: dict) -> dict:
+    """What the task and data slides say of the log: ``{span}``, ``{actions}`` (most frequent first),
+    ``{event_mix}``, ``{catalog}``, ``{users}`` and ``{buyers}`` (per validation window)."""
+    data, rows = summary["data"], summary["funnel"]["rows"].sort_values(ascending=False)
+    chosen = summary["valid_results"][summary["best"]["strategy"]]
+    days = (pd.Timestamp(data["log end (final cut)"]) - pd.Timestamp(data["first event"])).days
+    words = [ACTION_WORDS.get(str(a), str(a).replace("_", " ")) for a in rows.index]
+    shares = rows / max(int(rows.sum()), 1)
+    if len(rows) == 1:
+        mix = f"Every event of the log is one of its {words[0]}."
+    else:
+        top, orders = _share(float(shares.iloc[0])), _share(float(shares.get("order", 0.0)))
+        mix = f"{words[0].capitalize()} are the most frequent events ({top}); orders {orders}."
+    return {
+        "span": _count(days, "day"),
+        "actions": _listed(words) if len(words) > 1 else f"{words[0]} only",
+        "event_mix": mix,
+        "catalog": f"{data['items in the catalog']:,} products, {data['items with a title embedding']:,} with a "
+        "title embedding",
+        "users": f"{data['users']:,}",
+        "buyers": f"{int(chosen['buyers']):,}",
+    }
+
+
+def _model_values(summary: dict) -> dict:
+    """What the approach, importance, selection and serving slides say of the model: its sources, the buyer
+    model's cuts, the importance's leader, the part of the score from the buyers' history and the server's
+    limits."""
+    from recsys.server import MAX_REQUEST_BYTES
+    from recsys.serving import MAX_ID_LENGTH, MAX_USERS_PER_REQUEST
+
+    sources = list(summary["candidate_recall"].index) or list(SOURCE_LABELS)
+    importance = summary["importance"].astype(float)
+    chosen = summary["valid_results"][summary["best"]["strategy"]]
+    history = ""
+    if not pd.isna(chosen.get("history_ceiling", np.nan)):
+        known = chosen["recall_rebought"] + chosen["recall_seen"]
+        history = (
+            f"Of the recall of {chosen['recall']:.3f}, {known:.3f} comes from products the buyers had already "
+            "ordered, viewed or put in a basket; the history ceiling is what perfect lists of their own history "
+            "would reach: beyond it, only products new to them count."
+        )
+    return {
+        "n_sources": len(sources),
+        "source_list": _listed([source_label(str(s)) for s in sources]),
+        "buyer_cuts": summary["params"].get("buyer-model cuts (daily, at most)"),
+        "top_share": _share(float(importance.iloc[0] / importance.sum())) if importance.sum() > 0 else "n/a",
+        "n_importance": len(importance),
+        "history_sentence": history,
+        "max_id_length": f"{MAX_ID_LENGTH:,}",
+        "max_users": f"{MAX_USERS_PER_REQUEST:,}",
+        "max_body": f"{MAX_REQUEST_BYTES / 1e6:g} MB",
+    }
+
+
+def _limits(summary: dict) -> dict:
+    """The limitations slide's figures: the trials' spread beside the standard error, the candidates' ceiling
+    and what the run searched."""
+    trials = summary["trials"]
+    best = trials.groupby("trial")["recall"].max()
+    chosen = summary["valid_results"][summary["best"]["strategy"]]
+    ceiling = chosen.get("ceiling", np.nan)
+    values = {
+        "trial_spread": f", against {best.max() - best.min():.3f} between its best and its worst trial"
+        if len(best) > 1
+        else "",
+        "ceiling_sentence": f"a perfect ranking of the same candidates would reach {ceiling:.3f}, against the chosen "
+        f"model's {chosen['recall']:.3f}."
+        if not pd.isna(ceiling)
+        else "this run did not measure what a perfect ranking of its candidates would reach.",
+    }
+    if len(best) > 1:
+        values["search_limit"] = (
+            f"**{len(best)} trials**: the chosen one was picked on the windows it is scored on, so its validation "
+            "figure flatters it a little; the held-out truth, when there is one, does not."
+        )
+    else:
+        values["search_limit"] = (
+            "**No search**: this run trained the known-good trial alone; a search of several trials may fit another "
+            "shop better, at the cost of training each of them."
+        )
     return values
 
 
@@ -167,6 +266,18 @@ def _title_slide(deck: Deck) -> Slide:
     return title
 
 
+def _task_slide(deck: Deck) -> Slide:
+    values = deck.values
+    task = Slide("task", "The task and the metric", deck.prose("task"))
+    task.numbers = [
+        (values["top_users"], "users at most"),
+        (str(values["k"]), "products each"),
+        (str(values["horizon"]), "days after the log"),
+        (values["buyers"], f"buyers in a {values['horizon']}-day window of this log"),
+    ]
+    return task
+
+
 def _data_slide(deck: Deck) -> Slide:
     data = deck.summary["data"]
     deck.figures["funnel"] = funnel_figure(deck.summary["funnel"])
@@ -175,7 +286,7 @@ def _data_slide(deck: Deck) -> Slide:
         (f"{data['users']:,}", "users"),
         (f"{data['items']:,}", "products"),
         (f"{data['interaction rows (exploded)']:,}", "events (one per product)"),
-        (f"{int(deck.chosen['buyers']):,}", f"buyers in the last {deck.values['horizon']} days"),
+        (f"{int(deck.chosen['buyers']):,}", f"buyers in a {deck.values['horizon']}-day window (validation mean)"),
     ]
     glance.figures.append(("funnel", "events per action, and users at each stage of the funnel"))
     return glance
@@ -197,7 +308,9 @@ def _approach_slide(deck: Deck) -> Slide:
 
 def _results_slide(deck: Deck) -> Slide:
     test = deck.summary["test_results"]
-    deck.figures["validation"] = validation_figure(metric_table(deck.valid.head(4), ("recall", "recall_se")))
+    chosen = row_label(RowKey(RERANKER, deck.summary["best"]["strategy"]))
+    shown = metric_table(deck.valid.head(4), ("recall", "recall_se"))
+    deck.figures["validation"] = validation_figure(shown, chosen)
     results = Slide(
         "results",
         "Results against the baselines",
@@ -245,7 +358,7 @@ def _hypotheses_slides(deck: Deck) -> tuple[Slide, list[Slide]]:
     if summary.get("ablation") is False:
         hyp.facts = (
             "The source ablation was skipped in this run: the model was not retrained without each source "
-            "(run the flow with `--ablation True` for those rows)."
+            "(the flow's ablation option adds those rows)."
         )
     elif summary["hypotheses"] is not None and len(of_kind(summary["hypotheses"], REMOVED)):
         deck.figures["sources"] = source_figure(summary["hypotheses"])
@@ -268,24 +381,33 @@ def _hypotheses_slides(deck: Deck) -> tuple[Slide, list[Slide]]:
 
 
 def _search_slide(deck: Deck) -> Slide:
+    """The search in numbers (the chosen trial's parameters) and a chart of every trial under every user-selection
+    strategy (the appendix has the trial table)."""
     trials = deck.summary["trials"]
-    best_rows = trials.sort_values("recall", ascending=False).drop_duplicates("trial")
-    search = pd.DataFrame(
-        {
-            "trial": [_trial_label(r) for _, r in best_rows.iterrows()],
-            "trees kept": best_rows["trees"].astype(int).to_numpy() if "trees" in best_rows else "",
-            "users by": best_rows["strategy"].map(strategy_label).to_numpy(),
-            "recall": best_rows["recall"].map(lambda v: f"{v:.4f}").to_numpy(),
-            "± s.e.": best_rows.get("recall_se", pd.Series(np.nan, index=best_rows.index)).map(_fmt).to_numpy(),
-        }
-    ).head(8)
-    return Slide(
+    slide = Slide(
         "search",
         "The hyperparameter search",
         deck.prose("search"),
         search_note(trials["trial"].nunique(), deck.summary["best"]),
-        tables=[("each trial with its best user-selection strategy, best first", search.set_index("trial"))],
     )
+    ranked = trials.sort_values("recall", ascending=False)
+    shown = ranked.head(6)
+    labels = [f"trial {int(r['trial'])}, users by {strategy_label(r['strategy'])}" for _, r in shown.iterrows()]
+    deck.figures["trials"] = trials_figure(shown.assign(label=labels))
+    slide.figures.append(("trials", "each trial under each way of choosing the users, best first"))
+    chosen = ranked.iloc[0]
+    slide.numbers = [(str(trials["trial"].nunique()), "trials trained")]
+    slide.numbers += [(f"{chosen[c]:g}", what) for c, what in SEARCH_NUMBERS if c in chosen and pd.notna(chosen[c])]
+    return slide
+
+
+#: The chosen trial's parameters shown as the search slide's numbers.
+SEARCH_NUMBERS = (
+    ("depth", "depth of the chosen trial's trees"),
+    ("learning_rate", "its learning rate"),
+    ("trees", "trees it kept (early stopping)"),
+    ("train_cuts", "daily windows it learnt from"),
+)
 
 
 def _importance_slide(deck: Deck) -> Slide:
@@ -295,6 +417,7 @@ def _importance_slide(deck: Deck) -> Slide:
         "What the reranker relies on",
         deck.prose("importance"),
         figures=[("importance", "feature importance of the final reranker")],
+        wide=True,
     )
 
 
@@ -305,8 +428,40 @@ def _serving_slide(deck: Deck) -> Slide:
         aliases = mlflow.get("aliases", ["champion"])  # runs before the champion gate always took it
         held = ", ".join(f"@{a}" for a in aliases) if aliases else "no champion alias: the current champions stay"
         serving.facts = f"This run's model is version **{mlflow.get('model_version')}** ({held})"
-        serving.facts += f": {mlflow['decision']}." if mlflow.get("decision") else "."
+        serving.facts += f": {_in_words(mlflow['decision'])}." if mlflow.get("decision") else "."
+        serving.numbers = [
+            (str(mlflow.get("model_version")), "version of the registered model from this run"),
+            (f"{deck.chosen['recall']:.3f}", "its validation recall, tagged on the model"),
+            (str(len(aliases)), "champion aliases it holds" if len(aliases) != 1 else "champion alias it holds"),
+        ]
     return serving
+
+
+#: The promotion modes as the main slides say them (command-line flags belong in the appendix).
+FLAG_WORDS = {"--promote never": "promotion turned off", "--promote always": "promotion forced"}
+
+
+def _in_words(text: str) -> str:
+    for flag, words in FLAG_WORDS.items():
+        text = text.replace(f"rerun with {flag}", f"rerun with {words}").replace(flag, words)
+    return text
+
+
+def _window_starts(deck: Deck, windows) -> list[str]:
+    """The first day of each validation window (its cut), for a reader."""
+    cuts = deck.summary["cuts"]
+    return [str(cuts.loc[w, "history before"])[:10] if w in cuts.index else str(w) for w in windows]
+
+
+def _limitations_slide(deck: Deck) -> Slide:
+    values = deck.values
+    slide = Slide("limitations", "Limitations and next steps", deck.prose("limitations"))
+    if deck.summary.get("windows"):
+        per_window = pd.DataFrame(deck.summary["windows"]).T
+        per_window.index = [f"{start} + {values['horizon']} d" for start in _window_starts(deck, per_window.index)]
+        deck.figures["windows"] = windows_figure(per_window.reindex(columns=["recall", "recall_se", "ceiling"]))
+        slide.figures.append(("windows", "the chosen model on each validation window, and the ceiling"))
+    return slide
 
 
 # -------------------------------------------------------------------------------------------------------- appendix
@@ -335,16 +490,36 @@ def _appendix_data_slides(deck: Deck) -> list[Slide]:
     return [data, cuts]
 
 
-def _appendix_models_slide(deck: Deck) -> Slide:
-    summary = deck.summary
-    appendix_models = Slide("appendix_models", "Appendix: the pipeline and the candidate sources", appendix=True)
+def _appendix_models_slides(deck: Deck) -> list[Slide]:
+    """The run's Metaflow steps across a slide, and the candidate recall of each source (its table and chart)."""
+    summary, slides = deck.summary, []
     if summary["graph"]:
-        deck.figures["pipeline"] = pipeline_figure(summary["graph"], len(summary["trials"]["trial"].unique()))
-        appendix_models.figures.append(("pipeline", "the run's Metaflow steps"))
-    if not summary["candidate_recall"].empty:
-        deck.figures["candidate_recall"] = candidate_recall_figure(summary["candidate_recall"])
-        appendix_models.figures.append(("candidate_recall", "candidate recall per source (validation windows)"))
-    return appendix_models
+        deck.figures["pipeline"] = pipeline_figure(summary["graph"])
+        slides.append(
+            Slide(
+                "appendix_pipeline",
+                "Appendix: the run's steps",
+                "The Metaflow steps of this run, read along the arrows; the steps in one box run side by side and a "
+                "blue box runs as several tasks at once (one per table shard or per trial).",
+                figures=[("pipeline", "the run's Metaflow steps")],
+                appendix=True,
+                wide=True,
+            )
+        )
+    recall = summary["candidate_recall"]
+    if not recall.empty:
+        deck.figures["candidate_recall"] = candidate_recall_figure(recall)
+        table = recall.rename(index=source_label, columns=lambda c: c.replace("recall_at_", "first "))
+        slides.append(
+            Slide(
+                "appendix_models",
+                "Appendix: the candidate sources",
+                tables=[("share of the validation buyers' purchases among each source's candidates", table)],
+                figures=[("candidate_recall", "candidate recall per source (validation windows)")],
+                appendix=True,
+            )
+        )
+    return slides
 
 
 def _appendix_windows_slides(deck: Deck) -> list[Slide]:
@@ -352,10 +527,9 @@ def _appendix_windows_slides(deck: Deck) -> list[Slide]:
     if not deck.summary.get("windows"):
         return []
     per_window = pd.DataFrame(deck.summary["windows"]).T
-    cuts = deck.summary["cuts"]
     windows = metric_table(per_window, (*METRIC_COLUMNS, "ceiling", "recall_new", "history_ceiling"))
     windows.insert(0, "buyers", per_window["buyers"].astype(int).to_numpy())
-    starts = [cuts.loc[w, "history before"][:10] for w in per_window.index]
+    starts = _window_starts(deck, per_window.index)
     windows.insert(0, "days", [f"{start} + {deck.values['horizon']}" for start in starts])
     windows.index = per_window.index
     windows.index.name = "window"
@@ -403,7 +577,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     deck = Deck(summary, prose_dir, _prose_values(summary), valid, chosen)
     slides = [
         _title_slide(deck),
-        Slide("task", "The task and the metric", deck.prose("task")),
+        _task_slide(deck),
         _data_slide(deck),
         _approach_slide(deck),
         _results_slide(deck),
@@ -411,7 +585,7 @@ def build_slides(summary: dict, prose_dir: Path | None = None) -> tuple[list[Sli
     ]
     hypotheses, appendix_sources = _hypotheses_slides(deck)
     slides += [hypotheses, _search_slide(deck), _importance_slide(deck), _serving_slide(deck)]
-    slides.append(Slide("limitations", "Limitations and next steps", deck.prose("limitations")))
-    slides += [*appendix_sources, *_appendix_data_slides(deck), _appendix_models_slide(deck)]
+    slides.append(_limitations_slide(deck))
+    slides += [*appendix_sources, *_appendix_data_slides(deck), *_appendix_models_slides(deck)]
     slides += [*_appendix_windows_slides(deck), _appendix_trials_slide(deck), _appendix_params_slide(deck)]
     return slides, deck.figures

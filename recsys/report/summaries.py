@@ -322,10 +322,7 @@ def search_note(n_trials: int, best: dict) -> str:
     """What the run searched and chose, in a sentence (one trial: the known-good one alone, no search)."""
     chosen = f"**{best['trial']}**, users by {strategy_label(best['strategy'])}"
     if n_trials == 1:
-        return (
-            f"This run trained one trial, the known-good configuration (the default: a second, random trial never "
-            f"won on the benchmark logs; `--trials 8` or more searches): {chosen}."
-        )
+        return f"This run trained one trial, the known-good configuration, and searched nothing: {chosen}."
     return f"{n_trials} trials; chosen: {chosen}."
 
 

@@ -104,5 +104,6 @@ def test_display_table_formats_floats_and_keeps_the_index():
 def test_the_search_slide_says_when_no_search_ran():
     best = {"trial": "YetiRank, depth 6", "strategy": "p_buy"}
     one = report.search_note(1, best)
-    assert "one trial" in one and "--trials 8" in one and "**YetiRank, depth 6**" in one
+    assert "one trial" in one and "searched nothing" in one and "**YetiRank, depth 6**" in one
+    assert "--" not in one  # no command-line flag on a main slide
     assert report.search_note(6, best).startswith("6 trials; chosen: **YetiRank, depth 6**")
