@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import recsys.data
 from recsys.data import REPORT_KEYS, DataValidationError, load_dataset, load_truth
 from recsys.schema import (
     ACTIONS_FILE,
@@ -138,6 +139,17 @@ def test_clean_case_gives_the_exact_interactions(tmp_path):
         }
     ).astype({C.USER: np.int32, C.ITEM: np.int32, C.ACTION: np.int8, C.TS: "datetime64[ns]", C.PAGE: np.int64})
     pd.testing.assert_frame_equal(data.interactions, expected)
+
+
+def test_the_log_read_in_batches_gives_the_same_dataset(tiny_dataset_dir, tiny_dataset, monkeypatch):
+    """The action log is read batch by batch into codes: any batch size gives the dataset of one whole read (users
+    and products numbered in order of first appearance, the same loc_user_id tie-breaks, the same report)."""
+    monkeypatch.setattr(recsys.data, "ACTIONS_BATCH_ROWS", 997)
+    batched = load_dataset(tiny_dataset_dir, progress=False)
+    assert pq.ParquetFile(tiny_dataset_dir / ACTIONS_FILE).metadata.num_rows > 10 * 997
+    for name in ("interactions", "users", "items", "user_locs"):
+        pd.testing.assert_frame_equal(getattr(batched, name), getattr(tiny_dataset, name))
+    assert batched.report == tiny_dataset.report
 
 
 def test_clean_case_tables(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import recsys.data
 from recsys.data import REPORT_KEYS, DataValidationError, load_dataset
 from recsys.schema import (
     ACTION_CODES,
@@ -198,6 +200,15 @@ def test_dirty_files_of_known_kinds_load_with_counts_that_add_up(actions, catalo
 
     assert not isinstance(data, DataValidationError), str(data)
     check_consistent(data, action_rows, catalog_ids)
+    with mock.patch.object(recsys.data, "ACTIONS_BATCH_ROWS", 2):  # read two rows at a time: the same dataset
+        assert_same_dataset(load_generated(action_rows_table, catalog_table, mapping, vector_array), data)
+
+
+def assert_same_dataset(got, expected) -> None:
+    for name in ("interactions", "users", "items", "user_locs"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+    assert got.report == expected.report
+    np.testing.assert_array_equal(got.vectors, expected.vectors)
 
 
 @SETTINGS
