@@ -187,7 +187,7 @@ def candidate_recall_figure(table: pd.DataFrame) -> bytes:
     frame.plot.barh(ax=ax)
     ax.set_ylabel("")
     ax.set_xlabel("share of the validation buyers'\npurchases among the candidates")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     return _png(fig)
 
 
@@ -247,12 +247,13 @@ def validation_figure(table: pd.DataFrame, chosen: str = "") -> bytes:
 
 
 def _interval_bars(ax, labels: list[str], recall: np.ndarray, se: np.ndarray, highlight: int = 0) -> None:
-    """Horizontal bars of recalls with ± 2 standard errors, the ``highlight``-th (from the top) in blue."""
+    """Horizontal bars of recalls with ± 2 standard errors, the ``highlight``-th (from the top) in blue; each
+    value written inside its bar."""
     n = len(labels)
-    colors = ["#2563eb" if i == n - 1 - highlight else "#94a3b8" for i in range(n)]
+    colors = ["#2563eb" if i == n - 1 - highlight else "#64748b" for i in range(n)]
     ax.barh(labels[::-1], recall[::-1], xerr=2 * se[::-1], color=colors, capsize=4)
-    for y, (v, e) in enumerate(zip(recall[::-1], se[::-1], strict=True)):
-        ax.text(v + 2 * e + 0.003, y, f"{v:.3f}", va="center", fontsize=MIN_PT + 1)
+    for y, v in enumerate(recall[::-1]):
+        ax.text(v * 0.02, y, f"{v:.3f}", va="center", fontsize=MIN_PT + 1, color="white", fontweight="bold")
     ax.set_xlim(0, float(np.nanmax(recall + 2 * se)) * 1.3)
 
 
@@ -269,7 +270,7 @@ def trials_figure(rows: pd.DataFrame) -> bytes:
 def windows_figure(windows: pd.DataFrame) -> bytes:
     """The chosen model's recall on each validation window (± 2 standard errors) beside the window's ceiling."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(COLUMN_IN, max(2.6, 0.75 * len(windows) + 1.5)))
+    fig, ax = plt.subplots(figsize=(COLUMN_IN, max(3.0, 0.9 * len(windows) + 2.0)))
     recall = windows["recall"].astype(float).to_numpy()
     se = windows["recall_se"].astype(float).fillna(0).to_numpy() if "recall_se" in windows else recall * 0
     labels = list(windows.index.astype(str))
@@ -278,6 +279,6 @@ def windows_figure(windows: pd.DataFrame) -> bytes:
         ax.scatter(windows["ceiling"].astype(float).to_numpy()[::-1], labels[::-1], marker="|", s=400,
                    color="#dc2626", label="ceiling of the candidates", zorder=3)  # fmt: skip
         ax.set_xlim(0, float(np.nanmax([windows["ceiling"].max(), *(recall + 2 * se)])) * 1.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_xlabel("recall on each validation window\nwith its 95% interval")
     return _png(fig)

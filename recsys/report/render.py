@@ -90,10 +90,10 @@ body { margin: 0; font-family: "DejaVu Sans", system-ui, -apple-system, "Segoe U
 .slide.title h1 { font-size: 3.6vw; border: none; }
 .slide.title .numbers b { font-size: 4.2vw; }
 table { border-collapse: collapse; font-size: 1.1vw; margin: 0.2vw 0 0.9vw; max-width: 100%; }
-th { overflow-wrap: anywhere; }
 th, td { border: 1px solid #cbd5e1; padding: 0.15vw 0.6vw; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-.slide:not(.appendix) .cols > div:only-child table { font-size: 1.2vw; }
+.slide:not(.appendix) .cols > div:only-child table { font-size: 1.3vw; }
+.slide:not(.appendix) .cols > div:only-child td { padding: 0.3vw 0.6vw; }
 #hypotheses td:not(:first-child), #appendix_sources td:not(:first-child) { white-space: nowrap; }  /* 0.181 ± 0.014 */
 thead th { background: #f1f5f9; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3vw; font-size: 1.05vw; }
@@ -125,7 +125,8 @@ document.addEventListener('keydown', function (e) {
 
 def _table_html(caption: str, frame: pd.DataFrame) -> str:
     shown = display_table(frame)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
+    # identifiers such as recall_selected may break after an underscore: the trial table fits the slide's width
+    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>')}</th>" for c in shown.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in shown.to_numpy())
     return (
         f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

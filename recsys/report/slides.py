@@ -396,7 +396,8 @@ def _search_slide(deck: Deck) -> Slide:
     deck.figures["trials"] = trials_figure(shown.assign(label=labels))
     slide.figures.append(("trials", "each trial under each way of choosing the users, best first"))
     chosen = ranked.iloc[0]
-    slide.numbers = [(str(trials["trial"].nunique()), "trials trained")]
+    n_trials = trials["trial"].nunique()
+    slide.numbers = [(str(n_trials), "trial trained" if n_trials == 1 else "trials trained")]
     slide.numbers += [(f"{chosen[c]:g}", what) for c, what in SEARCH_NUMBERS if c in chosen and pd.notna(chosen[c])]
     return slide
 
