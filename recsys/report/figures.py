@@ -159,9 +159,18 @@ def pipeline_figure(graph: dict, per_row: int = 6) -> bytes:
     return _png(fig, tight=False)
 
 
-def funnel_figure(funnel: pd.DataFrame) -> bytes:
-    """Rows per action (log scale) above the users reaching each stage of the funnel."""
+def funnel_figure(funnel: pd.DataFrame, buyers: pd.Series | None = None) -> bytes:
+    """Rows per action (log scale) above the users reaching each stage of the funnel; for a log of one action
+    (orders only: no funnel to draw) the buyers of each validation window (``buyers``: window label -> count)."""
     plt = _plt()
+    if len(funnel) == 1 and buyers is not None and len(buyers):
+        fig, ax = plt.subplots(figsize=(COLUMN_IN, min(5.4, 1.0 * len(buyers) + 2.6)))
+        ax.barh(buyers.index[::-1], buyers.to_numpy()[::-1], color="#2563eb")
+        for y, v in enumerate(buyers.to_numpy()[::-1]):
+            ax.text(v, y, f" {int(v):,}", va="center", fontsize=MIN_PT + 1)
+        ax.set_xlim(0, buyers.max() * 1.2)
+        ax.set_title(f"buyers in each validation window (all {funnel.index[0]} events)")
+        return _png(fig)
     stages = [a.name.lower() for a in FUNNEL if a.name.lower() in funnel.index]
     rows = funnel["rows"].sort_values()
     height = 0.24 * (len(rows) + len(stages)) + 1.6

@@ -280,7 +280,10 @@ def _task_slide(deck: Deck) -> Slide:
 
 def _data_slide(deck: Deck) -> Slide:
     data = deck.summary["data"]
-    deck.figures["funnel"] = funnel_figure(deck.summary["funnel"])
+    windows = deck.summary.get("windows") or {}
+    buyers = pd.Series({w: r["buyers"] for w, r in windows.items()}, dtype=float)
+    buyers.index = [f"{start} + {deck.values['horizon']} d" for start in _window_starts(deck, buyers.index)]
+    deck.figures["funnel"] = funnel_figure(deck.summary["funnel"], buyers)
     glance = Slide("data", "The data at a glance", deck.prose("data"))
     glance.numbers = [
         (f"{data['users']:,}", "users"),
@@ -288,7 +291,8 @@ def _data_slide(deck: Deck) -> Slide:
         (f"{data['interaction rows (exploded)']:,}", "events (one per product)"),
         (f"{int(deck.chosen['buyers']):,}", f"buyers in a {deck.values['horizon']}-day window (validation mean)"),
     ]
-    glance.figures.append(("funnel", "events per action, and users at each stage of the funnel"))
+    caption = "events per action, and users at each stage of the funnel"
+    glance.figures.append(("funnel", caption if len(deck.summary["funnel"]) > 1 else "buyers per validation window"))
     return glance
 
 
