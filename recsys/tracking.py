@@ -317,8 +317,9 @@ def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: R
 
 
 def _promote(client, record: RunLog, version: str) -> Promotion:
-    """Tag the new version, compare it with its lineage's champion and the serving alias's holder, and move the
-    aliases the decision gives it."""
+    """Tag the new version, compare it with its lineage's champion and the serving alias's holder, move the
+    aliases the decision gives it, and tag the registered model with what its lineage's champion and the serving
+    champion now are (:func:`champion_tags`)."""
     standing, name = record.standing, record.model_name
     version_tags = {"lineage": standing.lineage, "data_fingerprint": standing.fingerprint}
     version_tags["valid_recall"] = f"{standing.recall:.6f}"
@@ -328,7 +329,24 @@ def _promote(client, record: RunLog, version: str) -> Promotion:
     promotion = gate(standing, version, holders, record.promote)
     for alias in promotion.aliases:
         client.set_registered_model_alias(name, alias, version)
+    held = (standing if promotion.promote else holders[0], standing if promotion.serve else holders[1])
+    for alias, holder in zip((lineage_alias(standing.lineage), CHAMPION_ALIAS), held, strict=True):
+        if holder is not None:
+            for key, value in champion_tags(alias, holder, version if holder is standing else holder.version).items():
+                client.set_registered_model_tag(name, key, value)
     return promotion
+
+
+def champion_tags(alias: str, standing: Standing, version: str) -> dict[str, str]:
+    """The registered model's tags about the version an alias points to: ``<alias>.version``, ``.lineage``,
+    ``.data_fingerprint`` and ``.valid_recall`` (the Model Registry's page says what each champion is without
+    opening its versions)."""
+    return {
+        f"{alias}.version": str(version),
+        f"{alias}.lineage": standing.lineage,
+        f"{alias}.data_fingerprint": standing.fingerprint,
+        f"{alias}.valid_recall": f"{standing.recall:.6f}",
+    }
 
 
 def champion_standing(client, model_name: str, alias: str = CHAMPION_ALIAS) -> Standing | None:

@@ -46,3 +46,52 @@ def test_an_unreachable_tracking_server_is_reported_with_its_uri():
     uri = f"http://127.0.0.1:{port}"
     with pytest.raises(TrackingUnavailableError, match=f"MLflow tracking at '{uri}' is unavailable"):
         start_flow_run(tracking_uri=uri, experiment="t", run_name="r", tags={}, params={})
+
+
+def test_the_registered_model_says_what_each_champion_is(tmp_path):
+    """Tags on the registered model (not only on its versions): the lineage, data and validation recall of its
+    lineage's champion and of the serving champion, kept when a worse version is registered."""
+    from types import SimpleNamespace
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from recsys.promotion import STANDING_FILE, Standing
+    from recsys.tracking import _promote
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("t", artifact_location=(tmp_path / "artifacts").as_uri())
+    client.create_registered_model("m")
+    mlflow.set_tracking_uri(uri)
+
+    def register(recall: float, **kw) -> str:
+        fields = {"lineage": "test", "fingerprint": "f1", "synthetic": True} | kw
+        recalls = {"2026-01-01T00:00:00": pd.Series([recall, recall], index=[0, 1])}
+        standing = Standing(**fields, recall=recall, baseline=recall / 2, lift=(recall / 2, 0.001),
+                            buyer_recalls=recalls)  # fmt: skip
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_dict(standing.to_json(), STANDING_FILE)
+        version = client.create_model_version("m", f"runs:/{run.info.run_id}/model", run.info.run_id).version
+        _promote(client, SimpleNamespace(standing=standing, model_name="m", promote="if-better"), str(version))
+        return str(version)
+
+    def tags() -> dict:
+        return client.get_registered_model("m").tags
+
+    register(0.1)
+    assert tags() == {
+        **{f"champion-test.{k}": v for k, v in (("version", "1"), ("lineage", "test"), ("data_fingerprint", "f1"))},
+        **{f"champion.{k}": v for k, v in (("version", "1"), ("lineage", "test"), ("data_fingerprint", "f1"))},
+        "champion-test.valid_recall": "0.100000",
+        "champion.valid_recall": "0.100000",
+    }
+    register(0.05)  # same data, worse: registered, the champions and their tags stay
+    assert tags()["champion-test.version"] == tags()["champion.version"] == "1"
+    register(0.08, lineage="shop", fingerprint="f2", synthetic=False)  # real data takes the serving alias
+    assert (tags()["champion.version"], tags()["champion.lineage"], tags()["champion.valid_recall"]) == (
+        "3",
+        "shop",
+        "0.080000",
+    )
+    assert tags()["champion-shop.data_fingerprint"] == "f2" and tags()["champion-test.version"] == "1"
