@@ -8,8 +8,10 @@ into card components, HTML and the lines a run prints at its end.
 """
 
 from recsys.report.render import (
+    CARD_COLUMNS,
     Closing,
     card_components,
+    card_table_parts,
     console_summary,
     load_run,
     log_presentation,
@@ -41,7 +43,9 @@ __all__ = [
     "Slide",
     "build_slides",
     "buyer_curve",
+    "CARD_COLUMNS",
     "card_components",
+    "card_table_parts",
     "compare",
     "Closing",
     "console_summary",

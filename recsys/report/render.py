@@ -52,12 +52,28 @@ def card_components(slides: list[Slide], figures: dict[str, bytes]) -> list:
             if text.strip():
                 parts.append(Markdown(text))
         for caption, frame in slide.tables:
-            parts.append(Markdown(f"**{caption}**"))
-            shown = display_table(frame)  # text cells: Table.from_dataframe would cut them at 30 characters
-            parts.append(Table(data=shown.to_numpy().tolist(), headers=list(shown.columns)))
+            for part_caption, shown in card_table_parts(caption, frame):
+                parts.append(Markdown(f"**{part_caption}**"))
+                parts.append(Table(data=shown.to_numpy().tolist(), headers=list(shown.columns)))
         for name, caption in slide.figures:
             parts.append(Image(src=figures[name], label=caption))
     return parts
+
+
+#: The widest table a card shows whole: a card's tables are as wide as its text column (about 900 pixels in a
+#: 1280-pixel window) and cut what does not fit, such as the per-window table's last columns.
+CARD_COLUMNS = 6
+
+
+def card_table_parts(caption: str, frame: pd.DataFrame, columns: int = CARD_COLUMNS) -> list[tuple[str, pd.DataFrame]]:
+    """A table as text cells (:func:`display_table`: Table.from_dataframe would cut them at 30 characters), in
+    parts of at most ``columns`` columns that each repeat the first (the row's name), captioned "(continued)"."""
+    shown = display_table(frame)
+    if shown.shape[1] <= columns:
+        return [(caption, shown)]
+    first, rest, step = shown.columns[0], list(shown.columns[1:]), columns - 1
+    parts = [shown[[first, *rest[i : i + step]]] for i in range(0, len(rest), step)]
+    return [(caption if i == 0 else f"{caption} (continued)", part) for i, part in enumerate(parts)]
 
 
 #: Every slide is a 16:9 frame as wide as the window (1280 x 720 on a 1280-pixel screen); sizes are in vw so

@@ -71,9 +71,24 @@ def test_card_components_are_markdown_tables_and_images(summary):
     slides, figures = report.build_slides(summary)
     parts = report.card_components(slides, figures)
     assert sum(isinstance(p, Image) for p in parts) == sum(len(s.figures) for s in slides)
-    assert sum(isinstance(p, Table) for p in parts) == sum(len(s.tables) for s in slides)
+    tables = [p for p in parts if isinstance(p, Table)]
+    assert len(tables) == sum(len(report.card_table_parts(*t)) for s in slides for t in s.tables)
     titles = [p for p in parts if isinstance(p, Markdown)]
     assert len(titles) >= len(slides)
+
+
+def test_a_wide_table_goes_to_the_card_in_parts_that_fit_its_width():
+    """A card cuts a table wider than its text column (the per-window table lost its last columns): wide tables
+    go in parts of at most CARD_COLUMNS columns, each naming its rows, together every column once."""
+    frame = pd.DataFrame([[0.1 * i + j for j in range(10)] for i in range(3)], columns=[f"c{j}" for j in range(10)],
+                         index=pd.Index(["valid", "valid2", "valid3"], name="window"))  # fmt: skip
+    parts = report.card_table_parts("per window", frame)
+    assert [caption for caption, _ in parts] == ["per window", "per window (continued)"]
+    assert all(part.shape[1] <= report.CARD_COLUMNS and part.columns[0] == "window" for _, part in parts)
+    assert [c for _, part in parts for c in part.columns[1:]] == list(frame.columns)
+    assert parts[1][1]["window"].tolist() == ["valid", "valid2", "valid3"]
+    narrow = report.card_table_parts("narrow", frame.iloc[:, :3])
+    assert len(narrow) == 1 and narrow[0][1].columns.tolist() == ["window", "c0", "c1", "c2"]
 
 
 def test_the_trial_table_reads_in_a_terminal(summary):
