@@ -215,7 +215,7 @@ def source_figure(hypotheses: pd.DataFrame) -> bytes:
     low = float(np.nanmin(frame.to_numpy())) if frame.notna().any().any() else 0.0
     ax.set_xlim(max(0.0, low * 0.8), float(np.nanmax([frame.max().max(), recall.iloc[0]])) * 1.05)
     ax.set_xlabel("validation recall\n(the axis starts near the smallest)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.3), ncol=2, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.4, 1.0), ncol=2, frameon=False)
     return _png(fig)
 
 
