@@ -389,7 +389,7 @@ def final_submission(scope: Scope, model: TwoStageModel, tables, inputs: BuyerIn
 
     def remember_head(tables):
         for table in tables:
-            heads.append(table.head(5))
+            heads.append(table.head(5).copy())  # a view would keep the whole shard table alive
             yield table
 
     recs = model.rank(remember_head(tables), inputs, k, scope.top_users).recs(model.strategy, model.padding, k)
