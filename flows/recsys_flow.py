@@ -67,7 +67,7 @@ BRANCH = {"cpu": 2, "memory": 4_500}
 WHOLE_LOG = {"cpu": 2, "memory": 5_500}
 #: Artifacts a step may read and must not store again (a loaded artifact left on ``self`` is pickled again when
 #: the step ends; the parent's copy passes on by reference).
-READ_ONLY = ("ds", "pools", "buyer_inputs", "final_sources", "truth")
+READ_ONLY = ("ds", "catalog", "answers", "baseline_scores", "pools", "buyer_inputs", "final_sources", "truth")
 
 
 def maybe_fail(step_name: str) -> None:
@@ -195,7 +195,7 @@ class RecsysFlow(FlowSpec):
         )
 
     def _scope(self) -> experiment.Scope:
-        return experiment.Scope(self.ds, self.cuts, self.settings)
+        return experiment.Scope(self.cuts, self.settings, self.answers, self.catalog)
 
     def _windows(self, reader: shards.ArtifactReader) -> experiment.Windows:
         inputs = {w: self.buyer_inputs[w] for w in cut_names(self.cuts, "valid")}
@@ -229,12 +229,16 @@ class RecsysFlow(FlowSpec):
     def buyer_model(self):
         """P(buy) from the users' history alone: one model learnt from daily cuts before the validation windows,
         one from daily cuts up to the end of the log. They choose who gets candidates at the validation windows
-        and the final cut (``recsys.training.user_pools``); the pools are split into user shards for the tables."""
+        and the final cut (``recsys.training.user_pools``); the pools are split into user shards for the tables.
+        What the scoring steps read of the log is taken here, once: each validation window's answers and the
+        baselines' scores (the trials, ``choose`` and ``track`` never load the log)."""
         maybe_fail("buyer_model")
         found = training.fit_buyer_models(self.ds, self.cuts, self.settings)
         self.buyer_models, self.buyer_model_facts = found.models, found.facts
         self.pools = training.user_pools(self.ds, self.cuts, self.settings.pool, found.models)
         self.shard_plan = shards.plan(self.pools, self.settings.shard_size)
+        self.answers = experiment.window_answers(self.ds, self.cuts, self.k)
+        self.baseline_scores = experiment.baselines(self.ds, self._scope())
         print("\n".join(found.lines() + training.pool_lines(self.cuts, self.pools, self.settings.pool)))
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
@@ -402,7 +406,7 @@ class RecsysFlow(FlowSpec):
         self.outcomes = self.outcomes + self._tell(inputs)
         reader = shards.ArtifactReader(self, self.shard_plan)
         candidates = training.by_source({w: reader.take(shards.candidates_artifact(w)) for w in self._scope().windows})
-        evidence = experiment.Evidence(candidates, self._windows(reader), reader.rows)
+        evidence = experiment.Evidence(candidates, self._windows(reader), reader.rows, self.baseline_scores)
         choice = experiment.choose(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
         store(self, choice.artifacts())
         print("\n".join([trial_console_table(self.trial_table), *choice.lines()]))
@@ -419,13 +423,13 @@ class RecsysFlow(FlowSpec):
 
         maybe_fail("final")
         reader = shards.ArtifactReader(self, self.shard_plan)
-        rows = [reader.rows(n) for n in labelled_names(self.cuts)[: self.best_params.train_cuts]]
-        reranker = training.fit_reranker(self.best_params, rows, self.seed, progress=True)
+        names = labelled_names(self.cuts)[: self.best_params.train_cuts]
+        reranker = training.fit_reranker(self.best_params, [reader.rows(n) for n in names], self.seed, progress=True)
         stage = SecondStage(reranker, self.buyer_models["final"], self.best_strategy)
+        # the shards are ranked before the log is first read (self.ds): the two never share the step's memory
+        ranking = experiment.rank_final(self._scope(), stage, reader.tables("final"), self.buyer_inputs["final"])
         self.model = TwoStageModel.at_cut(self.ds, self.cuts["final"], self.final_sources, stage, self.candidates)
-        result = experiment.final_submission(
-            self._scope(), self.model, reader.tables("final"), self.buyer_inputs["final"]
-        )
+        result = experiment.final_submission(self._scope(), self.model, ranking)
         self.submission, self.final_table_head = result.submission, result.example
         self.feature_importance = reranker.feature_importance()
         out = pipeline.write_output(self, self.ids, result.recs)  # never over another lineage's file

@@ -15,6 +15,19 @@ def log_end(interactions: pd.DataFrame) -> pd.Timestamp:
     return interactions[C.TS].max().floor("D") + pd.Timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """The raw ids behind the codes: ``user_ids[user code]`` and ``product_ids[item code]``. What turns a model's
+    lists into a submission, small enough for the steps that never read the log."""
+
+    user_ids: np.ndarray
+    product_ids: np.ndarray
+
+    def raw_recs(self, recs: dict) -> dict[str, list[str]]:
+        """``user code -> [item codes]`` as ``user_id -> [product_id]`` (order kept)."""
+        return {str(self.user_ids[u]): [str(p) for p in self.product_ids[list(items)]] for u, items in recs.items()}
+
+
 @dataclass
 class Dataset:
     """Clean, validated data in compact internal form.
@@ -52,11 +65,14 @@ class Dataset:
         """End of the log: midnight after the last event, i.e. the cut for the final prediction."""
         return log_end(self.interactions)
 
+    @property
+    def catalog(self) -> Catalog:
+        """The raw ids of the users and items (:class:`Catalog`)."""
+        return Catalog(self.users[C.USER_ID].to_numpy(), self.items[C.PRODUCT_ID].to_numpy())
+
     def raw_recs(self, recs: dict) -> dict[str, list[str]]:
         """``user code -> [item codes]`` as ``user_id -> [product_id]`` (order kept)."""
-        user_ids = self.users[C.USER_ID].to_numpy()
-        product_ids = self.items[C.PRODUCT_ID].to_numpy()
-        return {str(user_ids[u]): [str(p) for p in product_ids[list(items)]] for u, items in recs.items()}
+        return self.catalog.raw_recs(recs)
 
     def padding_ids(self, k: int) -> list[str]:
         """Product ids to complete short lists: the project's one padding recipe

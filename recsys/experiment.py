@@ -23,11 +23,11 @@ from recsys import buyers
 from recsys.baselines import BASELINES
 from recsys.buyers import BuyerInputs, BuyerModel
 from recsys.candidates import padding_items
-from recsys.dataset import Dataset
+from recsys.dataset import Catalog, Dataset
 from recsys.features import drop_source, keep_sources
 from recsys.frames import PackedFrame
 from recsys.metrics import buyer_recalls, diagnostics, familiarity_diagnostics, truth_sets
-from recsys.model import Prediction, TwoStageModel, predict, recs_for
+from recsys.model import Prediction, SecondStage, TwoStageModel, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, RowKey
 from recsys.rows import table as row_table
@@ -46,12 +46,45 @@ BuyerRecalls = dict[str, dict[str, pd.Series]]
 
 
 @dataclass(frozen=True)
-class Scope:
-    """What every helper here reads: the data, the run's cuts and its settings."""
+class Answers:
+    """What scoring a validation window reads from the log, taken once (:func:`window_answers`) so that the steps
+    which score never load the log: the window's purchases (``truth``: user and item codes), the padding of short
+    lists (the popular items before the cut), and what each buyer ordered (``bought``) and touched (``seen``)
+    before the cut, for the familiarity diagnostics."""
 
-    ds: Dataset
+    truth: pd.DataFrame
+    padding: np.ndarray
+    bought: dict
+    seen: dict
+
+    @classmethod
+    def at(cls, ds: Dataset, cut: Cut, k: int) -> Answers:
+        truth = target(ds.interactions, cut)
+        before = history(ds.interactions, cut)
+        padding = padding_items(before, len(ds.items), 2 * k)
+        known = before[(before[C.ITEM] != NO_ITEM) & before[C.USER].isin(truth[C.USER].unique())]
+        bought = truth_sets(known.loc[known[C.ACTION] == int(Action.ORDER), [C.USER, C.ITEM]].drop_duplicates())
+        return cls(truth, padding, bought, truth_sets(known[[C.USER, C.ITEM]].drop_duplicates()))
+
+
+def window_answers(ds: Dataset, cuts: dict[str, Cut], k: int) -> dict[str, Answers]:
+    """The :class:`Answers` of every validation window of ``cuts``."""
+    return {name: Answers.at(ds, cuts[name], k) for name in cut_names(cuts, "valid")}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What every helper here reads: the run's cuts and settings, the validation windows' answers and the raw
+    ids (never the log itself: :meth:`of` takes what is needed from it)."""
+
     cuts: dict[str, Cut]
     settings: RunSettings
+    answers: dict[str, Answers]
+    catalog: Catalog
+
+    @classmethod
+    def of(cls, ds: Dataset, cuts: dict[str, Cut], settings: RunSettings) -> Scope:
+        return cls(cuts, settings, window_answers(ds, cuts, settings.k), ds.catalog)
 
     @property
     def windows(self) -> dict[str, Cut]:
@@ -90,24 +123,18 @@ class RowScores:
     buyer_recalls: BuyerRecalls = field(default_factory=dict)
 
 
-def evaluate(scope: Scope, cut: Cut, pred: Prediction, strategies=None, familiarity: bool = False) -> RowScores:
-    """Diagnostics of ``strategies`` (all of the prediction's by default) against the cut's target, and each
+def evaluate(scope: Scope, window: str, pred: Prediction, strategies=None, familiarity: bool = False) -> RowScores:
+    """Diagnostics of ``strategies`` (all of the prediction's by default) against the window's target, and each
     strategy's recall per buyer; with ``familiarity``, the recall is also split by what the buyers knew before
-    the cut (:func:`recsys.metrics.familiarity_diagnostics`)."""
-    ds, k = scope.ds, scope.k
-    truth = target(ds.interactions, cut)
-    before = history(ds.interactions, cut)
-    padding = padding_items(before, len(ds.items), 2 * k)
-    if familiarity:
-        known = before[(before[C.ITEM] != NO_ITEM) & before[C.USER].isin(truth[C.USER].unique())]
-        bought = truth_sets(known.loc[known[C.ACTION] == int(Action.ORDER), [C.USER, C.ITEM]].drop_duplicates())
-        seen = truth_sets(known[[C.USER, C.ITEM]].drop_duplicates())  # as sets once, for every strategy
+    the window (:func:`recsys.metrics.familiarity_diagnostics`)."""
+    answers, k = scope.answers[window], scope.k
+    truth = answers.truth
     out = RowScores()
     for s in strategies or list(pred.selected):
-        recs = pred.recs(s, padding, k)
+        recs = pred.recs(s, answers.padding, k)
         out.results[s] = diagnostics(recs, truth, scope.top_users, k).as_dict()
         if familiarity:
-            out.results[s].update(familiarity_diagnostics(recs, truth, bought, seen, k))
+            out.results[s].update(familiarity_diagnostics(recs, truth, answers.bought, answers.seen, k))
         out.buyer_recalls[s] = buyer_recalls(recs, truth, scope.top_users, k)
     return out
 
@@ -116,10 +143,10 @@ def validate(scope: Scope, window: str, reranker: Reranker, windows: Windows, st
     """Predict a validation window from its shard tables and score ``strategies``: ``(prediction, RowScores)``.
     ``ceiling`` is the recall a perfect reranker would reach with the same users and candidates (each chosen
     buyer's bought candidates first)."""
-    cut, k = scope.cuts[window], scope.k
+    k = scope.k
     pred = predict(reranker, windows.buyer_model, windows.tables(window), windows.inputs[window], k, scope.top_users)
-    scored = evaluate(scope, cut, pred, strategies, familiarity=True)
-    truth = target(scope.ds.interactions, cut)
+    scored = evaluate(scope, window, pred, strategies, familiarity=True)
+    truth = scope.answers[window].truth
     for strategy, diag in scored.results.items():
         perfect = {int(u): pred.bought.get(u, [])[:k] for u in pred.selected[strategy]}
         diag["ceiling"] = diagnostics(perfect, truth, scope.top_users, k).recall
@@ -194,12 +221,11 @@ def validate_windows(scope: Scope, reranker: Reranker, windows: Windows, strateg
 def sources_alone(scope: Scope, candidates: dict[str, dict[str, pd.DataFrame]], selected: dict) -> RowScores:
     """What each source is worth alone: its own ranking (``candidates[source][window]``) for the users the chosen
     model selected on each validation window (``selected[window]``), averaged over the windows."""
-    ds, k, top = scope.ds, scope.k, scope.top_users
+    k, top = scope.k, scope.top_users
     by_window, out = {}, RowScores()
-    for w, cut in scope.windows.items():
+    for w in scope.windows:
         by_window[w] = {}
-        padding = padding_items(history(ds.interactions, cut), len(ds.items), 2 * k)  # once per window
-        truth = target(ds.interactions, cut)
+        padding, truth = scope.answers[w].padding, scope.answers[w].truth
         for s, c in candidates.items():
             recs = recs_for(c[w], selected[w], padding, k)
             by_window[w][s] = diagnostics(recs, truth, top, k).as_dict()
@@ -299,13 +325,14 @@ def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:
     return frame.astype({s: np.float64 for s in buyers.STRATEGIES})
 
 
-def baselines(scope: Scope) -> RowScores:
-    """The baselines on the validation windows, averaged over them, with each baseline's recall per buyer."""
-    ds, k, top = scope.ds, scope.k, scope.top_users
+def baselines(ds: Dataset, scope: Scope) -> RowScores:
+    """The baselines on the validation windows, averaged over them, with each baseline's recall per buyer (from
+    the log ``ds``: they learn nothing, they read the history before each window)."""
+    k, top = scope.k, scope.top_users
     by_window, out = {}, RowScores()
     for name, cut in scope.windows.items():
         hist = history(ds.interactions, cut)
-        truth = target(ds.interactions, cut)
+        truth = scope.answers[name].truth
         by_window[name] = {}
         for b, fn in BASELINES.items():
             recs = fn(hist, ds.items, top, k)
@@ -370,6 +397,30 @@ def window_table(by_window: dict[str, dict[str, dict[str, float]]]) -> pd.DataFr
 
 
 @dataclass
+class FinalRanking:
+    """The final cut's pool ranked by a second stage from its shard tables: the :class:`Prediction` and the head
+    of the first shard's table (the model's input example)."""
+
+    stage: SecondStage
+    prediction: Prediction
+    example: pd.DataFrame
+
+
+def rank_final(scope: Scope, stage: SecondStage, tables, inputs: BuyerInputs) -> FinalRanking:
+    """The final cut's pool ranked by ``stage`` from its shard tables, read one at a time. The flow does this
+    before it builds the model from the log, so that the shards and the log never share the step's memory."""
+    heads = []
+
+    def remember_head(tables):
+        for table in tables:
+            heads.append(table.head(5).copy())  # a view would keep the whole shard table alive
+            yield table
+
+    prediction = stage.rank(remember_head(tables), inputs, scope.k, scope.top_users)
+    return FinalRanking(stage, prediction, heads[0])
+
+
+@dataclass
 class FinalResult:
     """The submission of the run's model: its lists (user code -> item codes, chosen users in order), the
     submission frame, and the model's input example (the head of the first shard's table)."""
@@ -379,34 +430,32 @@ class FinalResult:
     example: pd.DataFrame
 
 
-def final_submission(scope: Scope, model: TwoStageModel, tables, inputs: BuyerInputs) -> FinalResult:
-    """The submission of ``model`` (the object the run registers and serves) for the final cut's pool, from its
-    shard tables: :meth:`TwoStageModel.rank` selects the users with the model's strategy, the lists are padded
-    with the model's popular items."""
+def final_submission(scope: Scope, model: TwoStageModel, ranking: FinalRanking) -> FinalResult:
+    """The submission of ``model`` (the object the run registers and serves) from the ``ranking`` of the final
+    cut's pool by the model's own second stage (:func:`rank_final`): the model's strategy selects the users, the
+    lists are padded with the model's popular items."""
     from recsys.submission import build_submission
 
-    ds, k, heads = scope.ds, scope.k, []
-
-    def remember_head(tables):
-        for table in tables:
-            heads.append(table.head(5).copy())  # a view would keep the whole shard table alive
-            yield table
-
-    recs = model.rank(remember_head(tables), inputs, k, scope.top_users).recs(model.strategy, model.padding, k)
-    padding_ids = ds.items[C.PRODUCT_ID].to_numpy()[model.padding].tolist()
-    submission = build_submission(ds.raw_recs(recs), padding_ids, k, scope.top_users)
-    return FinalResult(recs, submission, heads[0])
+    stage = ranking.stage
+    if stage.reranker is not model.reranker or stage.buyer_model is not model.buyer_model:
+        raise ValueError("the final pool was ranked by another second stage than the model's")
+    catalog, k = scope.catalog, scope.k
+    recs = ranking.prediction.recs(model.strategy, model.padding, k)
+    padding_ids = catalog.product_ids[model.padding].tolist()
+    submission = build_submission(catalog.raw_recs(recs), padding_ids, k, scope.top_users)
+    return FinalResult(recs, submission, ranking.example)
 
 
 @dataclass
 class Evidence:
     """What the rows beside the chosen trial read: each source's candidates per validation window
-    (``candidates[source][window]``), the validation windows, and ``rows(cut)``, a training cut's learnable rows
-    (read only when the plain model or the ablation needs them)."""
+    (``candidates[source][window]``), the validation windows, ``rows(cut)``, a training cut's learnable rows
+    (read only when the plain model or the ablation needs them), and the baselines' scores (:func:`baselines`)."""
 
     candidates: dict[str, dict[str, pd.DataFrame]]
     windows: Windows
     rows: Callable[[str], pd.DataFrame]
+    baselines: RowScores
 
 
 @dataclass
@@ -491,7 +540,7 @@ def choose(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain
     v = best.validation
     chosen_users = {w: selected[v.strategy] for w, selected in v.selected.items()}
     choice = Choice(
-        best, trial_table(outcomes), baselines(scope), sources_alone(scope, evidence.candidates, chosen_users)
+        best, trial_table(outcomes), evidence.baselines, sources_alone(scope, evidence.candidates, chosen_users)
     )
     choice.trial_recalls = best_trial_recalls(outcomes)
     train = names_of(scope.cuts, "train")

@@ -119,6 +119,10 @@ class SecondStage:
     buyer_model: BuyerModel
     strategy: str
 
+    def rank(self, tables, inputs: BuyerInputs, k: int, top_users: int) -> Prediction:
+        """:func:`predict` with this reranker and buyer model, from precomputed tables (the flow's shards)."""
+        return predict(self.reranker, self.buyer_model, tables, inputs, k, top_users)
+
 
 class TwoStageModel:
     """The recommender at one cut (``now``): sources fitted on the history before it, the feature recipe, a
@@ -202,8 +206,8 @@ class TwoStageModel:
         return cls.at_cut(ds, cuts["final"], sources, stage, settings.candidates)
 
     def rank(self, tables, inputs: BuyerInputs, k: int, top_users: int) -> Prediction:
-        """:func:`predict` with this model's reranker and buyer model, from precomputed tables (the flow's shards)."""
-        return predict(self.reranker, self.buyer_model, tables, inputs, k, top_users)
+        """:meth:`SecondStage.rank` with this model's second stage, from precomputed tables (the flow's shards)."""
+        return self.stage.rank(tables, inputs, k, top_users)
 
     # -- scoring -------------------------------------------------------------------------------------------------
 

@@ -47,10 +47,14 @@ class Started:
     note: str = ""
 
     def artifacts(self) -> dict:
-        """The flow artifacts of the start, by name."""
+        """The flow artifacts of the start, by name: the log (``ds``) and what the steps that never load it read."""
+        from recsys.report.summaries import data_facts
+
         return {
             "resolved_data_dir": self.data_dir,
             "ds": self.ds,
+            "catalog": self.ds.catalog,
+            "data_facts": data_facts(self.ds),
             "truth": self.truth,
             "cuts": self.cuts,
             "first_trials": self.first_trials,
@@ -187,7 +191,7 @@ def track(data, ids: RunIds, current_run_id: str) -> dict:
     from recsys.tracking import RunLog, log_flow_run, rename_run, run_report
 
     report = run_report(data, hypothesis_verdicts(verdict_inputs(data)))
-    recommender = Recommender.from_dataset(data.ds, data.model, data.pools["final"], data.k, data.top_users)
+    recommender = Recommender.from_catalog(data.catalog, data.model, data.pools["final"], data.k, data.top_users)
     description = (
         f"Metaflow run {ids.name} on {data.resolved_data_dir} (lineage {data.data_lineage}, fingerprint "
         f"{data.data_fingerprint}, code {ids.commit}): validation recall {data.valid_recall:.4f} with "

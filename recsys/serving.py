@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from recsys.candidates import pad
-from recsys.dataset import Dataset
+from recsys.dataset import Catalog, Dataset
 from recsys.model import TwoStageModel, recs_for
 from recsys.schema import DEFAULT_K
 from recsys.schema import Columns as C
@@ -59,10 +59,10 @@ class Recommender:
         self._user_codes: dict | None = None
 
     @classmethod
-    def from_dataset(
-        cls, ds: Dataset, model: TwoStageModel, pool: np.ndarray, k: int = DEFAULT_K, top_users: int = 3000
+    def from_catalog(
+        cls, catalog: Catalog, model: TwoStageModel, pool: np.ndarray, k: int = DEFAULT_K, top_users: int = 3000
     ) -> Recommender:
-        return cls(model, pool, ds.users[C.USER_ID].to_numpy(), ds.items[C.PRODUCT_ID].to_numpy(), k, top_users)
+        return cls(model, pool, catalog.user_ids, catalog.product_ids, k, top_users)
 
     @property
     def now(self) -> pd.Timestamp:
@@ -91,7 +91,7 @@ class Recommender:
         m = self.model
         model = TwoStageModel.at_cut(ds, cut, sources, m.stage, m.n_candidates)
         pool = screened_pool(hist, cut.at, m.buyer_model, len(self.pool))  # the flow's rule for the final cut
-        return Recommender.from_dataset(ds, model, pool, self.k, self.top_users)
+        return Recommender.from_catalog(ds.catalog, model, pool, self.k, self.top_users)
 
     def codes_of(self, user_ids) -> np.ndarray:
         """User codes of raw ids, -1 for ids never seen in the log."""

@@ -43,7 +43,7 @@ def run_report(data, verdicts: pd.DataFrame | None = None) -> RunReport:
     from recsys.features import feature_columns
 
     hypotheses, source_metrics, importance = data.hypotheses, data.source_metrics, data.feature_importance
-    metrics = {f"data.{k}": v for k, v in (data.ds.report or {}).items()}
+    metrics = {f"data.{k}": v for k, v in data.data_facts["cleaning"].items()}
     metrics.update({f"valid.{k}": v for k, v in figures(hypotheses).iloc[0].items()})
     metrics.update({f"test.{k}": v for k, v in (data.test_results or {}).items()})
     metrics.update({f"source.{k}": v for k, v in source_metrics.items()})

@@ -32,7 +32,7 @@ PARAMS = TrialParams("Logloss", depth=3, iterations=30)
 @pytest.fixture(scope="module")
 def scope(setup):
     ds, cuts, _ = setup
-    return experiment.Scope(ds, cuts, SETTINGS)
+    return experiment.Scope.of(ds, cuts, SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,8 @@ def test_the_recall_splits_by_what_buyers_knew_strictly_before_the_cut():
     ds = Dataset(inter, pd.DataFrame({C.USER_ID: ["u0", "u1"]}), make_items(6), np.zeros((6, 2), np.float32))
     lists = pd.DataFrame({C.USER: [0, 0, 0, 1, 1], C.ITEM: [2, 4, 1, 5, 0], C.RANK: [1, 2, 3, 1, 2]})
     pred = Prediction(lists, pd.Series(dtype=float), pd.Series(dtype=float), {"s": pd.Index([0, 1])})
-    scope = experiment.Scope(ds, {}, RunSettings(top_users=2, k=2))
-    diag = experiment.evaluate(scope, Cut(pd.Timestamp("2024-09-04")), pred, familiarity=True).results["s"]
+    scope = experiment.Scope.of(ds, {"valid": Cut(pd.Timestamp("2024-09-04"))}, RunSettings(top_users=2, k=2))
+    diag = experiment.evaluate(scope, "valid", pred, familiarity=True).results["s"]
     # k = 2: 0 gets {2, 4} of {1, 2, 4}: 1/3 re-bought, 1/3 new; 1 gets {5, 0} of {3, 5}: 1/2 new
     assert diag["recall"] == pytest.approx((2 / 3 + 1 / 2) / 2)
     assert diag["recall_rebought"] == pytest.approx(1 / 6) and diag["recall_seen"] == 0.0
@@ -114,7 +114,7 @@ def test_the_recall_splits_by_what_buyers_knew_strictly_before_the_cut():
     assert diag["rebought_ceiling"] == pytest.approx((1 / 3 + 1 / 2) / 2)  # 0's item 2, 1's item 3
     assert diag["history_ceiling"] == pytest.approx((2 / 3 + 1 / 2) / 2)  # 0's items 1 and 2
     # without the flag the diagnostics are the metric's only
-    assert "recall_new" not in experiment.evaluate(scope, Cut(pd.Timestamp("2024-09-04")), pred).results["s"]
+    assert "recall_new" not in experiment.evaluate(scope, "valid", pred).results["s"]
 
 
 def test_final_submission_is_written_with_the_run_model(scope, setup, data, candidates):
@@ -122,12 +122,19 @@ def test_final_submission_is_written_with_the_run_model(scope, setup, data, cand
     reranker = fit_reranker(PARAMS, [data["valid"].rows])
     stage = SecondStage(reranker, BuyerModel().fit([data["valid"].inputs]), "expected_recall")
     model = TwoStageModel.at_cut(ds, cuts["final"], candidates.final_sources, stage, SETTINGS.candidates)
-    final = experiment.final_submission(scope, model, iter([data["final"].table]), data["final"].inputs)
+    ranking = experiment.rank_final(scope, stage, iter([data["final"].table]), data["final"].inputs)
+    final = experiment.final_submission(scope, model, ranking)
     assert len(final.submission) == 50 and final.submission["products"].map(len).eq(10).all()
     assert list(final.recs) == [ds.users["user_id"].tolist().index(u) for u in final.submission["user_id"]]
     pd.testing.assert_frame_equal(final.example, data["final"].table.head(5))
     # the served model recomputes the same lists for the same users
     assert model.recommend(data["final"].inputs.users.to_numpy(), 10, top_users=50) == final.recs
+    # a ranking by any other second stage cannot become the model's submission
+    other = SecondStage(fit_reranker(PARAMS, [data["valid"].rows]), stage.buyer_model, stage.strategy)
+    with pytest.raises(ValueError, match="another second stage"):
+        experiment.final_submission(
+            scope, model, experiment.rank_final(scope, other, [data["final"].table], data["final"].inputs)
+        )
 
 
 def test_ablation_retrains_without_each_source_deterministically(scope, data, buyer_model):
@@ -229,7 +236,7 @@ def test_mean_results_averages_each_row_over_windows():
 def test_validate_windows_scores_each_window_and_chooses_by_the_mean(setup, data, buyer_model):
     ds, cuts, _ = setup
     reranker = fit_reranker(PARAMS, [data["train"].rows])
-    two = experiment.Scope(ds, {"valid": cuts["valid"], "valid2": cuts["valid"]}, SETTINGS)
+    two = experiment.Scope.of(ds, {"valid": cuts["valid"], "valid2": cuts["valid"]}, SETTINGS)
     loaded = []
     v = experiment.validate_windows(two, reranker, windows_of(data, buyer_model, ("valid", "valid2"), loaded))
     assert loaded == ["valid", "valid2"]  # each window's tables read once, in order
@@ -259,15 +266,15 @@ def test_shards_scored_one_by_one_give_the_windows_figures_of_the_whole_table(sc
     pd.testing.assert_frame_equal(split.selection_scores, whole.selection_scores)
 
 
-def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, data, candidates, buyer_model):
+def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, setup, data, candidates, buyer_model):
     windows = windows_of(data, buyer_model)
     outcomes = [
         experiment.run_trial(scope, n, p, [data["train"].rows], windows)
         for n, p in enumerate([PARAMS, dataclasses.replace(PARAMS, depth=4)])
     ]
-    evidence = experiment.Evidence(
-        training.by_source({"valid": candidates.by_cut()["valid"]}), windows, lambda cut: data[cut].rows
-    )
+    by_source = training.by_source({"valid": candidates.by_cut()["valid"]})
+    baselines = experiment.baselines(setup[0], scope)
+    evidence = experiment.Evidence(by_source, windows, lambda cut: data[cut].rows, baselines)
     choice = experiment.choose(scope, outcomes, evidence, plain=True, ablation=True)
     assert choice.best is experiment.best_outcome(outcomes)
     artifacts = choice.artifacts()

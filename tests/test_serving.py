@@ -53,8 +53,11 @@ def trained(tiny_dataset):
     cuts, _ = training.run_cuts(ds, settings)
     pool = training.user_pools(ds, {"final": cuts["final"]}, settings.pool, {"final": model.buyer_model})["final"]
     data = training.shard_data(ds, cuts["final"], pool, model.candidates(pool))
-    final = experiment.final_submission(experiment.Scope(ds, cuts, settings), model, [data.table], data.inputs)
-    return ds, final, Recommender.from_dataset(ds, model, pool, K, TOP_USERS)
+    scope = experiment.Scope.of(ds, cuts, settings)
+    final = experiment.final_submission(
+        scope, model, experiment.rank_final(scope, model.stage, [data.table], data.inputs)
+    )
+    return ds, final, Recommender.from_catalog(ds.catalog, model, pool, K, TOP_USERS)
 
 
 def lists_of(frame: pd.DataFrame) -> dict[str, list[str]]:

@@ -39,7 +39,7 @@ def main() -> None:
     shards = reader(final)
     rows = [shards.rows(n) for n in names]
     tables = list(shards.tables("final"))
-    scope = experiment.Scope(final.ds, final.cuts, final.settings)
+    scope = experiment.Scope.of(final.ds, final.cuts, final.settings)
     sources, buyer_model = final.final_sources, final.buyer_models["final"]
     print(f"RecsysFlow/{run.id} on {final.resolved_data_dir}; trial {best.params.label}: {best.trees} trees")
     print(f"the run's truth-file recall: {final.test_results['recall']:.4f}\n", flush=True)
@@ -49,8 +49,9 @@ def main() -> None:
         for seed in args.seeds:
             reranker = training.fit_reranker(best.params, rows, seed, trees=trees)
             stage = SecondStage(reranker, buyer_model, final.best_strategy)
-            model = TwoStageModel.at_cut(scope.ds, scope.cuts["final"], sources, stage, final.candidates)
-            result = experiment.final_submission(scope, model, tables, final.buyer_inputs["final"])
+            model = TwoStageModel.at_cut(final.ds, scope.cuts["final"], sources, stage, final.candidates)
+            ranking = experiment.rank_final(scope, stage, tables, final.buyer_inputs["final"])
+            result = experiment.final_submission(scope, model, ranking)
             recall = score_truth(final.ds, final.truth, result.recs, int(final.k), int(final.top_users))["recall"]
             got.append(recall)
             print(f"| {label} | {seed} | {reranker.best_iteration_ + 1} | {recall:.4f} |", flush=True)

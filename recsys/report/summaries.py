@@ -71,13 +71,30 @@ def verdict_inputs(data, hypotheses: pd.DataFrame | None = None) -> dict:
     }
 
 
+def data_facts(ds) -> dict:
+    """What the report says about the data (its size, the loader's cleaning counts, the action funnel), taken
+    from the log once, at the start, so that the report never loads the log."""
+    return {
+        "data": {
+            "users": len(ds.users),
+            "items": len(ds.items),
+            "items in the catalog": int(ds.items[C.IN_CATALOG].sum()),
+            "items with a title embedding": int((ds.items[C.VECTOR_ROW] >= 0).sum()),
+            "interaction rows (exploded)": len(ds.interactions),
+            "first event": str(ds.start),
+            "log end (final cut)": str(ds.end),
+        },
+        "cleaning": dict(ds.report),
+        "funnel": action_funnel(ds.interactions),
+    }
+
+
 def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
     """The small summary of a run that the report shows, from its artifacts.
 
     ``data`` is the end step's ``self`` in the flow or ``task.data`` of a client ``Task``; artifacts missing from
     older runs leave their part of the report out. ``graph`` is Metaflow's ``_graph_info`` (the pipeline diagram).
     """
-    ds = data.ds
     strategy = data.best_strategy
     valid = data.valid_results
     summary = {
@@ -99,17 +116,7 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
                 ("grid", "grid"),
             )
         },
-        "data": {
-            "users": len(ds.users),
-            "items": len(ds.items),
-            "items in the catalog": int(ds.items[C.IN_CATALOG].sum()),
-            "items with a title embedding": int((ds.items[C.VECTOR_ROW] >= 0).sum()),
-            "interaction rows (exploded)": len(ds.interactions),
-            "first event": str(ds.start),
-            "log end (final cut)": str(ds.end),
-        },
-        "cleaning": dict(ds.report),
-        "funnel": action_funnel(ds.interactions),
+        **data.data_facts,
         "cuts": pd.DataFrame(
             [
                 {

@@ -48,7 +48,7 @@ def summary(tiny_dataset):
         }
     }
     data = SimpleNamespace(
-        ds=ds,
+        data_facts=report.summaries.data_facts(ds),
         resolved_data_dir="data/synthetic/tiny-seed0",
         top_users=50,
         k=10,
