@@ -54,5 +54,9 @@ def test_an_unpickled_frame_pickles_to_the_same_bytes_until_it_is_decoded():
     again = pickle.dumps(pickle.loads(packed))
     assert again == packed
     loaded = pickle.loads(packed)
-    loaded.frame.loc[0, "score"] = 2.0  # decoded and changed: packed anew, with the change
-    assert pickle.loads(pickle.dumps(loaded)).frame.loc[0, "score"] == 2.0
+    pd.testing.assert_frame_equal(loaded.frame, table())
+    with pytest.raises(ValueError, match="read-only"):  # the decoded columns are Arrow's memory, not copies
+        loaded.frame.loc[0, "score"] = 2.0
+    changed = loaded.frame.copy()
+    changed.loc[0, "score"] = 2.0  # a copy can change, and packs anew with the change
+    assert pickle.loads(pickle.dumps(PackedFrame(changed))).frame.loc[0, "score"] == 2.0
