@@ -67,7 +67,7 @@ BRANCH = {"cpu": 2, "memory": 4_500}
 WHOLE_LOG = {"cpu": 2, "memory": 5_500}
 #: Artifacts a step may read and must not store again (a loaded artifact left on ``self`` is pickled again when
 #: the step ends; the parent's copy passes on by reference).
-READ_ONLY = ("ds", "catalog", "answers", "baseline_scores", "pools", "buyer_inputs", "final_sources", "truth")
+READ_ONLY = ("ds", "catalog", "answers", "baseline_scores", "pools", "buyer_inputs", "truth")
 
 
 def maybe_fail(step_name: str) -> None:
@@ -244,7 +244,7 @@ class RecsysFlow(FlowSpec):
 
     def _branch(self, name: str) -> None:
         maybe_fail(name)
-        self.branch = training.branch_candidates(name, self.ds, self.cuts, self.pools, self.settings)
+        store(self, training.branch_candidates(name, self.ds, self.cuts, self.pools, self.settings).artifacts(name))
         forget(self)
 
     @retry(times=1)
@@ -289,11 +289,12 @@ class RecsysFlow(FlowSpec):
 
     @step
     def join_candidates(self, inputs):
-        """Collect every source's candidates, one artifact per cut (a table task loads only its cut's)."""
+        """Collect every source's candidates, one artifact per cut (a table task loads only its cut's); the sources
+        fitted on the final cut pass on by reference, unread (``final_sources_<branch>``)."""
         self.merge_artifacts(inputs, exclude=["branch"])
         joined = training.join_branches([inp.branch for inp in inputs])  # sorted: no dependence on timing
         store(self, {shards.candidates_artifact(cut): c for cut, c in joined.by_cut().items()})
-        self.source_metrics, self.final_sources = joined.metrics, joined.final_sources
+        self.source_metrics = joined.metrics
         self.next(self.plan_tables)
 
     @step
@@ -428,7 +429,7 @@ class RecsysFlow(FlowSpec):
         stage = SecondStage(reranker, self.buyer_models["final"], self.best_strategy)
         # the shards are ranked before the log is first read (self.ds): the two never share the step's memory
         ranking = experiment.rank_final(self._scope(), stage, reader.tables("final"), self.buyer_inputs["final"])
-        self.model = TwoStageModel.at_cut(self.ds, self.cuts["final"], self.final_sources, stage, self.candidates)
+        self.model = TwoStageModel.at_cut(self.ds, self.cuts["final"], reader.final_sources(), stage, self.candidates)
         result = experiment.final_submission(self._scope(), self.model, ranking)
         self.submission, self.final_table_head = result.submission, result.example
         self.feature_importance = reranker.feature_importance()

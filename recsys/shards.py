@@ -82,6 +82,12 @@ def candidates_artifact(cut: str) -> str:
     return f"candidates_{cut}"
 
 
+def final_sources_artifact(branch: str) -> str:
+    """The flow artifact holding a branch's sources fitted on the final cut (``{source: fitted source}``): passed
+    on by reference from the branch to ``final``, the join never loads them."""
+    return f"final_sources_{branch}"
+
+
 def for_users(candidates: dict[str, pd.DataFrame], users: np.ndarray) -> dict[str, pd.DataFrame]:
     """Each source's candidates of ``users`` only."""
     return {s: c[c[C.USER].isin(users)] for s, c in candidates.items()}
@@ -134,6 +140,15 @@ class ArtifactReader:
     def table(self, cut: str) -> pd.DataFrame:
         """The whole cut's table (its shards end to end)."""
         return concat_tables(list(self.tables(cut)))
+
+    def final_sources(self) -> dict:
+        """Every branch's sources fitted on the final cut, by source name in sorted order (the served model's)."""
+        from recsys.candidates import branches
+
+        found = {}
+        for branch in branches():
+            found.update(self.take(final_sources_artifact(branch)))
+        return dict(sorted(found.items()))
 
     def rows(self, cut: str) -> pd.DataFrame:
         """The cut's learnable rows (small: users with a bought candidate), its shards end to end."""

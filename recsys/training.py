@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from recsys.metrics import candidate_recall
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
-from recsys.shards import Shard, concat_tables, for_users, shards_of
+from recsys.shards import Shard, concat_tables, final_sources_artifact, for_users, shards_of
 from recsys.shards import plan as plan_shards
 from recsys.split import MIN_HISTORY_DAYS, Cut, cut_kind, cut_names, daily_cuts, fit_cuts, model_history, target
 
@@ -161,6 +161,11 @@ class BranchResult:
     def by_cut(self) -> dict[str, dict[str, pd.DataFrame]]:
         """The candidates as ``{cut: {source: candidates}}``."""
         return by_source(self.candidates)
+
+    def artifacts(self, branch: str) -> dict:
+        """The branch step's artifacts: its candidates and metrics (``branch``, what the join reads) and its final
+        sources under their own name (:func:`recsys.shards.final_sources_artifact`, passed on unread)."""
+        return {"branch": replace(self, final_sources={}), final_sources_artifact(branch): self.final_sources}
 
 
 def branch_candidates(branch: str, ds, cuts: dict[str, Cut], pools: dict, settings: RunSettings) -> BranchResult:

@@ -40,7 +40,7 @@ def main() -> None:
     rows = [shards.rows(n) for n in names]
     tables = list(shards.tables("final"))
     scope = experiment.Scope.of(final.ds, final.cuts, final.settings)
-    sources, buyer_model = final.final_sources, final.buyer_models["final"]
+    sources, buyer_model = shards.final_sources(), final.buyer_models["final"]
     print(f"RecsysFlow/{run.id} on {final.resolved_data_dir}; trial {best.params.label}: {best.trees} trees")
     print(f"the run's truth-file recall: {final.test_results['recall']:.4f}\n", flush=True)
     print("| refit | seed | trees | truth-file recall |\n|---|---|---|---|")
