@@ -116,7 +116,7 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
                 ("grid", "grid"),
             )
         },
-        **data.data_facts,
+        **(_get(data, "data_facts") or data_facts(data.ds)),  # a run older than the artifact: from its log
         "cuts": pd.DataFrame(
             [
                 {

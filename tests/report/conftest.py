@@ -29,7 +29,8 @@ def selection_scores(n_users: int = 300, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def summary(tiny_dataset):
+def run_data(tiny_dataset):
+    """A run's artifacts as the end step sees them (hand-made results on the tiny dataset) and its graph."""
     ds = tiny_dataset
     cuts = make_cuts(ds.end, n_train=1, n_valid=2)
     trials = [TrialParams("YetiRank", depth=4), TrialParams("Logloss", depth=4)]
@@ -81,6 +82,12 @@ def summary(tiny_dataset):
         mlflow={"run_id": "abc", "model_version": "3", "experiment": "x"},
         selection_scores=selection_scores(100),
     )
+    return data, graph
+
+
+@pytest.fixture(scope="module")
+def summary(run_data):
+    data, graph = run_data
     return report.summarize(data, "42", graph)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,15 @@ def test_summary_holds_the_run_facts(summary, tiny_dataset):
     assert list(summary["candidate_recall"].index) == ["history", "als"]  # best recall@100 first, valid cut only
     assert summary["curve"].loc[50].notna().all() and set(summary["curve"].columns) == set(STRATEGIES)
     assert set(summary["graph"]) == {"start", "a", "b", "join", "trial", "end"}
+
+
+def test_a_run_older_than_its_data_facts_is_summarized_from_its_log(run_data, summary, tiny_dataset):
+    data, graph = run_data
+    older = SimpleNamespace(**{k: v for k, v in vars(data).items() if k != "data_facts"}, ds=tiny_dataset)
+    again = report.summarize(older, "42", graph)
+    assert again["data"] == summary["data"] and again["cleaning"] == summary["cleaning"]
+    assert again["data"]["interaction rows (exploded)"] == len(tiny_dataset.interactions)
+    pd.testing.assert_frame_equal(again["funnel"], summary["funnel"])
 
 
 def test_hypothesis_verdicts_follow_the_intervals(summary):
