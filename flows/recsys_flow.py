@@ -309,7 +309,7 @@ class RecsysFlow(FlowSpec):
         """Features and labels of one shard of a cut's users, its learnable rows and its buyer-model inputs (a
         training cut's table holds only its buyers, the only users a reranker learns from)."""
         shard = self.input
-        candidates = shards.ArtifactReader(self, self.shard_plan).take(shards.candidates_artifact(shard.cut))
+        candidates = shards.ArtifactReader(self, self.shard_plan).candidates(shard.cut)
         learn_only = cut_kind(shard.cut) == "train"
         data = training.shard_data(
             self.ds, self.cuts[shard.cut], shard.users(self.pools[shard.cut]), candidates, learn_only
@@ -406,8 +406,7 @@ class RecsysFlow(FlowSpec):
         self.merge_artifacts(inputs, exclude=["outcome", "batch"])
         self.outcomes = self.outcomes + self._tell(inputs)
         reader = shards.ArtifactReader(self, self.shard_plan)
-        candidates = training.by_source({w: reader.take(shards.candidates_artifact(w)) for w in self._scope().windows})
-        evidence = experiment.Evidence(candidates, self._windows(reader), reader.rows, self.baseline_scores)
+        evidence = experiment.Evidence(reader.candidates, self._windows(reader), reader.rows, self.baseline_scores)
         choice = experiment.choose(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
         store(self, choice.artifacts())
         print("\n".join([trial_console_table(self.trial_table), *choice.lines()]))
@@ -420,7 +419,7 @@ class RecsysFlow(FlowSpec):
     def final(self):
         """Retrain the chosen recipe on the newest labelled cuts into the run's two-stage model, and write the
         submission for the days after the log with that model (the object the run registers and serves)."""
-        from recsys.model import SecondStage, TwoStageModel
+        from recsys.model import ModelParts, SecondStage
 
         maybe_fail("final")
         reader = shards.ArtifactReader(self, self.shard_plan)
@@ -429,8 +428,9 @@ class RecsysFlow(FlowSpec):
         stage = SecondStage(reranker, self.buyer_models["final"], self.best_strategy)
         # the shards are ranked before the log is first read (self.ds): the two never share the step's memory
         ranking = experiment.rank_final(self._scope(), stage, reader.tables("final"), self.buyer_inputs["final"])
-        self.model = TwoStageModel.at_cut(self.ds, self.cuts["final"], reader.final_sources(), stage, self.candidates)
-        result = experiment.final_submission(self._scope(), self.model, ranking)
+        # the served model is these parts with the branches' final sources, stored where they are (never pickled whole)
+        self.model_parts = ModelParts.at_cut(self.ds, self.cuts["final"], stage, self.candidates)
+        result = experiment.final_submission(self._scope(), self.model_parts, ranking)
         self.submission, self.final_table_head = result.submission, result.example
         self.feature_importance = reranker.feature_importance()
         out = pipeline.write_output(self, self.ids, result.recs)  # never over another lineage's file
@@ -443,9 +443,10 @@ class RecsysFlow(FlowSpec):
     def track(self):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
         run's two-stage model registered as the champion pyfunc model."""
-        self.mlflow = pipeline.track(self, self.ids, current.run_id)
+        model = shards.ArtifactReader(self, self.shard_plan).model()  # the object the submission was written with
+        self.mlflow = pipeline.track(self, model, self.ids, current.run_id)
         print("\n".join(self.mlflow["promotion"]))
-        forget(self, "model", "submission")
+        forget(self, "submission")
         self.next(self.end)
 
     @card(type="blank", id="report", timeout=600)

@@ -27,7 +27,7 @@ from recsys.dataset import Catalog, Dataset
 from recsys.features import drop_source, keep_sources
 from recsys.frames import PackedFrame
 from recsys.metrics import buyer_recalls, diagnostics, familiarity_diagnostics, truth_sets
-from recsys.model import Prediction, SecondStage, TwoStageModel, predict, recs_for
+from recsys.model import ModelParts, Prediction, SecondStage, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
 from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, RowKey
 from recsys.rows import table as row_table
@@ -218,16 +218,17 @@ def validate_windows(scope: Scope, reranker: Reranker, windows: Windows, strateg
     return Validation(mean_results(by_window), by_window, selected, scores, recalls)
 
 
-def sources_alone(scope: Scope, candidates: dict[str, dict[str, pd.DataFrame]], selected: dict) -> RowScores:
-    """What each source is worth alone: its own ranking (``candidates[source][window]``) for the users the chosen
-    model selected on each validation window (``selected[window]``), averaged over the windows."""
+def sources_alone(scope: Scope, candidates: Callable[[str], dict[str, pd.DataFrame]], selected: dict) -> RowScores:
+    """What each source is worth alone: its own ranking (``candidates(window)``: every source's candidates at the
+    window, read one window at a time) for the users the chosen model selected on each validation window
+    (``selected[window]``), averaged over the windows."""
     k, top = scope.k, scope.top_users
     by_window, out = {}, RowScores()
     for w in scope.windows:
         by_window[w] = {}
         padding, truth = scope.answers[w].padding, scope.answers[w].truth
-        for s, c in candidates.items():
-            recs = recs_for(c[w], selected[w], padding, k)
+        for s, c in candidates(w).items():
+            recs = recs_for(c, selected[w], padding, k)
             by_window[w][s] = diagnostics(recs, truth, top, k).as_dict()
             out.buyer_recalls.setdefault(s, {})[w] = buyer_recalls(recs, truth, top, k)
     out.results = mean_results(by_window)
@@ -430,17 +431,18 @@ class FinalResult:
     example: pd.DataFrame
 
 
-def final_submission(scope: Scope, model: TwoStageModel, ranking: FinalRanking) -> FinalResult:
-    """The submission of ``model`` (the object the run registers and serves) from the ``ranking`` of the final
-    cut's pool by the model's own second stage (:func:`rank_final`): the model's strategy selects the users, the
-    lists are padded with the model's popular items."""
+def final_submission(scope: Scope, model: ModelParts, ranking: FinalRanking) -> FinalResult:
+    """The submission of the run's model (``model``: its parts beside the sources, :class:`~recsys.model.ModelParts`;
+    the object the run registers and serves is these parts with the branches' sources) from the ``ranking`` of the
+    final cut's pool by the model's own second stage (:func:`rank_final`): the model's strategy selects the users,
+    the lists are padded with the model's popular items."""
     from recsys.submission import build_submission
 
-    stage = ranking.stage
-    if stage.reranker is not model.reranker or stage.buyer_model is not model.buyer_model:
+    ranked, own = ranking.stage, model.stage
+    if ranked.reranker is not own.reranker or ranked.buyer_model is not own.buyer_model:
         raise ValueError("the final pool was ranked by another second stage than the model's")
     catalog, k = scope.catalog, scope.k
-    recs = ranking.prediction.recs(model.strategy, model.padding, k)
+    recs = ranking.prediction.recs(own.strategy, model.padding, k)
     padding_ids = catalog.product_ids[model.padding].tolist()
     submission = build_submission(catalog.raw_recs(recs), padding_ids, k, scope.top_users)
     return FinalResult(recs, submission, ranking.example)
@@ -448,11 +450,11 @@ def final_submission(scope: Scope, model: TwoStageModel, ranking: FinalRanking) 
 
 @dataclass
 class Evidence:
-    """What the rows beside the chosen trial read: each source's candidates per validation window
-    (``candidates[source][window]``), the validation windows, ``rows(cut)``, a training cut's learnable rows
+    """What the rows beside the chosen trial read: ``candidates(window)``, every source's candidates at a validation
+    window (read one window at a time), the validation windows, ``rows(cut)``, a training cut's learnable rows
     (read only when the plain model or the ablation needs them), and the baselines' scores (:func:`baselines`)."""
 
-    candidates: dict[str, dict[str, pd.DataFrame]]
+    candidates: Callable[[str], dict[str, pd.DataFrame]]
     windows: Windows
     rows: Callable[[str], pd.DataFrame]
     baselines: RowScores
@@ -548,7 +550,7 @@ def choose(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain
         choice.plain = plain_two_stage(scope, evidence.rows(train[0]), evidence.windows, choice.recipe)
     if ablation:
         rows = [evidence.rows(n) for n in train[: best.params.train_cuts]]
-        progress = Progress("ablation (sources removed)", len(evidence.candidates), every=0).update
+        progress = Progress("ablation (sources removed)", len(choice.alone.buyer_recalls), every=0).update
         choice.removed = sources_removed(scope, rows, evidence.windows, choice.recipe, progress)
     return choice
 

@@ -124,6 +124,50 @@ class SecondStage:
         return predict(self.reranker, self.buyer_model, tables, inputs, k, top_users)
 
 
+@dataclass
+class ModelParts:
+    """What a :class:`TwoStageModel` holds beside its candidate sources: the feature recipe, the trained second
+    stage, the history its features read, its candidate count and padding list.
+
+    The flow's ``final`` step stores these as one artifact and leaves the sources where the branches stored them,
+    so no step pickles the whole served model at once (at ``full@4`` that was 2.3 GB in memory, pickled into
+    ~2 GB of bytes); :meth:`TwoStageModel.from_parts` puts the two together again."""
+
+    recipe: FeatureRecipe
+    stage: SecondStage
+    history: pd.DataFrame
+    n_candidates: int
+    padding: np.ndarray
+
+    @classmethod
+    def at_cut(cls, ds, cut: Cut, stage: SecondStage, n_candidates: int) -> ModelParts:
+        """From a dataset, the cut the model stands at, and the trained second ``stage``."""
+        hist = served_history(model_history(ds, cut))
+        recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
+        return cls(recipe, stage, hist, n_candidates, model_padding(hist, len(ds.items)))
+
+    def __getstate__(self) -> dict:
+        # the log is most of the model: packed (zstd Arrow) it pickles in a fraction of the time and space
+        return {**self.__dict__, "history": PackedFrame(self.history)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.history = unpacked(state["history"])
+
+
+def served_history(history: pd.DataFrame) -> pd.DataFrame:
+    """The history columns a model keeps (:data:`HISTORY_COLUMNS`), with a default index; not copied when
+    ``history`` already is that."""
+    index = history.index
+    if list(history.columns) == HISTORY_COLUMNS and isinstance(index, pd.RangeIndex) and index.start == 0:
+        return history
+    return history[HISTORY_COLUMNS].reset_index(drop=True)
+
+
+def unpacked(history) -> pd.DataFrame:
+    return history.frame if isinstance(history, PackedFrame) else history
+
+
 class TwoStageModel:
     """The recommender at one cut (``now``): sources fitted on the history before it, the feature recipe, a
     trained reranker and buyer model, and the validated user-selection strategy.
@@ -148,21 +192,20 @@ class TwoStageModel:
         self.sources = dict(sorted(sources.items()))
         self.recipe = recipe
         self.reranker, self.buyer_model, self.strategy = stage.reranker, stage.buyer_model, stage.strategy
-        self.history = history[HISTORY_COLUMNS].reset_index(drop=True)
+        self.history = served_history(history)
         self.n_candidates = n_candidates
         self.padding = np.asarray(padding)
         self.activity = user_activity_scores(self.history)
         self._rows_by_user: tuple[np.ndarray, np.ndarray] | None = None
 
     def __getstate__(self) -> dict:
-        # the log is most of the model: packed (zstd Arrow) it pickles in a fraction of the time and space
         state = {k: v for k, v in self.__dict__.items() if k != "_rows_by_user"}
-        state["history"] = PackedFrame(self.history)
+        state["history"] = PackedFrame(self.history)  # as in ModelParts
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.history = state["history"].frame if isinstance(state["history"], PackedFrame) else state["history"]
+        self.history = unpacked(state["history"])
         self._rows_by_user = None
 
     @property
@@ -173,18 +216,27 @@ class TwoStageModel:
     def now(self) -> pd.Timestamp:
         return self.recipe.now
 
+    @property
+    def parts(self) -> ModelParts:
+        """Everything but the sources (what the flow's ``final`` step stores)."""
+        return ModelParts(self.recipe, self.stage, self.history, self.n_candidates, self.padding)
+
+    @classmethod
+    def from_parts(cls, parts: ModelParts, sources: dict[str, CandidateSource]) -> TwoStageModel:
+        """The model of ``parts`` with its candidate ``sources``."""
+        return cls(
+            sources=sources,
+            recipe=parts.recipe,
+            stage=parts.stage,
+            history=parts.history,
+            n_candidates=parts.n_candidates,
+            padding=parts.padding,
+        )
+
     @classmethod
     def at_cut(cls, ds, cut: Cut, sources: dict[str, CandidateSource], stage: SecondStage, n_candidates: int):
         """From a dataset, the cut the ``sources`` were fitted on, and the trained second ``stage``."""
-        hist = model_history(ds, cut)
-        return cls(
-            sources=sources,
-            recipe=FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at),
-            stage=stage,
-            history=hist,
-            n_candidates=n_candidates,
-            padding=model_padding(hist, len(ds.items)),
-        )
+        return cls.from_parts(ModelParts.at_cut(ds, cut, stage, n_candidates), sources)
 
     @classmethod
     def fit(cls, ds, settings: RunSettings, params: TrialParams, strategy: str = "expected_recall") -> TwoStageModel:

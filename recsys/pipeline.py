@@ -181,17 +181,17 @@ def tag_data(uri: str, run_id: str, started: Started, lineage: str) -> str:
     return fingerprint
 
 
-def track(data, ids: RunIds, current_run_id: str) -> dict:
+def track(data, model, ids: RunIds, current_run_id: str) -> dict:
     """Finish the flow's MLflow run from its artifacts (``data``: the ``track`` step's ``self``): metrics, tables,
-    plots, the submission, the reranker, and the run's two-stage model (``data.model``, the object the submission
-    was written with) registered as a new version, its champion aliases gated by ``data.promote``. A resumed run
+    plots, the submission, the reranker, and the run's two-stage ``model`` (the object the submission was written
+    with) registered as a new version, its champion aliases gated by ``data.promote``. A resumed run
     (``current_run_id`` other than the one that opened the MLflow run) says both ids in the run's name and tags."""
     from recsys.report import hypothesis_verdicts, verdict_inputs
     from recsys.serving import Recommender
     from recsys.tracking import RunLog, log_flow_run, rename_run, run_report
 
     report = run_report(data, hypothesis_verdicts(verdict_inputs(data)))
-    recommender = Recommender.from_catalog(data.catalog, data.model, data.pools["final"], data.k, data.top_users)
+    recommender = Recommender.from_catalog(data.catalog, model, data.pools["final"], data.k, data.top_users)
     description = (
         f"Metaflow run {ids.name} on {data.resolved_data_dir} (lineage {data.data_lineage}, fingerprint "
         f"{data.data_fingerprint}, code {ids.commit}): validation recall {data.valid_recall:.4f} with "

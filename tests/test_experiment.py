@@ -123,7 +123,7 @@ def test_final_submission_is_written_with_the_run_model(scope, setup, data, cand
     stage = SecondStage(reranker, BuyerModel().fit([data["valid"].inputs]), "expected_recall")
     model = TwoStageModel.at_cut(ds, cuts["final"], candidates.final_sources, stage, SETTINGS.candidates)
     ranking = experiment.rank_final(scope, stage, iter([data["final"].table]), data["final"].inputs)
-    final = experiment.final_submission(scope, model, ranking)
+    final = experiment.final_submission(scope, model.parts, ranking)
     assert len(final.submission) == 50 and final.submission["products"].map(len).eq(10).all()
     assert list(final.recs) == [ds.users["user_id"].tolist().index(u) for u in final.submission["user_id"]]
     pd.testing.assert_frame_equal(final.example, data["final"].table.head(5))
@@ -133,7 +133,7 @@ def test_final_submission_is_written_with_the_run_model(scope, setup, data, cand
     other = SecondStage(fit_reranker(PARAMS, [data["valid"].rows]), stage.buyer_model, stage.strategy)
     with pytest.raises(ValueError, match="another second stage"):
         experiment.final_submission(
-            scope, model, experiment.rank_final(scope, other, [data["final"].table], data["final"].inputs)
+            scope, model.parts, experiment.rank_final(scope, other, [data["final"].table], data["final"].inputs)
         )
 
 
@@ -272,9 +272,8 @@ def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, setup, 
         experiment.run_trial(scope, n, p, [data["train"].rows], windows)
         for n, p in enumerate([PARAMS, dataclasses.replace(PARAMS, depth=4)])
     ]
-    by_source = training.by_source({"valid": candidates.by_cut()["valid"]})
     baselines = experiment.baselines(setup[0], scope)
-    evidence = experiment.Evidence(by_source, windows, lambda cut: data[cut].rows, baselines)
+    evidence = experiment.Evidence(candidates.by_cut().get, windows, lambda cut: data[cut].rows, baselines)
     choice = experiment.choose(scope, outcomes, evidence, plain=True, ablation=True)
     assert choice.best is experiment.best_outcome(outcomes)
     artifacts = choice.artifacts()

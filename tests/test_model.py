@@ -75,6 +75,26 @@ def test_a_pickled_model_recommends_the_same(model):
     assert again.recommend(users, K, top_users=30) == model.recommend(users, K, top_users=30)
 
 
+def test_the_model_from_its_stored_parts_and_sources_is_the_model(model):
+    """The flow's ``final`` step stores the parts beside the sources and ``track`` puts them together again: the
+    same history (not copied on the way), the same second stage and the same lists."""
+    import pickle
+
+    parts = pickle.loads(pickle.dumps(model.parts))
+    sources = pickle.loads(pickle.dumps(model.sources))
+    again = TwoStageModel.from_parts(parts, sources)
+    assert again.history is parts.history
+    pd.testing.assert_frame_equal(again.history, model.history)
+    np.testing.assert_array_equal(again.padding, model.padding)
+    assert (again.strategy, again.n_candidates, list(again.sources)) == (
+        model.strategy,
+        model.n_candidates,
+        list(model.sources),
+    )
+    users = np.arange(0, 80)
+    assert again.recommend(users, K, top_users=30) == model.recommend(users, K, top_users=30)
+
+
 def test_shard_tables_scored_one_by_one_predict_as_the_whole_table(model, tiny_dataset):
     pool = np.arange(0, 240, 2)
     table, inputs = model.features(pool)

@@ -5,9 +5,10 @@
     # after one such call per window (e.g. in each run folder of benchmarks/backtest.py): mean ± s.e. over them
     python -m benchmarks.studies.truth_bounds --mean bounds.json
 
-The run's final two-stage model (the ``model`` artifact of its ``final`` step) ranks every user of the final pool; each
-truth buyer's recall of their list is then summed over a choice of ``top_users`` users and divided by all the
-buyers of the truth file (a buyer left out, or never seen in the log, scores 0), exactly as the metric does:
+The run's final two-stage model (its ``final`` step's ``model_parts`` with the branches' final sources) ranks every
+user of the final pool; each truth buyer's recall of their list is then summed over a choice of ``top_users`` users
+and divided by all the buyers of the truth file (a buyer left out, or never seen in the log, scores 0),
+exactly as the metric does:
 
 - ``the run's submission``: the users the run chose (reproduces the run's truth-file recall);
 - ``the baseline's users, the run's lists``: the users the baseline chose, each with the run's list (what the
@@ -49,6 +50,7 @@ from recsys.evaluation import score_against_truth
 from recsys.metrics import FAMILIARITY_KEYS, familiarity_diagnostics, user_recalls
 from recsys.schema import NO_ITEM, Action
 from recsys.schema import Columns as C
+from recsys.shards import ArtifactReader
 
 SPLIT_COLUMNS = ("recall", "re-bought items", "only seen before", "new to the buyer", "ceiling: their past orders",
                  "ceiling: their history")  # fmt: skip
@@ -122,7 +124,7 @@ def main() -> None:
     if truth is None:
         raise SystemExit(f"RecsysFlow/{run.id}: its data ships no truth file")
     print(f"RecsysFlow/{run.id} on {final.resolved_data_dir}; top users {top_users}, k {k}", flush=True)
-    model = final.model  # the run's TwoStageModel at the final cut: its sources, reranker, buyer model, strategy
+    model = ArtifactReader(final, final.shard_plan).model()  # the run's TwoStageModel at the final cut
     pool = np.asarray(final.pools["final"])
     pred = model.predict(pool, k, top_users)
     user_ids, product_ids = ds.users[C.USER_ID].to_numpy(), ds.items[C.PRODUCT_ID].to_numpy()
