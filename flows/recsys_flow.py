@@ -443,8 +443,8 @@ class RecsysFlow(FlowSpec):
     def track(self):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
         run's two-stage model registered as the champion pyfunc model."""
-        model = shards.ArtifactReader(self, self.shard_plan).model()  # the object the submission was written with
-        self.mlflow = pipeline.track(self, model, self.ids, current.run_id)
+        model_of = shards.ArtifactReader(self, self.shard_plan).model  # the object the submission was written with
+        self.mlflow = pipeline.track(self, model_of, self.ids, current.run_id)
         print("\n".join(self.mlflow["promotion"]))
         forget(self, "submission")
         self.next(self.end)

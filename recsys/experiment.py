@@ -25,7 +25,7 @@ from recsys.buyers import BuyerInputs, BuyerModel
 from recsys.candidates import padding_items
 from recsys.dataset import Catalog, Dataset
 from recsys.features import drop_source, keep_sources
-from recsys.frames import PackedFrame
+from recsys.frames import PackedFrame, release_unused
 from recsys.metrics import buyer_recalls, diagnostics, familiarity_diagnostics, truth_sets
 from recsys.model import ModelParts, Prediction, SecondStage, predict, recs_for
 from recsys.reranker import Reranker, TrialParams, learnable_rows
@@ -418,6 +418,7 @@ def rank_final(scope: Scope, stage: SecondStage, tables, inputs: BuyerInputs) ->
             yield table
 
     prediction = stage.rank(remember_head(tables), inputs, scope.k, scope.top_users)
+    release_unused()  # the tables are gone: what Arrow kept of them goes back before the log is read
     return FinalRanking(stage, prediction, heads[0])
 
 

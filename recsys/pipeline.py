@@ -5,13 +5,20 @@ report, the model and the submission logged and registered).
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from recsys.reranker import TrialParams, cap_train_cuts, parse_grid
 from recsys.settings import RunSettings
 from recsys.split import cut_names
+
+if TYPE_CHECKING:
+    from recsys.model import TwoStageModel
 
 
 @dataclass(frozen=True)
@@ -181,29 +188,45 @@ def tag_data(uri: str, run_id: str, started: Started, lineage: str) -> str:
     return fingerprint
 
 
-def track(data, model, ids: RunIds, current_run_id: str) -> dict:
+def track(data, model_of: Callable[[], TwoStageModel], ids: RunIds, current_run_id: str) -> dict:
     """Finish the flow's MLflow run from its artifacts (``data``: the ``track`` step's ``self``): metrics, tables,
-    plots, the submission, the reranker, and the run's two-stage ``model`` (the object the submission was written
-    with) registered as a new version, its champion aliases gated by ``data.promote``. A resumed run
-    (``current_run_id`` other than the one that opened the MLflow run) says both ids in the run's name and tags."""
+    plots, the submission, the reranker, and the run's two-stage model (``model_of()``: the object the submission
+    was written with) registered as a new version, its champion aliases gated by ``data.promote``. The model is
+    saved to a file and let go before MLflow loads that file to try its example, so the step never holds two. A
+    resumed run (``current_run_id`` other than the one that opened the MLflow run) says both ids in the run's name
+    and tags."""
     from recsys.report import hypothesis_verdicts, verdict_inputs
-    from recsys.serving import Recommender
     from recsys.tracking import RunLog, log_flow_run, rename_run, run_report
 
     report = run_report(data, hypothesis_verdicts(verdict_inputs(data)))
-    recommender = Recommender.from_catalog(data.catalog, model, data.pools["final"], data.k, data.top_users)
     description = (
         f"Metaflow run {ids.name} on {data.resolved_data_dir} (lineage {data.data_lineage}, fingerprint "
         f"{data.data_fingerprint}, code {ids.commit}): validation recall {data.valid_recall:.4f} with "
         f"{data.best_params.label}, users chosen by {data.best_strategy}."
     )
-    log = RunLog(report, data.submission, recommender, data.model_name, standing(data), data.trial_table)
-    log.version_description, log.promote = description, data.promote
     tags = {"metaflow_run_id": current_run_id, "lineage": data.data_lineage}
     if current_run_id != ids.run_id:
         tags["metaflow_origin_run_id"] = ids.run_id
         rename_run(data.mlflow_uri, data.mlflow_run_id, f"{ids.flow}/{current_run_id} (resumed from {ids.run_id})")
-    return log_flow_run(data.mlflow_uri, data.mlflow_run_id, tags, log)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = saved_recommender(data, model_of, Path(tmp))
+        log = RunLog(report, data.submission, saved, data.model_name, standing(data), data.trial_table)
+        log.version_description, log.promote = description, data.promote
+        return log_flow_run(data.mlflow_uri, data.mlflow_run_id, tags, log)
+
+
+def saved_recommender(data, model_of: Callable[[], TwoStageModel], folder: Path):
+    """The run's recommender (``model_of()`` behind the run's raw ids and final pool) saved in ``folder``; the
+    in-memory model is gone when this returns."""
+    import gc
+
+    from recsys.serving import Recommender
+
+    recommender = Recommender.from_catalog(data.catalog, model_of(), data.pools["final"], data.k, data.top_users)
+    saved = recommender.saved(folder / "recommender.pkl")
+    del recommender
+    gc.collect()  # pandas' caches can hold reference cycles: collect them now, not at some later allocation
+    return saved
 
 
 def standing(data):

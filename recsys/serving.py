@@ -13,6 +13,7 @@ flow used, so a submitted user gets exactly their submission list.
 from __future__ import annotations
 
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,21 @@ class Recommender:
     def load(cls, path: str | Path) -> Recommender:
         with open(path, "rb") as f:
             return pickle.load(f)
+
+    def saved(self, path: str | Path) -> SavedRecommender:
+        """Save to ``path`` and return what the registry needs of it (:class:`SavedRecommender`)."""
+        return SavedRecommender(self.save(path), self.model.reranker, input_example(self))
+
+
+@dataclass(frozen=True)
+class SavedRecommender:
+    """A :class:`Recommender` as the registry takes it: its file, its reranker (logged on its own) and the request
+    shown as its example. The recommender itself need not stay in memory while MLflow loads the file again to try
+    that example (a second 2.3 GB copy at ``full@4``)."""
+
+    path: Path
+    reranker: object
+    example: tuple
 
 
 def check_k(k) -> int:

@@ -11,6 +11,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from mlflow.entities import Param
 
 from recsys.promotion import CHAMPION_ALIAS, DEFAULT_PROMOTE, STANDING_FILE, Promotion, Standing, gate, lineage_alias
 from recsys.rows import figures
+
+if TYPE_CHECKING:
+    from recsys.serving import SavedRecommender
 
 log = logging.getLogger("recsys.tracking")
 
@@ -256,14 +260,14 @@ def fail_flow_run(*, tracking_uri: str, run_id: str, error: str) -> None:
 
 @dataclass
 class RunLog:
-    """What the flow logs at its end: the :class:`RunReport`, the submission, the
-    :class:`recsys.serving.Recommender` registered as ``model_name``, the trial table (one child run per trial),
-    the model version's description, and the model's :class:`~recsys.promotion.Standing` with the ``--promote``
-    mode that gate its aliases."""
+    """What the flow logs at its end: the :class:`RunReport`, the submission, the saved
+    :class:`recsys.serving.Recommender` registered as ``model_name`` (a :class:`~recsys.serving.SavedRecommender`),
+    the trial table (one child run per trial), the model version's description, and the model's
+    :class:`~recsys.promotion.Standing` with the ``--promote`` mode that gate its aliases."""
 
     report: RunReport
     submission: pd.DataFrame | None
-    recommender: object
+    recommender: SavedRecommender
     model_name: str
     standing: Standing
     trials: pd.DataFrame | None = None
@@ -292,7 +296,7 @@ def log_flow_run(tracking_uri: str, run_id: str, tags: dict[str, str], record: R
             MlflowClient().delete_tag(run.info.run_id, "error")
         _log_report(record.report, record.submission, Path(tmp))
         mlflow.log_dict(record.standing.to_json(), STANDING_FILE)
-        version = _log_models(record, Path(tmp))
+        version = _log_models(record)
         client = MlflowClient()
         promotion = _promote(client, record, version)
         mlflow.set_tags(promotion.tags())
@@ -387,7 +391,7 @@ def _log_report(report: RunReport, submission: pd.DataFrame | None, tmp: Path) -
         mlflow.log_artifact(str(write_submission(submission, tmp / SUBMISSION_FILE)), artifact_path="outputs")
 
 
-def _log_models(record: RunLog, tmp: Path) -> str:
+def _log_models(record: RunLog) -> str:
     """The reranker as a CatBoost model of the active run and the recommender as a registered pyfunc model;
     returns the registered version."""
     import mlflow
@@ -399,17 +403,18 @@ def _log_models(record: RunLog, tmp: Path) -> str:
     # text (CatBoost reads a category by its text: the same predictions)
     example = record.report.input_example
     example = None if example is None else _catboost_example(example)
-    reranker = record.recommender.model.reranker
+    saved = record.recommender
     requirements = serving.pip_requirements()
-    mlflow.catboost.log_model(reranker.model_, name="reranker", input_example=example, pip_requirements=requirements)
-    state = record.recommender.save(tmp / "recommender.pkl")
+    mlflow.catboost.log_model(
+        saved.reranker.model_, name="reranker", input_example=example, pip_requirements=requirements
+    )
     info = mlflow.pyfunc.log_model(
         name="recommender",
         python_model=str(Path(serving.__file__).with_name("pyfunc_entry.py")),  # a model from code
-        artifacts={serving.RECOMMENDER_ARTIFACT: str(state)},
+        artifacts={serving.RECOMMENDER_ARTIFACT: str(saved.path)},
         code_paths=[str(Path(serving.__file__).parent)],
         signature=serving.signature(),
-        input_example=serving.input_example(record.recommender),
+        input_example=saved.example,  # MLflow loads the saved file to try it
         pip_requirements=requirements,
         registered_model_name=record.model_name,
     )

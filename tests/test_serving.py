@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,7 +56,7 @@ def trained(tiny_dataset):
     data = training.shard_data(ds, cuts["final"], pool, model.candidates(pool))
     scope = experiment.Scope.of(ds, cuts, settings)
     final = experiment.final_submission(
-        scope, model, experiment.rank_final(scope, model.stage, [data.table], data.inputs)
+        scope, model.parts, experiment.rank_final(scope, model.stage, [data.table], data.inputs)
     )
     return ds, final, Recommender.from_catalog(ds.catalog, model, pool, K, TOP_USERS)
 
@@ -187,8 +188,10 @@ def log_run(uri: str, rec, standing, promote: str = "if-better", submission=None
 
     run_id = start_flow_run(tracking_uri=uri, experiment="test", run_name="t", tags={}, params={"k": K})
     report = RunReport({"strategy": "expected_recall"}, {"valid.recall": standing.recall}, {}, {}, None)
-    record = RunLog(report, submission, rec, "test-recommender", standing, promote=promote)
-    return log_flow_run(uri, run_id, {"metaflow_run_id": "1"}, record)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = rec.saved(Path(tmp) / "recommender.pkl")
+        record = RunLog(report, submission, saved, "test-recommender", standing, promote=promote)
+        return log_flow_run(uri, run_id, {"metaflow_run_id": "1"}, record)
 
 
 @pytest.fixture(scope="module")
