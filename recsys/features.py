@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.candidates.base import ACTION_WEIGHTS, decay, item_events
-from recsys.candidates.embeddings import EmbeddingSource
+from recsys.candidates.embeddings import TitleProfiles
 from recsys.schema import (
     ITEM_DTYPE,
     NO_ITEM,
@@ -442,7 +442,7 @@ class FeatureRecipe:
     ) -> FeatureRecipe:
         """``history``: the cut's events (strictly before ``now``)."""
         has_vectors = vectors is not None and len(vectors) and (items[C.VECTOR_ROW] >= 0).any()
-        embeddings = EmbeddingSource().fit(history, items, vectors) if has_vectors else None
+        embeddings = TitleProfiles().fit(history, items, vectors) if has_vectors else None
         kept = items.drop(columns=[C.TITLE], errors="ignore")
         return cls(now, kept, item_features(history, kept, now), embeddings)
 

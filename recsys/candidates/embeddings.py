@@ -18,7 +18,45 @@ from recsys.candidates.base import (
 from recsys.schema import Columns as C
 
 
-class EmbeddingSource(CandidateSource):
+class TitleProfiles:
+    """Each item's L2-normalised title vector (zeros where it has none) and each user's profile: the action- and
+    recency-weighted last ``user_items`` items with a vector. What the similarity feature reads
+    (:class:`recsys.features.FeatureRecipe`) and what :class:`EmbeddingSource` searches with; no index."""
+
+    def __init__(self, user_items: int = 10, half_life_days: float = 2.0, weights: dict[int, float] = ACTION_WEIGHTS):
+        self.user_items = user_items
+        self.half_life_days = half_life_days
+        self.weights = weights
+
+    def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
+        rows = items[C.VECTOR_ROW].to_numpy()
+        has_vec = rows >= 0
+        if vectors is None or not has_vec.any():
+            raise ValueError(f"{type(self).__name__} needs title vectors for at least one item")
+        dim = vectors.shape[1]
+        self.item_vectors_ = np.zeros((len(items), dim), dtype=np.float32)
+        self.item_vectors_[has_vec] = vectors[rows[has_vec]]
+        norms = np.linalg.norm(self.item_vectors_, axis=1, keepdims=True)
+        self.item_vectors_ /= np.maximum(norms, 1e-12)
+        events = item_events(history, self.weights)
+        events = events[has_vec[events[C.ITEM].to_numpy()]]
+        self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
+        return self
+
+    def user_queries(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(users with a profile, their normalised query vectors)."""
+        profile = self.profile_[self.profile_[C.USER].isin(users)]
+        if profile.empty:
+            return np.array([], dtype=np.int64), np.zeros((0, self.item_vectors_.shape[1]), np.float32)
+        codes, inverse = np.unique(profile[C.USER].to_numpy(), return_inverse=True)
+        queries = np.zeros((len(codes), self.item_vectors_.shape[1]), dtype=np.float32)
+        weighted = self.item_vectors_[profile[C.ITEM].to_numpy()] * profile[C.WEIGHT].to_numpy()[:, None]
+        np.add.at(queries, inverse, weighted)
+        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        return codes, queries
+
+
+class EmbeddingSource(TitleProfiles, CandidateSource):
     """Inner-product search over L2-normalised title vectors of catalog items: exact (``faiss.IndexFlatIP``) up to
     ``exact_items`` items, approximate above (:class:`~recsys.candidates.ann.InnerProductSearch`).
 
@@ -35,29 +73,15 @@ class EmbeddingSource(CandidateSource):
         weights: dict[int, float] = ACTION_WEIGHTS,
         exact_items: int = EXACT_ITEMS,
     ):
-        self.user_items = user_items
-        self.half_life_days = half_life_days
-        self.weights = weights
+        super().__init__(user_items, half_life_days, weights)
         self.exact_items = exact_items
 
     def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
-        rows = items[C.VECTOR_ROW].to_numpy()
-        has_vec = rows >= 0
-        if vectors is None or not has_vec.any():
-            raise ValueError("EmbeddingSource needs title vectors for at least one item")
-        # one normalised vector per item code (zeros where missing), and an index of catalog items with vectors
-        dim = vectors.shape[1]
-        self.item_vectors_ = np.zeros((len(items), dim), dtype=np.float32)
-        self.item_vectors_[has_vec] = vectors[rows[has_vec]]
-        norms = np.linalg.norm(self.item_vectors_, axis=1, keepdims=True)
-        self.item_vectors_ /= np.maximum(norms, 1e-12)
-        searchable = has_vec & items[C.IN_CATALOG].to_numpy(bool)
-        self.index_items_ = np.flatnonzero(searchable)
+        super().fit(history, items, vectors)
+        # an index of the catalog items with a vector
+        has_vec = items[C.VECTOR_ROW].to_numpy() >= 0
+        self.index_items_ = np.flatnonzero(has_vec & items[C.IN_CATALOG].to_numpy(bool))
         self.search_ = InnerProductSearch(self.item_vectors_[self.index_items_], self.exact_items)
-
-        events = item_events(history, self.weights)
-        events = events[has_vec[events[C.ITEM].to_numpy()]]
-        self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
         return self
 
     def __getstate__(self):
@@ -74,18 +98,6 @@ class EmbeddingSource(CandidateSource):
         self.__dict__.setdefault("exact_items", EXACT_ITEMS)
         if "item_vectors_" in state and "search_" not in state:
             self.search_ = InnerProductSearch(self.item_vectors_[self.index_items_], exact_items=len(self.index_items_))
-
-    def user_queries(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(users with a profile, their normalised query vectors)."""
-        profile = self.profile_[self.profile_[C.USER].isin(users)]
-        if profile.empty:
-            return np.array([], dtype=np.int64), np.zeros((0, self.item_vectors_.shape[1]), np.float32)
-        codes, inverse = np.unique(profile[C.USER].to_numpy(), return_inverse=True)
-        queries = np.zeros((len(codes), self.item_vectors_.shape[1]), dtype=np.float32)
-        weighted = self.item_vectors_[profile[C.ITEM].to_numpy()] * profile[C.WEIGHT].to_numpy()[:, None]
-        np.add.at(queries, inverse, weighted)
-        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        return codes, queries
 
     def recommend(self, users: np.ndarray, n: int) -> pd.DataFrame:
         codes, queries = self.user_queries(np.asarray(users))
