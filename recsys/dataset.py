@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys.frames import PackedFrame
 from recsys.schema import Columns as C
 
 
@@ -55,6 +56,14 @@ class Dataset:
     #: when True, a cut's model history includes the events of the same person's other user_ids (linked through
     #: loc_user_ids seen before the cut), see ``recsys.identity``; targets never change
     stitch_identities: bool = False
+
+    def __getstate__(self) -> dict:
+        # the frames packed (zstd Arrow): a full@4 log pickles into 0.18 GB instead of 0.92, and a step loads it in
+        # ~3 s instead of ~7 s (most of which was Metaflow's gunzip of the plain pickle)
+        return {k: PackedFrame(v) if isinstance(v, pd.DataFrame) else v for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({k: v.frame if isinstance(v, PackedFrame) else v for k, v in state.items()})
 
     @property
     def start(self) -> pd.Timestamp:
