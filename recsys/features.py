@@ -438,11 +438,12 @@ class FeatureRecipe:
 
     @classmethod
     def fit(
-        cls, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None, now: pd.Timestamp
+        cls, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None, now: pd.Timestamp, users=None
     ) -> FeatureRecipe:
-        """``history``: the cut's events (strictly before ``now``)."""
+        """``history``: the cut's events (strictly before ``now``); ``users``: the only users whose tables it will
+        build (a shard's: their title profiles alone are computed; None: every user's, as a served model needs)."""
         has_vectors = vectors is not None and len(vectors) and (items[C.VECTOR_ROW] >= 0).any()
-        embeddings = TitleProfiles().fit(history, items, vectors) if has_vectors else None
+        embeddings = TitleProfiles().fit(history, items, vectors, users) if has_vectors else None
         kept = items.drop(columns=[C.TITLE], errors="ignore")
         return cls(now, kept, item_features(history, kept, now), embeddings)
 

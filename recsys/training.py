@@ -231,7 +231,7 @@ def shard_data(ds, cut: Cut, users: np.ndarray, candidates: dict[str, pd.DataFra
     hist = model_history(ds, cut)
     if learn_only:
         users = learning_pool(ds, cut, users)
-    recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at)
+    recipe = FeatureRecipe.fit(hist, ds.items, ds.vectors, cut.at, users)
     table = recipe.table(hist, for_users(candidates, users))
     labelled = has_target(ds, cut)
     if labelled:

@@ -28,7 +28,8 @@ class TitleProfiles:
         self.half_life_days = half_life_days
         self.weights = weights
 
-    def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None):
+    def fit(self, history: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray | None = None, users=None):
+        """``users``: profile only these (a profile reads only its own user's events: theirs are the same)."""
         rows = items[C.VECTOR_ROW].to_numpy()
         has_vec = rows >= 0
         if vectors is None or not has_vec.any():
@@ -38,9 +39,12 @@ class TitleProfiles:
         self.item_vectors_[has_vec] = vectors[rows[has_vec]]
         norms = np.linalg.norm(self.item_vectors_, axis=1, keepdims=True)
         self.item_vectors_ /= np.maximum(norms, 1e-12)
+        now = cut_time(history)
+        if users is not None:
+            history = history[history[C.USER].isin(users)]
         events = item_events(history, self.weights)
         events = events[has_vec[events[C.ITEM].to_numpy()]]
-        self.profile_ = recent_items(events, cut_time(history), self.half_life_days, self.user_items)
+        self.profile_ = recent_items(events, now, self.half_life_days, self.user_items)
         return self
 
     def user_queries(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys.candidates import EmbeddingSource
@@ -31,3 +32,17 @@ def test_items_without_vectors_or_outside_catalog_are_never_returned():
 def test_requires_vectors():
     with pytest.raises(ValueError, match="vectors"):
         EmbeddingSource().fit(make_interactions([(0, 0, A.VIEW, "2024-09-01")]), make_items(2), None)
+
+
+def test_profiles_of_some_users_are_theirs_in_the_profiles_of_all(tiny_dataset):
+    """A shard's feature table profiles only its own users: the same profiles and queries as the whole log's."""
+    from recsys.candidates.embeddings import TitleProfiles
+
+    ds, some = tiny_dataset, np.arange(0, 400, 3)
+    every = TitleProfiles().fit(ds.interactions, ds.items, ds.vectors)
+    shard = TitleProfiles().fit(ds.interactions, ds.items, ds.vectors, users=some)
+    assert set(shard.profile_[C.USER]) == set(some) & set(every.profile_[C.USER])
+    mine = every.profile_[every.profile_[C.USER].isin(some)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shard.profile_.reset_index(drop=True), mine, check_exact=True)
+    for a, b in zip(shard.user_queries(some), every.user_queries(some), strict=True):
+        np.testing.assert_array_equal(a, b)
