@@ -59,12 +59,11 @@ FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
 #: Resources of the steps on remote compute (``--with kubernetes`` / ``--with batch``; ignored locally), from the
 #: peaks measured at the real volume (``full``) and at four times it (``full@4``; docs/performance.md, "Past one
 #: machine") with ~50% headroom, and the 2 threads each model uses. A table task holds one shard of users: 2.2 GB at
-#: ``full``, 3.3 GB at ``full@4``. A branch fits its sources on the whole log: 0.6-0.8 GB, 2.1-2.9 GB. The other
-#: steps grow with the log: 2.6-3.7 GB at ``full``; at ``full@4`` the trials 3.9 GB, ``choose`` 4.6, ``track`` 5.4
-#: and ``final`` (the served model) 7.6 GB: give them memory in proportion to the rows past the real volume.
+#: ``full``, 3.4 GB at ``full@4``. A branch fits its sources on the whole log: 0.7-0.9 GB, 2.3-3.3 GB. The other
+#: steps grow with the log: at most 2.1 GB at ``full``, 3.9 GB at ``full@4`` (``choose``, the trials, ``final``).
 SHARD = {"cpu": 2, "memory": 5_000}
-BRANCH = {"cpu": 2, "memory": 4_500}
-WHOLE_LOG = {"cpu": 2, "memory": 5_500}
+BRANCH = {"cpu": 2, "memory": 5_000}
+WHOLE_LOG = {"cpu": 2, "memory": 6_000}
 #: Artifacts a step may read and must not store again (a loaded artifact left on ``self`` is pickled again when
 #: the step ends; the parent's copy passes on by reference).
 READ_ONLY = ("ds", "catalog", "answers", "baseline_scores", "pools", "buyer_inputs", "truth")
