@@ -50,6 +50,41 @@ def action_funnel(interactions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: The run's parameters in the report's appendix: (label, artifact).
+PARAM_LABELS = (
+    ("data", "resolved_data_dir"),
+    ("top users", "top_users"),
+    ("k", "k"),
+    ("seed", "seed"),
+    ("training cuts (daily)", "n_train_cuts"),  # --train-cuts, or fewer on a short log
+    ("buyer-model cuts (daily, at most)", "buyer_cuts"),
+    ("validation windows", "valid_windows"),
+    ("trials", "trials_n"),
+    ("pool size", "pool_size"),
+    ("candidates per source", "candidates"),
+    ("identity stitching", "stitch_identities"),
+    ("grid", "grid"),
+)
+
+
+def run_params(data) -> dict:
+    """The run's parameters by :data:`PARAM_LABELS` (an automatic pool size as the users it means)."""
+    fallback = {"n_train_cuts": _get(data, "train_cuts")}  # runs older than the artifact
+    params = {name: _get(data, attr, fallback.get(attr)) for name, attr in PARAM_LABELS}
+    params["pool size"] = pool_size_label(data)
+    return params
+
+
+def pool_size_label(data):
+    """The run's ``--pool-size`` as the report shows it: 0 (automatic) as the users it means."""
+    from recsys.settings import POOL_FACTOR
+
+    size, top = _get(data, "pool_size"), _get(data, "top_users")
+    if size != 0 or top is None:
+        return size
+    return f"{POOL_FACTOR * int(top):,} (automatic: {POOL_FACTOR} × top users)"
+
+
 def _get(data, name: str, default=None):
     try:
         return getattr(data, name)
@@ -99,23 +134,7 @@ def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
     valid = data.valid_results
     summary = {
         "run_id": str(run_id),
-        "params": {
-            name: _get(data, attr, _get(data, "train_cuts") if attr == "n_train_cuts" else None)
-            for name, attr in (
-                ("data", "resolved_data_dir"),
-                ("top users", "top_users"),
-                ("k", "k"),
-                ("seed", "seed"),
-                ("training cuts (daily)", "n_train_cuts"),  # --train-cuts, or fewer on a short log
-                ("buyer-model cuts (daily, at most)", "buyer_cuts"),
-                ("validation windows", "valid_windows"),
-                ("trials", "trials_n"),
-                ("pool size", "pool_size"),
-                ("candidates per source", "candidates"),
-                ("identity stitching", "stitch_identities"),
-                ("grid", "grid"),
-            )
-        },
+        "params": run_params(data),
         **(_get(data, "data_facts") or data_facts(data.ds)),  # a run older than the artifact: from its log
         "cuts": pd.DataFrame(
             [

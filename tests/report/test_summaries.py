@@ -118,3 +118,11 @@ def test_the_search_slide_says_when_no_search_ran():
     assert "one trial" in one and "searched nothing" in one and "**YetiRank, depth 6**" in one
     assert "--" not in one  # no command-line flag on a main slide
     assert report.search_note(6, best).startswith("6 trials; chosen: **YetiRank, depth 6**")
+
+
+def test_an_automatic_pool_size_shows_as_the_users_it_means(run_data):
+    data, graph = run_data
+    automatic = SimpleNamespace(**{**vars(data), "pool_size": 0, "top_users": 50})
+    assert report.summarize(automatic, "42", graph)["params"]["pool size"] == "200 (automatic: 4 × top users)"
+    chosen = SimpleNamespace(**{**vars(data), "pool_size": 300})
+    assert report.summarize(chosen, "42", graph)["params"]["pool size"] == 300
