@@ -368,11 +368,12 @@ def build_features(
     items: pd.DataFrame,
     candidates: pd.DataFrame,
     now: pd.Timestamp,
-    user_vectors: pd.DataFrame | None = None,
-    item_vectors: np.ndarray | None = None,
+    vectors: tuple[pd.DataFrame, np.ndarray] | None = None,
     item_feats: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The reranker's table for one cut: merged candidates plus pair, user, item and similarity features.
+    """The reranker's table for one cut: merged candidates plus pair, user, item and similarity features
+    (``vectors``: the users' title queries, indexed by user code, and every item's title vector; None: no
+    similarity feature).
 
     Every feature but the item ones depends only on the candidates' users' events, so ``history`` may be just
     those users' events when ``item_feats`` (:func:`item_features` of the whole history) is given: the rows are
@@ -403,8 +404,8 @@ def build_features(
     with np.errstate(divide="ignore", invalid="ignore"):
         cols["ui_rebuy_due_user"] = (cols["ui_days_since_order"] / cols["u_order_gap_median"]).astype(np.float32)
         cols["ui_rebuy_due_item"] = (cols["ui_days_since_order"] / cols["i_rebuy_gap"]).astype(np.float32)
-    if user_vectors is not None and item_vectors is not None:
-        cols["ui_embedding_sim"] = embedding_similarity(pairs, user_vectors, item_vectors)
+    if vectors is not None:
+        cols["ui_embedding_sim"] = embedding_similarity(pairs, *vectors)
     cols[C.CATEGORY] = pd.Series(cols[C.CATEGORY]).fillna(-1).to_numpy().astype(np.int32)
     # one column per block, no copy: stacking ~100 columns into blocks was most of the table's time
     return pd.DataFrame(cols, copy=False)
@@ -451,8 +452,8 @@ class FeatureRecipe:
         """Merged candidates with every feature. ``history`` may be only the candidates' users' events (the item
         features were computed on the whole history at fit time), so a few users cost milliseconds."""
         merged = merge_candidates(candidates)
-        user_vectors = item_vectors = None
+        vectors = None
         if self.embeddings is not None:
             codes, queries = self.embeddings.user_queries(merged[C.USER].unique())
-            user_vectors, item_vectors = pd.DataFrame(queries, index=codes), self.embeddings.item_vectors_
-        return build_features(history, self.items, merged, self.now, user_vectors, item_vectors, self.item_feats)
+            vectors = (pd.DataFrame(queries, index=codes), self.embeddings.item_vectors_)
+        return build_features(history, self.items, merged, self.now, vectors, self.item_feats)
