@@ -16,6 +16,7 @@ trained by the functions of ``recsys.training`` that ``TwoStageModel.fit`` calls
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -442,7 +443,8 @@ class RecsysFlow(FlowSpec):
     def track(self):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
         run's two-stage model registered as the champion pyfunc model."""
-        model_of = shards.ArtifactReader(self, self.shard_plan).model  # the object the submission was written with
+        reader = shards.ArtifactReader(self, self.shard_plan)
+        model_of = functools.partial(pipeline.served_model, reader)  # the object the submission was written with
         self.mlflow = pipeline.track(self, model_of, self.ids, current.run_id)
         print("\n".join(self.mlflow["promotion"]))
         forget(self, "submission")

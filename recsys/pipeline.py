@@ -215,6 +215,16 @@ def track(data, model_of: Callable[[], TwoStageModel], ids: RunIds, current_run_
         return log_flow_run(data.mlflow_uri, data.mlflow_run_id, tags, log)
 
 
+def served_model(reader) -> TwoStageModel:
+    """The run's served :class:`~recsys.model.TwoStageModel` from a step's artifacts (``reader``: a
+    :class:`recsys.shards.ArtifactReader` of the ``track`` step or of a later step's client data): the ``final`` step's
+    ``model_parts`` with the branches' final sources, the object the submission was written with (never pickled whole
+    in a step)."""
+    from recsys.model import TwoStageModel
+
+    return TwoStageModel.from_parts(reader.take("model_parts"), reader.final_sources())
+
+
 def saved_recommender(data, model_of: Callable[[], TwoStageModel], folder: Path):
     """The run's recommender (``model_of()`` behind the run's raw ids and final pool) saved in ``folder``; the
     in-memory model is gone when this returns."""

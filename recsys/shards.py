@@ -154,13 +154,6 @@ class ArtifactReader:
         """Every source's candidates at ``cut`` (``{source: candidates}``)."""
         return self.take(candidates_artifact(cut))
 
-    def model(self):
-        """The run's served :class:`~recsys.model.TwoStageModel`: the ``final`` step's ``model_parts`` with the
-        branches' final sources (the object the submission was written with; never pickled whole in a step)."""
-        from recsys.model import TwoStageModel
-
-        return TwoStageModel.from_parts(self.take("model_parts"), self.final_sources())
-
     def rows(self, cut: str) -> pd.DataFrame:
         """The cut's learnable rows (small: users with a bought candidate), its shards end to end."""
         return concat_tables([self.take(s.rows_artifact).frame for s in shards_of(self.plan, cut)])

@@ -48,6 +48,7 @@ from benchmarks.studies.repeat_rankers import order_day_ranking
 from recsys.baselines import history_popularity_baseline
 from recsys.evaluation import score_against_truth
 from recsys.metrics import FAMILIARITY_KEYS, familiarity_diagnostics, user_recalls
+from recsys.pipeline import served_model
 from recsys.schema import NO_ITEM, Action
 from recsys.schema import Columns as C
 from recsys.shards import ArtifactReader
@@ -124,7 +125,7 @@ def main() -> None:
     if truth is None:
         raise SystemExit(f"RecsysFlow/{run.id}: its data ships no truth file")
     print(f"RecsysFlow/{run.id} on {final.resolved_data_dir}; top users {top_users}, k {k}", flush=True)
-    model = ArtifactReader(final, final.shard_plan).model()  # the run's TwoStageModel at the final cut
+    model = served_model(ArtifactReader(final, final.shard_plan))  # the run's TwoStageModel at the final cut
     pool = np.asarray(final.pools["final"])
     pred = model.predict(pool, k, top_users)
     user_ids, product_ids = ds.users[C.USER_ID].to_numpy(), ds.items[C.PRODUCT_ID].to_numpy()

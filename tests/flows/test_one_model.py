@@ -26,6 +26,7 @@ def test_a_run_in_user_shards_is_the_run_in_one_to_the_bit(clean_run, tmp_path):
 
 def test_the_registered_model_is_what_two_stage_model_fit_trains(clean_run):
     from recsys.model import TwoStageModel
+    from recsys.pipeline import served_model
     from recsys.shards import ArtifactReader
 
     _, run = clean_run
@@ -33,7 +34,7 @@ def test_the_registered_model_is_what_two_stage_model_fit_trains(clean_run):
     pool = np.asarray(data.pools["final"])
     again = TwoStageModel.fit(data.ds, data.settings, data.best_params, data.best_strategy)
     final = run["final"].task.data
-    submitted = ArtifactReader(final, final.shard_plan).model()  # what wrote the submission, then registered
+    submitted = served_model(ArtifactReader(final, final.shard_plan))  # what wrote the submission, then registered
     assert again.recommend(pool, K, TOP_USERS) == submitted.recommend(pool, K, TOP_USERS)
     raw = data.ds.raw_recs(again.recommend(pool, K, TOP_USERS))
     assert list(raw.items()) == list(zip(data.submission["user_id"], data.submission["products"], strict=True))
