@@ -23,21 +23,21 @@ from pathlib import Path
 
 from metaflow import FlowSpec, Parameter, card, current, exit_hook, resources, retry, step
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 # tasks share the cores: OpenMP threads that spin while waiting (FAISS, implicit ALS) slowed each other ~3x
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# the exit hook runs in a fresh interpreter that imports it by module path: let that one find recsys too
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
-from recsys import experiment, pipeline, shards, training  # noqa: E402
-from recsys.buyers import DEFAULT_BUYER_CUTS  # noqa: E402
-from recsys.frames import PackedFrame  # noqa: E402
-from recsys.progress import setup_logging  # noqa: E402
-from recsys.promotion import DEFAULT_PROMOTE  # noqa: E402
-from recsys.reranker import DEFAULT_GRID  # noqa: E402
-from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS  # noqa: E402
-from recsys.settings import (  # noqa: E402
+# ``recsys`` is found beside this file in a remote task (its code package: recsys.packaging) and through the
+# project's install (``make setup``) in a checkout; the exit hook's fresh interpreter looks beside this file too
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.dirname(__file__), os.environ.get("PYTHONPATH"))))
+from recsys import experiment, pipeline, shards, training
+from recsys.buyers import DEFAULT_BUYER_CUTS
+from recsys.frames import PackedFrame
+from recsys.packaging import ShipLibrary
+from recsys.progress import setup_logging
+from recsys.promotion import DEFAULT_PROMOTE
+from recsys.reranker import DEFAULT_GRID
+from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS
+from recsys.settings import (
     DEFAULT_CANDIDATES,
     DEFAULT_SHARD_SIZE,
     DEFAULT_TRAIN_CUTS,
@@ -45,10 +45,12 @@ from recsys.settings import (  # noqa: E402
     DEFAULT_VALID_WINDOWS,
     RunSettings,
 )
-from recsys.split import cut_kind, cut_names, labelled_names  # noqa: E402
+from recsys.split import cut_kind, cut_names, labelled_names
 
 #: The one item of an empty second batch of trials.
 NO_TRIAL = None
+#: The flow's folder (the checkout's ``flows/``, or a remote task's extracted code package).
+HERE = Path(__file__).parent
 
 setup_logging()
 
@@ -57,14 +59,18 @@ setup_logging()
 #: saved), ``<step>:once`` makes only their first attempt raise (what a retry recovers from).
 FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
 
-#: Resources of the steps on remote compute (``--with kubernetes`` / ``--with batch``; ignored locally), from the
-#: peaks measured at the real volume (``full``) and at four times it (``full@4``; docs/performance.md, "Past one
-#: machine") with ~50% headroom, and the 2 threads each model uses. A table task holds one shard of users: 2.2 GB at
-#: ``full``, 3.4 GB at ``full@4``. A branch fits its sources on the whole log: 0.7-0.9 GB, 2.3-3.3 GB. The other
-#: steps grow with the log: at most 2.1 GB at ``full``, 3.9 GB at ``full@4`` (``choose``, the trials, ``final``).
+#: Resources of the steps on remote compute (``--with kubernetes`` / ``--with batch`` / Argo Workflows; ignored
+#: locally), from the peaks measured at the real volume (``full``) and at four times it (``full@4``;
+#: docs/performance.md, "Past one machine") with ~50% headroom, and the 2 threads each model uses. A table task
+#: holds one shard of users: 2.2 GB at ``full``, 3.4 GB at ``full@4``. A branch fits its sources on the whole log:
+#: 0.7-0.9 GB, 2.3-3.3 GB. The other model steps grow with the log: at most 2.1 GB at ``full``, 3.9 GB at
+#: ``full@4`` (``choose``, the trials, ``final``); ``track`` holds the served model (1.0 GB, 3.3 GB) on one thread;
+#: the joins and the search's bookkeeping at most 1.7 GB at ``full@4`` (``join_candidates``).
 SHARD = {"cpu": 2, "memory": 5_000}
 BRANCH = {"cpu": 2, "memory": 5_000}
 WHOLE_LOG = {"cpu": 2, "memory": 6_000}
+MODEL = {"cpu": 1, "memory": 5_000}
+LIGHT = {"cpu": 1, "memory": 3_000}
 #: Artifacts a step may read and must not store again (a loaded artifact left on ``self`` is pickled again when
 #: the step ends; the parent's copy passes on by reference).
 READ_ONLY = ("ds", "catalog", "answers", "baseline_scores", "pools", "buyer_inputs", "truth")
@@ -95,6 +101,7 @@ def forget(flow, *more: str) -> None:
 
 # a failed run (or resume) ends its MLflow run FAILED with the error, never FINISHED with half the artifacts
 @exit_hook(on_error=["recsys.tracking.fail_metaflow_run"])
+@ShipLibrary
 class RecsysFlow(FlowSpec):
     """Candidates from five parallel branches, a CatBoost reranker picked over a trial grid, buyer selection,
     a validated submission and an MLflow run with the registered model."""
@@ -201,7 +208,7 @@ class RecsysFlow(FlowSpec):
         inputs = {w: self.buyer_inputs[w] for w in cut_names(self.cuts, "valid")}
         return experiment.Windows(reader.tables, inputs, self.buyer_models["valid"])
 
-    @resources(**WHOLE_LOG)
+    @resources(**WHOLE_LOG)  # no @retry: it opens the MLflow run
     @step
     def start(self):
         """Check the parameters, the data folder and the tracking server, load and validate the data, fix the cuts."""
@@ -209,7 +216,7 @@ class RecsysFlow(FlowSpec):
         trials = pipeline.check_run(self.settings, self.grid, self.promote)  # fail fast on a bad parameter
         spec = pipeline.DataSpec(self.data_dir, self.preset, self.stitch_identities, self.lineage)
         data_dir = pipeline.locate_data(spec, self.seed)  # a wrong --data-dir stops here, before MLflow
-        self.ids = pipeline.RunIds(current.flow_name, current.run_id, current.username, pipeline.git_commit(ROOT))
+        self.ids = pipeline.RunIds(current.flow_name, current.run_id, current.username, pipeline.git_commit(HERE))
         self.data_lineage = spec.lineage_of(self.seed)
         options = {"data_dir": spec.label, "lineage": self.data_lineage, "grid": self.grid}
         options.update(ablation=self.ablation, plain=self.plain, promote=self.promote)
@@ -287,6 +294,8 @@ class RecsysFlow(FlowSpec):
         self._branch("popularity")
         self.next(self.join_candidates)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @step
     def join_candidates(self, inputs):
         """Collect every source's candidates, one artifact per cut (a table task loads only its cut's); the sources
@@ -297,6 +306,8 @@ class RecsysFlow(FlowSpec):
         self.source_metrics = joined.metrics
         self.next(self.plan_tables)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @step
     def plan_tables(self):
         """Fan out over (cut, user shard) (Metaflow needs a step between a join and a foreach)."""
@@ -322,6 +333,8 @@ class RecsysFlow(FlowSpec):
         forget(self)
         self.next(self.join_tables)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @step
     def join_tables(self, inputs):
         """Collect the shard tables (passed on by reference, not loaded) and each cut's buyer-model inputs."""
@@ -329,6 +342,8 @@ class RecsysFlow(FlowSpec):
         self.buyer_inputs = shards.join_inputs([(inp.input, inp.shard_inputs) for inp in inputs])
         self.next(self.prepare_trials)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @step
     def prepare_trials(self):
         """The first batch of trials (the --grid ones, then Optuna's start-up points), one task each."""
@@ -365,6 +380,8 @@ class RecsysFlow(FlowSpec):
         self._trial()
         self.next(self.tell)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @step
     def tell(self, inputs):
         """Report the first batch's mean validation recalls to the study."""
@@ -372,6 +389,8 @@ class RecsysFlow(FlowSpec):
         self.outcomes = self._tell(inputs)
         self.next(self.propose)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @step
     def propose(self):
         """Optuna (TPE) proposes the second batch from the first one's recalls, one task each. Without a search
@@ -439,6 +458,7 @@ class RecsysFlow(FlowSpec):
         forget(self)
         self.next(self.track)
 
+    @resources(**MODEL)  # no @retry: it registers a model version
     @step
     def track(self):
         """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
@@ -450,6 +470,8 @@ class RecsysFlow(FlowSpec):
         forget(self, "submission")
         self.next(self.end)
 
+    @retry(times=1)
+    @resources(**LIGHT)
     @card(type="blank", id="report", timeout=600)
     @step
     def end(self):

@@ -3,7 +3,7 @@ same content: the flow's Metaflow card and a standalone HTML presentation (``pyt
 
 :mod:`~recsys.report.summaries` reads a run into the small summary the report needs and computes its tables and
 verdicts, :mod:`~recsys.report.figures` draws the charts, :mod:`~recsys.report.slides` builds the deck (the prose
-of each slide is versioned markdown in ``docs/presentation/<slide>.md``) and :mod:`~recsys.report.render` turns it
+of each slide is versioned markdown in ``recsys/report/prose/<slide>.md``) and :mod:`~recsys.report.render` turns it
 into card components, HTML and the lines a run prints at its end.
 """
 

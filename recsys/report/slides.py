@@ -1,7 +1,7 @@
 """The jury deck: one :class:`Slide` per topic, built from a run summary (main slides, then the appendix).
 
 The numbers and figures come from the summary; the prose of each slide is versioned markdown in
-``docs/presentation/<slide>.md`` (:func:`read_prose`).
+``recsys/report/prose/<slide>.md`` (:func:`read_prose`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from recsys.report.summaries import (
 )
 from recsys.rows import BASELINE, REMOVED, RERANKER, RowKey, of_kind
 
-PROSE_DIR = Path(__file__).resolve().parents[2] / "docs" / "presentation"
+PROSE_DIR = Path(__file__).with_name("prose")  # package data: it travels in the flow's code package
 
 
 @dataclass

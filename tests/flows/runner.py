@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 FLOW = Path(__file__).resolve().parents[2] / "flows" / "recsys_flow.py"
@@ -21,8 +23,26 @@ PARAMS = {
 }
 
 
-def run_flow(workdir: Path, command: str = "run", fail_step: str | None = None, **kwargs):
-    """Run (or resume) the flow in ``workdir`` (its data cache, submission and MLflow DB live there).
+def cli_args(params: dict) -> list[str]:
+    """``params`` (``run_flow``'s keyword arguments) as the flow's command-line options."""
+    return [arg for name, value in params.items() for arg in (f"--{name.replace('_', '-')}", str(value))]
+
+
+def flow_command(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A command of the flow's CLI (``package list``, ``argo-workflows create``...) from the repository root."""
+    return subprocess.run(
+        [sys.executable, str(FLOW), *args],
+        cwd=FLOW.parents[1],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def run_flow(workdir: Path, command: str = "run", fail_step: str | None = None, env: dict | None = None, **kwargs):
+    """Run (or resume) the flow in ``workdir`` (its data cache, submission and MLflow DB live there); ``env``
+    adds to (or overrides) the run's environment, e.g. another datastore or tracking server.
 
     A failed run does not raise: callers assert on ``result.status`` and the run's artifacts.
     """
@@ -33,6 +53,7 @@ def run_flow(workdir: Path, command: str = "run", fail_step: str | None = None, 
         "METAFLOW_DATASTORE_SYSROOT_LOCAL": os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"],
         "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
         "RECSYS_FAIL_STEP": fail_step or "",
+        **(env or {}),
     }
     runner = Runner(str(FLOW), show_output=False, cwd=str(workdir), env=env)
     if command == "run":

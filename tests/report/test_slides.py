@@ -35,7 +35,7 @@ def test_the_deck_tells_the_story_then_the_appendix(summary):
     assert all(s.appendix for s in slides[len(main) + 2 :]) and not any(s.appendix for s in slides[: len(main) + 2])
     # the loader's report and the cuts each get a slide: together they overflowed the frame at the real volume
     assert {"appendix_data", "appendix_cuts"} <= set(keys)
-    assert all(s.prose.strip() for s in slides if not s.appendix)  # versioned in docs/presentation/
+    assert all(s.prose.strip() for s in slides if not s.appendix)  # versioned in recsys/report/prose/
     assert set(figures) == {"validation", "funnel", "pipeline", "candidate_recall", "sources", "importance",
                             "buyer_curve", "trials", "windows"}  # fmt: skip
     assert all(png.startswith(PNG) for png in figures.values())
