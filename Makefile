@@ -12,7 +12,7 @@ MODEL ?= models:/stokman-recommender@champion
 PORT ?= 5001
 UI_PORT ?= 5000
 
-.PHONY: help setup run test lint baseline serve ui present notebook drill clean
+.PHONY: help setup run test lint baseline serve ui present notebook drill stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,14 @@ $(TOOLS)/bin/poetry:
 	@echo "installing the locked dependencies into .venv/ (log: $(TOOLS)/install.log)"
 	@POETRY_INSTALLER_PARALLEL=false $(POETRY) install --no-interaction --compile > $(TOOLS)/install.log 2>&1 \
 		|| { tail -40 $(TOOLS)/install.log; echo "the install failed; full log: $(TOOLS)/install.log"; exit 1; }
+	touch $@
+
+# the cluster group (boto3, the kubernetes client, psycopg2: docs/cluster.md) for the tests and `make stack`
+.venv/.cluster: .venv/.installed
+	@echo "installing the cluster group into .venv/ (log: $(TOOLS)/install-cluster.log)"
+	@POETRY_INSTALLER_PARALLEL=false $(POETRY) install --no-interaction --compile --with cluster \
+		> $(TOOLS)/install-cluster.log 2>&1 \
+		|| { tail -40 $(TOOLS)/install-cluster.log; echo "the install failed; full log: $(TOOLS)/install-cluster.log"; exit 1; }
 	touch $@
 
 setup: .venv/.installed ## install poetry (.tools/) and the locked dependencies (.venv/)
@@ -56,11 +64,14 @@ notebook: setup ## open notebooks/explore_run.ipynb in Jupyter (installs the opt
 drill: setup ## the failure drill (a killed step, then resume) in a scratch folder: your results stay as they are
 	bash tools/drill.sh $(ARGS)
 
+stack: .venv/.cluster ## start S3 (moto), PostgreSQL and an MLflow server on loopback for the cluster path (docs/cluster.md)
+	.venv/bin/python tools/local_stack.py $(ARGS)
+
 lint: setup ## ruff check and ruff format --check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-test: lint ## lint, then the whole test suite (ARGS="-m 'not slow'" skips the flow runs)
+test: lint .venv/.cluster ## lint, then the whole test suite (ARGS="-m 'not slow'" skips the flow and cluster runs)
 	.venv/bin/python -m pytest $(ARGS)
 
 clean: ## remove every run output (Metaflow datastore, MLflow, CatBoost files, data cache, submission, slides)

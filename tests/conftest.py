@@ -1,6 +1,14 @@
-"""Shared fixtures: small hand-made interaction tables in the internal schema."""
+"""Shared fixtures: small hand-made interaction tables in the internal schema.
+
+Metaflow reads its S3 endpoint once, when first imported: the loopback S3 server of the cluster tests
+(``tests/flows/test_cluster.py``) gets its address here, before any test module imports Metaflow (nothing
+imported here does), and starts only when a test needs it. Dummy credentials keep every S3 call of the tests
+away from a real account."""
 
 from __future__ import annotations
+
+import os
+import socket
 
 import numpy as np
 import pandas as pd
@@ -8,6 +16,18 @@ import pytest
 
 from recsys.schema import ACTION_DTYPE, ITEM_DTYPE, NO_ITEM, USER_DTYPE
 from recsys.schema import Columns as C
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+os.environ.setdefault("METAFLOW_S3_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    os.environ.setdefault(_name, _value)
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def make_interactions(rows) -> pd.DataFrame:
