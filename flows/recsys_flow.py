@@ -70,7 +70,7 @@ SHARD = {"cpu": 2, "memory": 5_000}
 BRANCH = {"cpu": 2, "memory": 5_000}
 WHOLE_LOG = {"cpu": 2, "memory": 6_000}
 MODEL = {"cpu": 1, "memory": 5_000}
-LIGHT = {"cpu": 1, "memory": 3_000}
+LIGHT = {"cpu": 1, "memory": 4_096}  # Metaflow's default and its floor on Kubernetes
 #: Artifacts a step may read and must not store again (a loaded artifact left on ``self`` is pickled again when
 #: the step ends; the parent's copy passes on by reference).
 READ_ONLY = ("ds", "catalog", "answers", "baseline_scores", "pools", "buyer_inputs", "truth")
