@@ -92,6 +92,37 @@ def step_times(run) -> dict[str, float]:
     return dict(reversed(list(out.items())))  # the client lists the newest step first
 
 
+def longest_tasks(run) -> dict[str, float]:
+    """Seconds of each step's longest task (start to finish): what the step costs with one worker per task."""
+    out = {}
+    for step in run:
+        spans = [(t.finished_at - t.created_at).total_seconds() for t in step if t.created_at and t.finished_at]
+        if spans:
+            out[step.id] = max(spans)
+    return dict(reversed(list(out.items())))
+
+
+def critical_path(longest: dict[str, float], graph: dict[str, list[str]], start: str = "start") -> tuple[float, list]:
+    """The slowest chain of steps from ``start`` to the end (``graph``: each step's next steps), summing each step's
+    longest task: the run's wall time on a cluster with one worker per task. ``(seconds, steps along it)``."""
+    memo: dict[str, tuple[float, list]] = {}
+
+    def from_step(name: str) -> tuple[float, list]:
+        if name not in memo:
+            tails = [from_step(n) for n in graph.get(name, [])]
+            seconds, path = max(tails, key=lambda t: t[0]) if tails else (0.0, [])
+            memo[name] = (longest.get(name, 0.0) + seconds, [name, *path])
+        return memo[name]
+
+    return from_step(start)
+
+
+def run_graph(run) -> dict[str, list[str]]:
+    """Each step's next steps, from the graph Metaflow stores with every task."""
+    steps = run["start"].task["_graph_info"].data["steps"]
+    return {name: list(info.get("next", [])) for name, info in steps.items()}
+
+
 def benchmark(
     preset: str, top_users: int, workdir: Path, flow_args: list[str], seed: int = 0, data_dir: str = ""
 ) -> dict:
@@ -145,9 +176,15 @@ def benchmark(
         "wall_s": round(wall_s, 1),
         "tree_peak_gb": round(sampler.tree_peak / gb, 2),
         "steps": {
-            step: {"wall_s": seconds, "peak_gb": round(sampler.step_peak.get(step, 0) / gb, 2)}
+            step: {
+                "wall_s": seconds,
+                "longest_task_s": facts["longest"].get(step),
+                "peak_gb": round(sampler.step_peak.get(step, 0) / gb, 2),
+            }
             for step, seconds in facts["steps"].items()
         },
+        "critical_path_s": facts["critical_path_s"],
+        "critical_path": facts["critical_path"],
         "valid_recall": facts["valid_recall"],
         "test_recall": facts["test_recall"],
         "test": facts.get("test", {}),
@@ -178,9 +215,14 @@ def print_facts() -> None:
     namespace(None)
     run = Flow("RecsysFlow").latest_successful_run
     data = run["end"].task.data
+    longest = longest_tasks(run)
+    path_s, path = critical_path(longest, run_graph(run))
     facts = {
         "run": run.pathspec,
         "steps": {step: round(seconds, 1) for step, seconds in step_times(run).items()},
+        "longest": {step: round(seconds, 1) for step, seconds in longest.items()},
+        "critical_path_s": round(path_s, 1),
+        "critical_path": path,
         "valid_recall": float(data.valid_recall),
         "test_recall": float(data.test_results.get("recall", float("nan"))),
         "test": {key: float(value) for key, value in data.test_results.items()},  # with the baseline's figures
@@ -194,15 +236,16 @@ def print_facts() -> None:
 
 def markdown(results: list[dict]) -> str:
     steps = list(dict.fromkeys(s for r in results for s in r["steps"]))
-    head = "| step | " + " | ".join(f"{r['preset']} s | {r['preset']} GB" for r in results) + " |"
-    lines = [head, "|---" * (1 + 2 * len(results)) + "|"]
+    head = "| step | " + " | ".join(f"{r['preset']} s | longest task s | GB" for r in results) + " |"
+    lines = [head, "|---" * (1 + 3 * len(results)) + "|"]
     for step in steps:
         cells = []
         for r in results:
             s = r["steps"].get(step, {})
-            cells += [f"{s.get('wall_s', '')}", f"{s.get('peak_gb', '')}"]
+            cells += [f"{s.get('wall_s', '')}", f"{s.get('longest_task_s', '')}", f"{s.get('peak_gb', '')}"]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    lines.append("| **whole flow** | " + " | ".join(f"{r['wall_s']} | {r['tree_peak_gb']}" for r in results) + " |")
+    totals = [f"{r['wall_s']} | {r.get('critical_path_s', '')} (critical path) | {r['tree_peak_gb']}" for r in results]
+    lines.append("| **whole flow** | " + " | ".join(totals) + " |")
     lines.append("")
     lines.append(
         "| preset | rows | users | items | top users | wall s | tree peak GB | valid recall | test recall "
@@ -248,7 +291,11 @@ def main(argv=None) -> int:
         for r in results:
             facts = run_facts(Path(r["workdir"]))
             peaks = {step: v["peak_gb"] for step, v in r["steps"].items()}
-            r["steps"] = {s: {"wall_s": t, "peak_gb": peaks.get(s, 0)} for s, t in facts["steps"].items()}
+            r["steps"] = {
+                s: {"wall_s": t, "longest_task_s": facts["longest"].get(s), "peak_gb": peaks.get(s, 0)}
+                for s, t in facts["steps"].items()
+            }
+            r.update(critical_path_s=facts["critical_path_s"], critical_path=facts["critical_path"])
             r.update(run=facts["run"], valid_recall=facts["valid_recall"], test_recall=facts["test_recall"],
                      test=facts.get("test", {}), hypotheses=facts.get("hypotheses", []))  # fmt: skip
         Path(args.refresh).write_text(json.dumps(results, indent=2))

@@ -4,10 +4,10 @@
     python flows/recsys_flow.py run --data-dir data/      # the real four files
     python flows/recsys_flow.py resume                    # continue the last run after a failure
 
-start -> buyer_model -> (history | covisit | als | faiss | popularity) -> join_candidates -> plan_tables
-      -> build_table (foreach cut x user shard) -> join_tables -> prepare_trials -> train_trial (foreach trial of
-      the first batch) -> tell -> propose -> train_more (foreach trial of Optuna's second batch) -> choose -> final
-      -> track -> end
+start -> buyer_model -> fit_cuts (foreach group of cuts) -> (history | covisit | als | faiss | popularity)
+      -> join_branches -> join_candidates -> plan_tables -> build_table (foreach cut x user shard) -> join_tables
+      -> prepare_trials -> train_trial (foreach trial of the first batch) -> tell -> propose -> train_more (foreach
+      trial of Optuna's second batch) -> choose -> final -> track -> end
 
 The branches are the ones of ``recsys.candidates.SOURCES`` (a test checks that every branch has its step). Every
 step is wiring: it loads its inputs, calls one or two ``recsys`` functions and stores their records; the model is
@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # ``recsys`` is found beside this file in a remote task (its code package: recsys.packaging) and through the
 # project's install (``make setup``) in a checkout; the exit hook's fresh interpreter looks beside this file too
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.dirname(__file__), os.environ.get("PYTHONPATH"))))
-from recsys import experiment, pipeline, shards, training
+from recsys import hypotheses, pipeline, shards, training, trials, validation
 from recsys.buyers import DEFAULT_BUYER_CUTS
 from recsys.frames import PackedFrame
 from recsys.packaging import ShipLibrary
@@ -39,13 +39,14 @@ from recsys.reranker import DEFAULT_GRID
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS
 from recsys.settings import (
     DEFAULT_CANDIDATES,
+    DEFAULT_FIT_ROWS,
     DEFAULT_SHARD_SIZE,
     DEFAULT_TRAIN_CUTS,
     DEFAULT_TRIALS,
     DEFAULT_VALID_WINDOWS,
     RunSettings,
 )
-from recsys.split import cut_kind, cut_names, labelled_names
+from recsys.split import cut_kind, cut_names
 
 #: The one item of an empty second batch of trials.
 NO_TRIAL = None
@@ -151,6 +152,14 @@ class RecsysFlow(FlowSpec):
         help="Users per table task: a cut's feature table is built and scored in shards of at most this many users "
         "(one shard per cut at the default pool; the results do not depend on it)",
     )
+    fit_rows = Parameter(
+        "fit-rows",
+        default=DEFAULT_FIT_ROWS,
+        type=int,
+        help="History rows per candidate task: the cuts are grouped into tasks of about this many rows (summed over "
+        "their cuts), each running the five branches side by side; 1: one task per cut (the results do not depend "
+        "on it)",
+    )
     stitch_identities = Parameter(
         "stitch-identities",
         default=False,
@@ -199,14 +208,15 @@ class RecsysFlow(FlowSpec):
             valid_windows=self.valid_windows,
             trials=self.trials_n,
             shard_size=self.shard_size,
+            fit_rows=self.fit_rows,
         )
 
-    def _scope(self) -> experiment.Scope:
-        return experiment.Scope(self.cuts, self.settings, self.answers, self.catalog)
+    def _scope(self) -> validation.Scope:
+        return validation.Scope(self.cuts, self.settings, self.answers, self.catalog)
 
-    def _windows(self, reader: shards.ArtifactReader) -> experiment.Windows:
+    def _windows(self, reader: shards.ArtifactReader) -> validation.Windows:
         inputs = {w: self.buyer_inputs[w] for w in cut_names(self.cuts, "valid")}
-        return experiment.Windows(reader.tables, inputs, self.buyer_models["valid"])
+        return validation.Windows(reader.tables, inputs, self.buyer_models["valid"])
 
     @resources(**WHOLE_LOG)  # no @retry: it opens the MLflow run
     @step
@@ -244,14 +254,25 @@ class RecsysFlow(FlowSpec):
         self.buyer_models, self.buyer_model_facts = found.models, found.facts
         self.pools = training.user_pools(self.ds, self.cuts, self.settings.pool, found.models)
         self.shard_plan = shards.plan(self.pools, self.settings.shard_size)
-        self.answers = experiment.window_answers(self.ds, self.cuts, self.k)
-        self.baseline_scores = experiment.baselines(self.ds, self._scope())
+        self.fit_plan = training.fit_groups(training.history_rows(self.ds, self.cuts), self.settings.fit_rows)
+        self.answers = validation.window_answers(self.ds, self.cuts, self.k)
+        self.baseline_scores = hypotheses.baselines(self.ds, self._scope())
         print("\n".join(found.lines() + training.pool_lines(self.cuts, self.pools, self.settings.pool)))
+        self.next(self.fit_cuts, foreach="fit_plan")
+
+    @retry(times=1)
+    @resources(**LIGHT)
+    @step
+    def fit_cuts(self):
+        """One group of cuts (``training.fit_groups``), whose sources the five branches fit side by side."""
+        self.fit_group = self.input
+        print(f"cuts {', '.join(self.fit_group)}")
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
     def _branch(self, name: str) -> None:
         maybe_fail(name)
-        store(self, training.branch_candidates(name, self.ds, self.cuts, self.pools, self.settings).artifacts(name))
+        cuts = {n: self.cuts[n] for n in self.fit_group}
+        store(self, training.branch_candidates(name, self.ds, cuts, self.pools, self.settings).artifacts(name))
         forget(self)
 
     @retry(times=1)
@@ -260,7 +281,7 @@ class RecsysFlow(FlowSpec):
     def history(self):
         """The user's own viewed / liked / basket / ordered items, and those of the users most like them."""
         self._branch("history")
-        self.next(self.join_candidates)
+        self.next(self.join_branches)
 
     @retry(times=1)
     @resources(**BRANCH)
@@ -268,7 +289,7 @@ class RecsysFlow(FlowSpec):
     def covisit(self):
         """Items co-visited with the user's recent items."""
         self._branch("covisit")
-        self.next(self.join_candidates)
+        self.next(self.join_branches)
 
     @retry(times=1)
     @resources(**BRANCH)
@@ -276,7 +297,7 @@ class RecsysFlow(FlowSpec):
     def als(self):
         """implicit ALS on action-weighted confidences."""
         self._branch("als")
-        self.next(self.join_candidates)
+        self.next(self.join_branches)
 
     @retry(times=1)
     @resources(**BRANCH)
@@ -284,7 +305,7 @@ class RecsysFlow(FlowSpec):
     def faiss(self):
         """FAISS neighbours of the user's title-embedding profile."""
         self._branch("faiss")
-        self.next(self.join_candidates)
+        self.next(self.join_branches)
 
     @retry(times=1)
     @resources(**BRANCH)
@@ -292,18 +313,27 @@ class RecsysFlow(FlowSpec):
     def popularity(self):
         """Trending items, overall and in the user's categories."""
         self._branch("popularity")
+        self.next(self.join_branches)
+
+    @retry(times=1)
+    @resources(**LIGHT)
+    @step
+    def join_branches(self, inputs):
+        """Every source's candidates at the group's cuts, one artifact per cut (a table task loads only its cut's);
+        the sources fitted on the final cut pass on by reference, unread (``final_sources_<branch>``)."""
+        self.merge_artifacts(inputs, exclude=["branch"])
+        joined = training.join_branches([inp.branch for inp in inputs])  # sorted: no dependence on timing
+        store(self, {shards.candidates_artifact(cut): c for cut, c in joined.by_cut().items()})
+        self.group_metrics = joined.metrics
         self.next(self.join_candidates)
 
     @retry(times=1)
     @resources(**LIGHT)
     @step
     def join_candidates(self, inputs):
-        """Collect every source's candidates, one artifact per cut (a table task loads only its cut's); the sources
-        fitted on the final cut pass on by reference, unread (``final_sources_<branch>``)."""
-        self.merge_artifacts(inputs, exclude=["branch"])
-        joined = training.join_branches([inp.branch for inp in inputs])  # sorted: no dependence on timing
-        store(self, {shards.candidates_artifact(cut): c for cut, c in joined.by_cut().items()})
-        self.source_metrics = joined.metrics
+        """Every group's candidates (passed on by reference, unread) and the sources' candidate recalls."""
+        self.merge_artifacts(inputs, exclude=["fit_group", "group_metrics"])
+        self.source_metrics = training.join_metrics([inp.group_metrics for inp in inputs], self.cuts)
         self.next(self.plan_tables)
 
     @retry(times=1)
@@ -360,7 +390,7 @@ class RecsysFlow(FlowSpec):
         number, params = self.input
         reader = shards.ArtifactReader(self, self.shard_plan)
         rows = [reader.rows(n) for n in cut_names(self.cuts, "train")[: params.train_cuts]]
-        self.outcome = experiment.run_trial(self._scope(), number, params, rows, self._windows(reader), True)
+        self.outcome = trials.run_trial(self._scope(), number, params, rows, self._windows(reader), True)
         print(self.outcome.line())
         forget(self)
 
@@ -425,8 +455,8 @@ class RecsysFlow(FlowSpec):
         self.merge_artifacts(inputs, exclude=["outcome", "batch"])
         self.outcomes = self.outcomes + self._tell(inputs)
         reader = shards.ArtifactReader(self, self.shard_plan)
-        evidence = experiment.Evidence(reader.candidates, self._windows(reader), reader.rows, self.baseline_scores)
-        choice = experiment.choose(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
+        evidence = hypotheses.Evidence(reader.candidates, self._windows(reader), reader.rows, self.baseline_scores)
+        choice = hypotheses.choose(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
         store(self, choice.artifacts())
         print("\n".join([trial_console_table(self.trial_table), *choice.lines()]))
         forget(self)
@@ -438,20 +468,22 @@ class RecsysFlow(FlowSpec):
     def final(self):
         """Retrain the chosen recipe on the newest labelled cuts into the run's two-stage model, and write the
         submission for the days after the log with that model (the object the run registers and serves)."""
-        from recsys.model import ModelParts, SecondStage
+        from recsys.model import ModelParts, SecondStage, rank_final
+        from recsys.submission import final_submission
 
         maybe_fail("final")
         reader = shards.ArtifactReader(self, self.shard_plan)
-        names = labelled_names(self.cuts)[: self.best_params.train_cuts]
-        reranker = training.fit_reranker(self.best_params, [reader.rows(n) for n in names], self.seed, progress=True)
-        stage = SecondStage(reranker, self.buyer_models["final"], self.best_strategy)
+        rows = [reader.rows(n) for n in training.final_cuts(self.cuts, self.best_params)]
+        stage = SecondStage.learn(
+            self.best_params, rows, self.buyer_models["final"], self.best_strategy, self.seed, True
+        )
         # the shards are ranked before the log is first read (self.ds): the two never share the step's memory
-        ranking = experiment.rank_final(self._scope(), stage, reader.tables("final"), self.buyer_inputs["final"])
+        ranking = rank_final(stage, reader.tables("final"), self.buyer_inputs["final"], self.k, self.top_users)
         # the served model is these parts with the branches' final sources, stored where they are (never pickled whole)
         self.model_parts = ModelParts.at_cut(self.ds, self.cuts["final"], stage, self.candidates)
-        result = experiment.final_submission(self._scope(), self.model_parts, ranking)
+        result = final_submission(self.catalog, self.model_parts, ranking, self.k, self.top_users)
         self.submission, self.final_table_head = result.submission, result.example
-        self.feature_importance = reranker.feature_importance()
+        self.feature_importance = stage.reranker.feature_importance()
         out = pipeline.write_output(self, self.ids, result.recs)  # never over another lineage's file
         self.output_path, self.test_results = out.path, out.test_results
         print("\n".join(out.lines))

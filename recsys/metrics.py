@@ -119,7 +119,7 @@ def paired_difference(a: Mapping[str, pd.Series], b: Mapping[str, pd.Series]) ->
     gives; a buyer missing on one side counts as 0). A window's difference is the mean over its buyers of
     ``a - b``, so the result is exactly the difference of the two mean recalls over the windows both have. Its
     standard error is the larger of the windows' spread over sqrt(n) and the buyer-sampling error
-    (sqrt(sum of var_w / n_w) / n), the rule of the single figures (``recsys.experiment.over_windows``); paired,
+    (sqrt(sum of var_w / n_w) / n), the rule of the single figures (``recsys.validation.over_windows``); paired,
     it is far smaller than the two figures' own errors, which mostly share the same hard and easy buyers.
     NaN when the two have no window in common.
     """

@@ -26,13 +26,13 @@ from recsys.buyers import STRATEGIES, BuyerInputs, BuyerModel, buyer_inputs
 from recsys.candidates import CandidateSource, branches, candidates_of, pad, padding_items
 from recsys.candidates.base import top_n
 from recsys.features import FeatureRecipe
-from recsys.frames import PackedFrame
+from recsys.frames import PackedFrame, release_unused
 from recsys.metrics import recs_from_frame
 from recsys.reranker import Reranker, TrialParams
 from recsys.schema import DEFAULT_K, USER_DTYPE
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
-from recsys.split import Cut, labelled_names, model_history
+from recsys.split import Cut, model_history
 
 #: The history columns the features and sources read (what a fitted model keeps of the log).
 HISTORY_COLUMNS = [C.USER, C.ITEM, C.ACTION, C.TS, C.PAGE]
@@ -119,9 +119,40 @@ class SecondStage:
     buyer_model: BuyerModel
     strategy: str
 
+    @classmethod
+    def learn(cls, params: TrialParams, rows: list, buyer_model: BuyerModel, strategy: str, seed=0, progress=False):
+        """The second stage of a run's model: a reranker of ``params`` fitted on ``rows`` (the learnable rows of
+        :func:`recsys.training.final_cuts`, newest first), with the buyer model and strategy that choose the users."""
+        return cls(training.fit_reranker(params, rows, seed, progress), buyer_model, strategy)
+
     def rank(self, tables, inputs: BuyerInputs, k: int, top_users: int) -> Prediction:
         """:func:`predict` with this reranker and buyer model, from precomputed tables (the flow's shards)."""
         return predict(self.reranker, self.buyer_model, tables, inputs, k, top_users)
+
+
+@dataclass
+class FinalRanking:
+    """The final cut's pool ranked by a second stage from its shard tables: the :class:`Prediction` and the head
+    of the first shard's table (the model's input example)."""
+
+    stage: SecondStage
+    prediction: Prediction
+    example: pd.DataFrame
+
+
+def rank_final(stage: SecondStage, tables, inputs: BuyerInputs, k: int, top_users: int) -> FinalRanking:
+    """The final cut's pool ranked by ``stage`` from its shard tables, read one at a time. The flow does this
+    before it builds the model from the log, so that the shards and the log never share the step's memory."""
+    heads = []
+
+    def remember_head(tables):
+        for table in tables:
+            heads.append(table.head(5).copy())  # a view would keep the whole shard table alive
+            yield table
+
+    prediction = stage.rank(remember_head(tables), inputs, k, top_users)
+    release_unused()  # the tables are gone: what Arrow kept of them goes back before the log is read
+    return FinalRanking(stage, prediction, heads[0])
 
 
 @dataclass
@@ -247,15 +278,12 @@ class TwoStageModel:
         cuts, _ = training.run_cuts(ds, settings)
         buyer = training.fit_buyer_models(ds, cuts, settings)
         pools = training.user_pools(ds, cuts, settings.pool, buyer.models)
-        learnt = labelled_names(cuts)[: params.train_cuts]
+        learnt = training.final_cuts(cuts, params)
         used = {n: cuts[n] for n in [*learnt, "final"]}
-        found = [training.branch_candidates(b, ds, used, pools, settings) for b in branches()]
-        candidates = {s: c for f in found for s, c in f.candidates.items()}
-        rows = training.cut_rows(ds, {n: cuts[n] for n in learnt}, pools, candidates, settings)
-        reranker = training.fit_reranker(params, [rows[n] for n in learnt], settings.seed)
-        sources = {s: src for f in found for s, src in f.final_sources.items()}
-        stage = SecondStage(reranker, buyer.models["final"], strategy)
-        return cls.at_cut(ds, cuts["final"], sources, stage, settings.candidates)
+        found = training.join_branches([training.branch_candidates(b, ds, used, pools, settings) for b in branches()])
+        rows = training.cut_rows(ds, {n: cuts[n] for n in learnt}, pools, found.candidates, settings)
+        stage = SecondStage.learn(params, [rows[n] for n in learnt], buyer.models["final"], strategy, settings.seed)
+        return cls.at_cut(ds, cuts["final"], found.final_sources, stage, settings.candidates)
 
     def rank(self, tables, inputs: BuyerInputs, k: int, top_users: int) -> Prediction:
         """:meth:`SecondStage.rank` with this model's second stage, from precomputed tables (the flow's shards)."""

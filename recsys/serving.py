@@ -75,10 +75,9 @@ class Recommender:
 
         Category codes are mapped to the ones the reranker learned (by raw ``category_id``; new ones become -1).
         """
-        import copy
         import dataclasses
 
-        from recsys.buyers import screened_pool
+        from recsys import training
         from recsys.split import make_cuts, model_history
 
         items = ds.items.copy()
@@ -88,10 +87,10 @@ class Recommender:
         ds = dataclasses.replace(ds, items=items)
         cut = make_cuts(ds.end)["final"]
         hist = model_history(ds, cut)
-        sources = {name: copy.deepcopy(src).fit(hist, ds.items, ds.vectors) for name, src in self.model.sources.items()}
         m = self.model
+        sources = training.fit_sources(m.sources, hist, ds.items, ds.vectors, m.reranker.seed)  # the run's seed
         model = TwoStageModel.at_cut(ds, cut, sources, m.stage, m.n_candidates)
-        pool = screened_pool(hist, cut.at, m.buyer_model, len(self.pool))  # the flow's rule for the final cut
+        pool = training.user_pools(ds, {"final": cut}, len(self.pool), {"final": m.buyer_model})["final"]
         return Recommender.from_catalog(ds.catalog, model, pool, self.k, self.top_users)
 
     def codes_of(self, user_ids) -> np.ndarray:

@@ -13,7 +13,7 @@ from recsys.search import outside_space, rounds
 #: Users scored per cut, as a multiple of the submission's user budget, when ``pool_size`` is 0. The submission
 #: can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against 28.5% for 2x
 #: (recall 0.1707 vs 0.1179, docs/results_history.md), when the pool was the most active users; it is now the
-#: likeliest buyers among ``buyers.SCREEN_FACTOR`` times as many (:func:`recsys.experiment.user_pools`).
+#: likeliest buyers among ``buyers.SCREEN_FACTOR`` times as many (:func:`recsys.EXPERIMENT.user_pools`).
 POOL_FACTOR = 4
 #: One trial (the --grid one): a second, random start-up trial never beat it on the four benchmark cases and cost
 #: 8-40 s; --trials 8 or more is a search (docs/results_history.md).
@@ -28,6 +28,11 @@ DEFAULT_CANDIDATES = 50
 #: so the presets and the dev cases pay no extra task; a larger pool is split so that a table task holds about as
 #: many users as at the real volume (docs/performance.md).
 DEFAULT_SHARD_SIZE = 12_000
+#: History rows a candidate task fits on, summed over its cuts (:func:`recsys.training.fit_groups`): the run's cuts
+#: are grouped into tasks of about this many rows, so that the presets and the dev cases fit every cut in one task
+#: per branch (a few MB of log: a task costs more than its fits) and a shop the size of the real one or larger
+#: fits each cut in its own task, side by side on a cluster.
+DEFAULT_FIT_ROWS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class RunSettings:
     valid_windows: int = DEFAULT_VALID_WINDOWS
     trials: int = DEFAULT_TRIALS
     shard_size: int = DEFAULT_SHARD_SIZE
+    fit_rows: int = DEFAULT_FIT_ROWS
 
     @property
     def pool(self) -> int:
@@ -86,6 +92,7 @@ def _size_problems(s: RunSettings) -> list[str]:
         "train-cuts": s.train_cuts,
         "candidates": s.candidates,
         "shard-size": s.shard_size,
+        "fit-rows": s.fit_rows,
     }
     problems = [f"--{name} must be at least 1, got {value}" for name, value in at_least_one.items() if value < 1]
     if s.pool_size < 0:

@@ -14,10 +14,15 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from recsys.promotion import lineage_name
+
+if TYPE_CHECKING:  # the model's types only: validating a file needs no model
+    from recsys.model import FinalRanking, ModelParts
+
 from recsys.schema import DEFAULT_K, DEFAULT_TOP_USERS, SUBMISSION_COLUMNS
 
 USER_COL, PRODUCTS_COL = SUBMISSION_COLUMNS
@@ -194,3 +199,27 @@ def validate_submission(
     if problems:
         raise SubmissionError(f"{where}: invalid submission:\n  - " + "\n  - ".join(problems))
     return frame
+
+
+@dataclass
+class FinalResult:
+    """The submission of the run's model: its lists (user code -> item codes, chosen users in order), the
+    submission frame, and the model's input example (the head of the first shard's table)."""
+
+    recs: dict
+    submission: pd.DataFrame
+    example: pd.DataFrame
+
+
+def final_submission(catalog, model: ModelParts, ranking: FinalRanking, k: int, top_users: int) -> FinalResult:
+    """The submission of the run's model (``model``: its parts beside the sources, :class:`~recsys.model.ModelParts`;
+    the object the run registers and serves is these parts with the branches' sources) from the ``ranking`` of the
+    final cut's pool by the model's own second stage (:func:`rank_final`): the model's strategy selects the users,
+    the lists are padded with the model's popular items."""
+    ranked, own = ranking.stage, model.stage
+    if ranked.reranker is not own.reranker or ranked.buyer_model is not own.buyer_model:
+        raise ValueError("the final pool was ranked by another second stage than the model's")
+    recs = ranking.prediction.recs(own.strategy, model.padding, k)
+    padding_ids = catalog.product_ids[model.padding].tolist()
+    submission = build_submission(catalog.raw_recs(recs), padding_ids, k, top_users)
+    return FinalResult(recs, submission, ranking.example)

@@ -25,7 +25,17 @@ from recsys.schema import Columns as C
 from recsys.settings import RunSettings
 from recsys.shards import Shard, concat_tables, final_sources_artifact, for_users, shards_of
 from recsys.shards import plan as plan_shards
-from recsys.split import MIN_HISTORY_DAYS, Cut, cut_kind, cut_names, daily_cuts, fit_cuts, model_history, target
+from recsys.split import (
+    MIN_HISTORY_DAYS,
+    Cut,
+    cut_kind,
+    cut_names,
+    daily_cuts,
+    fit_cuts,
+    labelled_names,
+    model_history,
+    target,
+)
 
 log = logging.getLogger("recsys.training")
 
@@ -42,6 +52,31 @@ def run_cuts(ds, settings: RunSettings) -> tuple[dict[str, Cut], str]:
 def has_target(ds, cut: Cut) -> bool:
     """Whether the cut's whole target window lies inside the log."""
     return cut.target_end <= ds.end
+
+
+def history_rows(ds, cuts: dict[str, Cut]) -> dict[str, int]:
+    """Events before each cut: what fitting a source on the cut's history costs, roughly."""
+    ts = np.sort(ds.interactions[C.TS].to_numpy())
+    return {name: int(np.searchsorted(ts, np.datetime64(cut.at), side="left")) for name, cut in cuts.items()}
+
+
+def fit_groups(sizes: dict[str, int], rows: int) -> list[list[str]]:
+    """The cuts (``sizes``: their history rows, :func:`history_rows`) split into as few groups as hold about
+    ``rows`` rows each, never more groups than cuts: one candidate task per group and branch. The largest cuts
+    are placed first, each in the lightest group (the first of equals), so that the groups weigh about the same;
+    each group lists its cuts in the run's order. The candidates do not depend on the grouping (every cut's
+    sources are fitted on their own)."""
+    if rows < 1:
+        raise ValueError(f"rows per fit task must be at least 1, got {rows}")
+    count = min(len(sizes), max(1, -(-sum(sizes.values()) // rows)))
+    loads, members = [0] * count, [[] for _ in range(count)]
+    for name in sorted(sizes, key=lambda n: -sizes[n]):  # stable: equal sizes keep the run's order
+        lightest = loads.index(min(loads))
+        loads[lightest] += sizes[name]
+        members[lightest].append(name)
+    order = {name: i for i, name in enumerate(sizes)}
+    groups = [sorted(m, key=order.__getitem__) for m in members if m]
+    return sorted(groups, key=lambda g: order[g[0]])
 
 
 def fit_sources(names, history: pd.DataFrame, items: pd.DataFrame, vectors, seed: int = 0) -> dict:
@@ -163,9 +198,13 @@ class BranchResult:
         return by_source(self.candidates)
 
     def artifacts(self, branch: str) -> dict:
-        """The branch step's artifacts: its candidates and metrics (``branch``, what the join reads) and its final
-        sources under their own name (:func:`recsys.shards.final_sources_artifact`, passed on unread)."""
-        return {"branch": replace(self, final_sources={}), final_sources_artifact(branch): self.final_sources}
+        """The branch task's artifacts: its candidates and metrics (``branch``, what the join reads) and, when it
+        fitted the final cut, its final sources under their own name (:func:`recsys.shards.final_sources_artifact`,
+        passed on unread)."""
+        out = {"branch": replace(self, final_sources={})}
+        if self.final_sources:  # only the task fitting the final cut: the join takes it from there, unread
+            out[final_sources_artifact(branch)] = self.final_sources
+        return out
 
 
 def branch_candidates(branch: str, ds, cuts: dict[str, Cut], pools: dict, settings: RunSettings) -> BranchResult:
@@ -199,6 +238,22 @@ def join_branches(results: list[BranchResult]) -> BranchResult:
     joined.candidates = dict(sorted(joined.candidates.items()))
     joined.final_sources = dict(sorted(joined.final_sources.items()))
     return joined
+
+
+def join_metrics(parts: list[dict[str, float]], cuts: dict[str, Cut]) -> dict[str, float]:
+    """The candidate recalls of every (branch, group of cuts) task as one dict, in the order of one task per branch
+    fitting every cut (:func:`join_branches`: branches by their sorted sources, then cuts in the run's order, then
+    the branch's sources): the means over cuts are summed in that order whatever the grouping."""
+    owner = {s: sorted(names) for names in branches().values() for s in names}
+    position = {s: i for names in branches().values() for i, s in enumerate(names)}
+    cut_index = {name: i for i, name in enumerate(cuts)}
+
+    def order(key: str):
+        source, cut, metric = key.split(".")
+        return owner[source], cut_index[cut], position[source], int(metric.rsplit("_", 1)[1])
+
+    merged = {k: v for part in parts for k, v in part.items()}
+    return {k: merged[k] for k in sorted(merged, key=order)}
 
 
 def by_source(by_cut: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, pd.DataFrame]]:
@@ -244,6 +299,13 @@ def fit_reranker(params: TrialParams, rows: list[pd.DataFrame], seed: int = 0, p
     """A reranker fitted on the learnable rows of the newest ``params.train_cuts`` cuts of ``rows`` (newest
     first; ``progress``: a line every ~20 s while it trains; ``trees``: exactly that many, none held out)."""
     return Reranker(params, seed).fit(rows, learnable=True, progress=params.label if progress else None, trees=trees)
+
+
+def final_cuts(cuts: dict[str, Cut], params: TrialParams) -> list[str]:
+    """The labelled cuts the run's model learns from (newest first: the validation windows, then the training
+    cuts), as many as the chosen trial learnt from: the one rule for the flow's ``final`` step and
+    :meth:`recsys.model.TwoStageModel.fit`."""
+    return labelled_names(cuts)[: params.train_cuts]
 
 
 def cut_rows(ds, cuts: dict[str, Cut], pools: dict, candidates: dict, settings: RunSettings) -> dict:

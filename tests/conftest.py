@@ -107,3 +107,45 @@ def setup(tiny_dataset):
 
     cuts = make_cuts(tiny_dataset.end, n_train=1)
     return tiny_dataset, cuts, training.user_pools(tiny_dataset, cuts, 400)
+
+
+# -- the scoring tests' shared state (tests/scoring.py): computed once per session ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def scope(setup):
+    from recsys import validation
+    from tests.scoring import SETTINGS
+
+    ds, cuts, _ = setup
+    return validation.Scope.of(ds, cuts, SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def candidates(setup):
+    """Every branch's candidates at the ``setup`` cuts (a :class:`recsys.training.BranchResult`)."""
+    from recsys import training
+    from recsys.candidates import branches
+    from tests.scoring import SETTINGS
+
+    ds, cuts, pools = setup
+    return training.join_branches([training.branch_candidates(b, ds, cuts, pools, SETTINGS) for b in branches()])
+
+
+@pytest.fixture(scope="session")
+def data(setup, candidates):
+    """Each ``setup`` cut's shard data (one shard: the whole pool)."""
+    from recsys.training import shard_data
+
+    ds, cuts, pools = setup
+    return {n: shard_data(ds, cut, pools[n], candidates.by_cut()[n]) for n, cut in cuts.items()}
+
+
+@pytest.fixture(scope="session")
+def buyer_model(setup):
+    """The buyer model as the flow learns it: from a labelled cut's whole pool."""
+    from recsys import training
+    from recsys.buyers import BuyerModel
+
+    ds, cuts, _ = setup
+    return BuyerModel().fit([training.labelled_buyer_inputs(ds, cuts["train"], 400)])

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import experiment, training
+from recsys import training
+from recsys.model import rank_final
 from recsys.reranker import TrialParams
 from recsys.schema import DEFAULT_K
 from recsys.server import wait_until_ready
@@ -35,6 +36,7 @@ from recsys.serving import (
     request_user_ids,
 )
 from recsys.split import make_cuts
+from recsys.submission import final_submission
 
 K, TOP_USERS, CANDIDATES = 10, 60, 30
 
@@ -54,10 +56,8 @@ def trained(tiny_dataset):
     cuts, _ = training.run_cuts(ds, settings)
     pool = training.user_pools(ds, {"final": cuts["final"]}, settings.pool, {"final": model.buyer_model})["final"]
     data = training.shard_data(ds, cuts["final"], pool, model.candidates(pool))
-    scope = experiment.Scope.of(ds, cuts, settings)
-    final = experiment.final_submission(
-        scope, model.parts, experiment.rank_final(scope, model.stage, [data.table], data.inputs)
-    )
+    ranking = rank_final(model.stage, [data.table], data.inputs, K, TOP_USERS)
+    final = final_submission(ds.catalog, model.parts, ranking, K, TOP_USERS)
     return ds, final, Recommender.from_catalog(ds.catalog, model, pool, K, TOP_USERS)
 
 

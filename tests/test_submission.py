@@ -5,13 +5,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recsys.buyers import BuyerModel
+from recsys.model import SecondStage, TwoStageModel, rank_final
 from recsys.submission import (
     SubmissionError,
     build_submission,
+    final_submission,
     read_submission,
     validate_submission,
     write_submission,
 )
+from recsys.training import fit_reranker
+from tests.scoring import PARAMS, SETTINGS
 
 PADDING = [f"{i}" for i in range(100, 140)]
 
@@ -176,3 +181,22 @@ def test_a_run_never_replaces_a_file_of_other_data(tmp_path, origin):
     assert path == tmp_path / "submission-synthetic-tiny-seed0.csv" and Provenance.of(path) == drill
     assert note.startswith(f"kept {target}") and str(path) in note
     assert ("RecsysFlow/1" in note) == (origin == "another lineage")
+
+
+def test_final_submission_is_written_with_the_run_model(scope, setup, data, candidates):
+    ds, cuts, _ = setup
+    reranker = fit_reranker(PARAMS, [data["valid"].rows])
+    stage = SecondStage(reranker, BuyerModel().fit([data["valid"].inputs]), "expected_recall")
+    model = TwoStageModel.at_cut(ds, cuts["final"], candidates.final_sources, stage, SETTINGS.candidates)
+    ranking = rank_final(stage, iter([data["final"].table]), data["final"].inputs, scope.k, scope.top_users)
+    final = final_submission(scope.catalog, model.parts, ranking, scope.k, scope.top_users)
+    assert len(final.submission) == 50 and final.submission["products"].map(len).eq(10).all()
+    assert list(final.recs) == [ds.users["user_id"].tolist().index(u) for u in final.submission["user_id"]]
+    pd.testing.assert_frame_equal(final.example, data["final"].table.head(5))
+    # the served model recomputes the same lists for the same users
+    assert model.recommend(data["final"].inputs.users.to_numpy(), 10, top_users=50) == final.recs
+    # a ranking by any other second stage cannot become the model's submission
+    other = SecondStage(fit_reranker(PARAMS, [data["valid"].rows]), stage.buyer_model, stage.strategy)
+    with pytest.raises(ValueError, match="another second stage"):
+        ranked = rank_final(other, [data["final"].table], data["final"].inputs, scope.k, scope.top_users)
+        final_submission(scope.catalog, model.parts, ranked, scope.k, scope.top_users)

@@ -227,3 +227,45 @@ def test_joined_branches_do_not_depend_on_the_order_they_finish(setup):
     assert list(a.candidates) == list(b.candidates) == sorted(a.candidates)
     assert list(a.final_sources) == list(b.final_sources) and a.metrics == b.metrics
     assert training.by_source(a.by_cut()).keys() == a.candidates.keys()
+
+
+def test_cut_groups_hold_about_the_rows_asked_for_each_cut_once():
+    sizes = {"train": 40, "valid": 50, "final": 60, "train2": 30}
+    assert training.fit_groups(sizes, 1_000) == [["train", "valid", "final", "train2"]]  # all in one task
+    assert training.fit_groups(sizes, 1) == [["train"], ["valid"], ["final"], ["train2"]]  # one task per cut
+    groups = training.fit_groups(sizes, 90)  # 180 rows: two groups of 90, the largest placed first
+    assert groups == [["train", "valid"], ["final", "train2"]]
+    assert sorted(n for g in groups for n in g) == sorted(sizes)
+    with pytest.raises(ValueError, match="at least 1"):
+        training.fit_groups(sizes, 0)
+
+
+def test_history_rows_count_the_events_before_each_cut(setup):
+    ds, cuts, _ = setup
+    rows = training.history_rows(ds, cuts)
+    assert rows == {n: int((ds.interactions[C.TS] < c.at).sum()) for n, c in cuts.items()}
+
+
+def test_branches_fitted_in_groups_of_cuts_join_to_one_task_per_branch(setup):
+    """The flow's grouping of cuts (any grouping) gives the candidates, the final sources and the candidate
+    recalls of one task per branch fitting every cut, in the same order (so the means over cuts are the same)."""
+    ds, cuts, pools = setup
+    whole = training.join_branches([training.branch_candidates(b, ds, cuts, pools, SETTINGS) for b in branches()])
+    parts, final = [], {}
+    for group in training.fit_groups({n: 1 for n in cuts}, 1)[::-1]:  # one cut each, joined in any order
+        one = {n: cuts[n] for n in group}
+        joined = training.join_branches([training.branch_candidates(b, ds, one, pools, SETTINGS) for b in branches()])
+        assert ("final" in group) == bool(joined.final_sources)
+        for branch in branches():
+            artifacts = training.branch_candidates(branch, ds, one, pools, SETTINGS).artifacts(branch)
+            assert (f"final_sources_{branch}" in artifacts) == ("final" in group)
+        final.update(joined.final_sources)
+        parts.append(joined)
+    metrics = training.join_metrics([p.metrics for p in parts], cuts)
+    assert list(metrics.items()) == list(whole.metrics.items())
+    assert sorted(final) == list(whole.final_sources)
+    for cut in cuts:
+        got = next(p.by_cut()[cut] for p in parts if cut in p.by_cut())
+        assert list(got) == list(whole.by_cut()[cut])
+        for source, frame in got.items():
+            pd.testing.assert_frame_equal(frame, whole.by_cut()[cut][source])

@@ -32,12 +32,12 @@ import pandas as pd
 from recsys.buyers import BuyerModel, rank_users
 from recsys.cli import resolve_data_dir
 from recsys.data import load_dataset
-from recsys.experiment import over_windows
 from recsys.metrics import paired_difference
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
 from recsys.split import cut_names, daily_cuts, make_cuts, target
 from recsys.training import labelled_buyer_inputs
+from recsys.validation import over_windows
 
 
 def captured(score: pd.Series, labels: pd.Series, buyers: int, budget: int) -> dict[str, float]:

@@ -5,11 +5,11 @@
 
 Issue 12 measured a two-stage CatBoost "written in an afternoon" (history, co-visitation and ALS candidates, a
 few counts as features, one training window) as good as the project's item lists. The flow scores such a model
-in every run (``recsys.experiment.plain_two_stage``, the "plain two-stage" hypothesis: users chosen by the same
+in every run (``recsys.hypotheses.plain_two_stage``, the "plain two-stage" hypothesis: users chosen by the same
 buyer model). This script takes it apart on the run's own artifacts, for the same users (every buyer of the pool
 on the validation windows), so only the item lists differ:
 
-- ``plain``: the flow's plain model (``recsys.experiment.plain_table``: the user's history, co-visitation, ALS
+- ``plain``: the flow's plain model (``recsys.hypotheses.plain_table``: the user's history, co-visitation, ALS
   and popular candidates, their scores and ranks and ten counts), learnt from the newest training window alone;
 - ``plain, every window``: the same learnt from the run's training windows (what the windows add);
 - ``plain candidates, every feature``: the plain candidates with every feature of the project and its windows
@@ -31,8 +31,8 @@ import pandas as pd
 
 from benchmarks.runs import add_run_id, open_run
 from benchmarks.studies.reranker_training import chosen_trial_data, item_recall
-from recsys.experiment import PLAIN_SOURCES, plain_table
 from recsys.features import keep_sources
+from recsys.hypotheses import PLAIN_SOURCES, plain_table
 from recsys.reranker import Reranker, learnable_rows
 from recsys.schema import DEFAULT_K
 

@@ -271,7 +271,7 @@ def console_table(frame: pd.DataFrame) -> str:
 
 
 def trial_console_table(trials: pd.DataFrame, rows: int = 12) -> str:
-    """The trial table (:func:`recsys.experiment.trial_table`, best first) for a terminal: each trial's recipe,
+    """The trial table (:func:`recsys.trials.trial_table`, best first) for a terminal: each trial's recipe,
     the user-selection strategy, the validation recall ± its standard error, the buyers captured and the trees."""
     head = trials.head(rows)
     shown = pd.DataFrame(

@@ -24,7 +24,7 @@ CURVE_POINTS = 200
 def buyer_curve(scores: pd.DataFrame, n_buyers: int, strategies, budget: int | None = None) -> pd.DataFrame:
     """Share of all the period's buyers among the first N users of each strategy's ranking, for N up to the pool.
 
-    ``scores`` is :func:`recsys.experiment.selection_scores` (a ``bought`` flag and one score column per strategy);
+    ``scores`` is :func:`recsys.validation.selection_scores` (a ``bought`` flag and one score column per strategy);
     users are ranked as :func:`recsys.buyers.select_users` ranks them, so the value at N = ``top_users`` is the
     strategy's ``buyers_captured``. About :data:`CURVE_POINTS` values of N are kept, ``budget`` always among them.
     """

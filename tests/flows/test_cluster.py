@@ -227,8 +227,14 @@ def test_the_flow_compiles_for_argo_workflows(stack):
     templates = {t["name"]: t for t in spec["templates"]}
     dag = {task["name"]: task for task in templates[spec["entrypoint"]]["dag"]["tasks"]}
     after = {name: set(re.findall(r"([\w-]+)\.Succeeded", task.get("depends", ""))) for name, task in dag.items()}
-    # the five branches run side by side after the buyer model, and the join waits for all of them
-    assert all(after[b] == {"buyer-model"} for b in BRANCHES) and after["join-candidates"] == set(BRANCHES)
+    # a withParam fan-out over the groups of cuts after the buyer model; in each group the five branches run side
+    # by side and join_branches waits for all of them; join_candidates waits for every group
+    groups = next(t for t in dag.values() if t["name"].startswith("buyer-model-foreach-"))
+    assert groups["withParam"] == "{{tasks.buyer-model.outputs.parameters.num-splits}}"
+    inner = {t["name"]: t for t in templates[groups["template"]]["dag"]["tasks"]}
+    inner_after = {name: set(re.findall(r"([\w-]+)\.Succeeded", t.get("depends", ""))) for name, t in inner.items()}
+    assert all(inner_after[b] == {"fit-cuts"} for b in BRANCHES) and inner_after["join-branches"] == set(BRANCHES)
+    assert after["join-candidates"] == {groups["name"]}
     for step, parent in FAN_OUTS.items():  # a withParam fan-out over the parent's splits
         fan_out = next(t for t in dag.values() if t["name"].startswith(f"{parent}-foreach-"))
         assert fan_out["withParam"] == f"{{{{tasks.{parent}.outputs.parameters.num-splits}}}}"

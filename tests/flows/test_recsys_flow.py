@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.experiment import PLAIN_ROW
+from recsys.hypotheses import PLAIN_ROW
 from recsys.report import hypothesis_verdicts
 from recsys.reranker import TrialParams
 from recsys.rows import BEST_TRIAL, REMOVED, RowKey, of_kind

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import experiment, report
+from recsys import hypotheses, report, trials, validation
 from recsys.buyers import STRATEGIES
 from recsys.reranker import TrialParams
 from recsys.schema import Columns as C
@@ -33,7 +33,7 @@ def run_data(tiny_dataset):
     """A run's artifacts as the end step sees them (hand-made results on the tiny dataset) and its graph."""
     ds = tiny_dataset
     cuts = make_cuts(ds.end, n_train=1, n_valid=2)
-    trials = [TrialParams("YetiRank", depth=4), TrialParams("Logloss", depth=4)]
+    params = [TrialParams("YetiRank", depth=4), TrialParams("Logloss", depth=4)]
     results = {s: {**DIAG, "recall": 0.2 + 0.01 * i} for i, s in enumerate(STRATEGIES)}
     alone = {"history": {**DIAG, "recall": 0.15}, "als": {**DIAG, "recall": 0.1}}
     removed = {"history": {**DIAG, "recall": 0.12}, "als": {**DIAG, "recall": 0.19}}
@@ -56,7 +56,7 @@ def run_data(tiny_dataset):
         cuts=cuts,
         pools={name: np.arange(100) for name in cuts},
         best_strategy="p_buy",
-        best_params=trials[0],
+        best_params=params[0],
         valid_recall=results["p_buy"]["recall"],
         valid_results=results,
         baseline_results=baselines,
@@ -67,14 +67,14 @@ def run_data(tiny_dataset):
             "als.valid.recall_at_25": 0.2,
             "als.valid.recall_at_100": 0.35,
         },
-        trial_table=experiment.trial_table(
+        trial_table=trials.trial_table(
             [
-                experiment.TrialOutcome(i, t, 30, experiment.Validation(results, {"valid": results}, {}, None))
-                for i, t in enumerate(trials)
+                trials.TrialOutcome(i, t, 30, validation.Validation(results, {"valid": results}, {}, None))
+                for i, t in enumerate(params)
             ]
         ),
         valid_by_window={"valid": results, "valid2": results},
-        hypotheses=experiment.hypothesis_table(
+        hypotheses=hypotheses.hypothesis_table(
             results, "p_buy", baselines, alone, removed, {"recall": 0.15, "recall_se": 0.01}
         ),
         feature_importance=pd.Series([3.0, 2.0, 1.0], index=["ui_order", "u_view_all", "i_price"]),

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import experiment, report
+from recsys import report
 from recsys.buyers import STRATEGIES, select_users
+from recsys.hypotheses import PLAIN_ROW
 from recsys.rows import BASELINE, PLAIN, RERANKER, RowKey
 from tests.report.conftest import _recalls, selection_scores
 
@@ -63,7 +64,7 @@ def test_hypothesis_verdicts_follow_the_intervals(summary):
 
 def test_a_plain_model_that_could_not_learn_gets_no_verdict(summary):
     hypotheses = summary["hypotheses"].copy()
-    hypotheses.loc[experiment.PLAIN_ROW, "recall"] = float("nan")
+    hypotheses.loc[PLAIN_ROW, "recall"] = float("nan")
     verdicts = report.hypothesis_verdicts({**summary, "hypotheses": hypotheses})
     assert not verdicts.index.str.contains("plain two-stage").any()
     assert "the model beats the history + popularity baseline" in verdicts.index
