@@ -30,8 +30,8 @@ DEFAULT_CANDIDATES = 50
 DEFAULT_SHARD_SIZE = 12_000
 #: History rows a candidate task fits on, summed over its cuts (:func:`recsys.training.fit_groups`): the run's cuts
 #: are grouped into tasks of about this many rows, so that the presets and the dev cases fit every cut in one task
-#: per branch (a few MB of log: a task costs more than its fits) and a shop the size of the real one or larger
-#: fits each cut in its own task, side by side on a cluster.
+#: per branch (a task costs more than its fits there), the real volume (``full``) fits its 10 cuts in 5 tasks per
+#: branch and four times it one cut per task, side by side on a cluster (docs/performance.md, 2026-12-07).
 DEFAULT_FIT_ROWS = 8_000_000
 
 
