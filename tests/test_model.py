@@ -15,11 +15,57 @@ from recsys.training import shard_data
 K = 10
 
 
+PARAMS = TrialParams("Logloss", depth=3, iterations=40, train_cuts=2)
+SETTINGS = RunSettings(top_users=100, candidates=20, pool_size=300, train_cuts=2, buyer_cuts=1, valid_windows=1)
+
+
 @pytest.fixture(scope="module")
 def model(tiny_dataset):
-    params = TrialParams("Logloss", depth=3, iterations=40, train_cuts=2)
-    settings = RunSettings(top_users=100, candidates=20, pool_size=300, train_cuts=2, buyer_cuts=1, valid_windows=1)
-    return TwoStageModel.fit(tiny_dataset, settings, params)
+    return TwoStageModel.fit(tiny_dataset, SETTINGS, PARAMS)
+
+
+def flow_steps_model(ds, settings, params, strategy="expected_recall"):
+    """The model as the flow's steps build it, without Metaflow: the cuts, buyer models and pools
+    (``buyer_model``), each branch fitted per group of one cut (``fit_cuts`` and the branches), the groups joined
+    (``join_branches``, ``join_candidates``), the tables shard by shard (``build_table``, shards of 70 users), and the
+    reranker on the final model's cuts with the parts assembled as ``final`` and ``track`` do."""
+    from recsys import shards, training
+    from recsys.candidates import branches
+    from recsys.model import ModelParts
+
+    cuts, _ = training.run_cuts(ds, settings)
+    buyer = training.fit_buyer_models(ds, cuts, settings)
+    pools = training.user_pools(ds, cuts, settings.pool, buyer.models)
+    groups = training.fit_groups(training.history_rows(ds, cuts), 1)
+    joined = [
+        training.join_branches(
+            [training.branch_candidates(b, ds, {n: cuts[n] for n in g}, pools, settings) for b in branches()]
+        )
+        for g in groups
+    ]
+    by_cut = {cut: c for j in joined for cut, c in j.by_cut().items()}
+    sources = dict(sorted((s, src) for j in joined for s, src in j.final_sources.items()))
+    plan = shards.plan(pools, 70)
+    learnt = training.final_cuts(cuts, params)
+    rows = []
+    for name in learnt:
+        parts = [
+            training.shard_data(ds, cuts[name], s.users(pools[name]), by_cut[name])
+            for s in shards.shards_of(plan, name)
+        ]
+        rows.append(shards.concat_tables([p.rows for p in parts]))
+    stage = SecondStage.learn(params, rows, buyer.models["final"], strategy, settings.seed)
+    return TwoStageModel.from_parts(ModelParts.at_cut(ds, cuts["final"], stage, settings.candidates), sources)
+
+
+def test_the_flows_steps_compose_the_model_fit_trains(model, tiny_dataset):
+    """One composition: the pieces the flow's steps call, in their order and in groups and shards, give the model
+    ``TwoStageModel.fit`` trains in one process (the same reranker trees, sources and lists)."""
+    stepped = flow_steps_model(tiny_dataset, SETTINGS, PARAMS)
+    assert list(stepped.sources) == list(model.sources)
+    assert stepped.reranker.best_iteration_ == model.reranker.best_iteration_
+    users = np.sort(tiny_dataset.interactions[C.USER].unique())[:150]
+    assert stepped.recommend(users, K) == model.recommend(users, K)
 
 
 def test_fit_keeps_every_registered_source_fitted_at_the_end_of_the_log(model, tiny_dataset):
