@@ -13,7 +13,7 @@ from recsys.search import outside_space, rounds
 #: Users scored per cut, as a multiple of the submission's user budget, when ``pool_size`` is 0. The submission
 #: can only choose among these: at the real volume 4x captured 38.5% of the validation buyers against 28.5% for 2x
 #: (recall 0.1707 vs 0.1179, docs/results_history.md), when the pool was the most active users; it is now the
-#: likeliest buyers among ``buyers.SCREEN_FACTOR`` times as many (:func:`recsys.EXPERIMENT.user_pools`).
+#: likeliest buyers among ``buyers.SCREEN_FACTOR`` times as many (:func:`recsys.training.user_pools`).
 POOL_FACTOR = 4
 #: One trial (the --grid one): a second, random start-up trial never beat it on the four benchmark cases and cost
 #: 8-40 s; --trials 8 or more is a search (docs/results_history.md).
