@@ -4,8 +4,9 @@
     python flows/recsys_flow.py run --data-dir data/      # the real four files
     python flows/recsys_flow.py resume                    # continue the last run after a failure
 
-start -> buyer_model -> fit_cuts (foreach group of cuts) -> (history | covisit | als | faiss | popularity)
-      -> join_branches -> join_candidates -> plan_tables -> build_table (foreach cut x user shard) -> join_tables
+start -> buyer_days (foreach group of daily cuts) -> buyer_model -> plan_fits -> fit_cuts (foreach group of cuts)
+      -> (history | covisit | als | faiss | popularity) -> join_branches -> join_candidates -> plan_tables
+      -> build_table (foreach cut x user shard) -> join_tables
       -> prepare_trials -> train_trial (foreach trial of the first batch) -> tell -> propose -> train_more (foreach
       trial of Optuna's second batch) -> choose -> final -> track -> end
 
@@ -93,11 +94,12 @@ def store(flow, artifacts: dict) -> None:
         setattr(flow, name, value)
 
 
-def forget(flow, *more: str) -> None:
+def forget(flow, *more: str, kept: tuple[str, ...] = ()) -> None:
     """Drop the loaded copies of :data:`READ_ONLY` artifacts (and ``more``) at the end of a step that only read
-    them."""
+    them (``kept``: the ones the step produced itself)."""
     for name in (*READ_ONLY, *more):
-        flow.__dict__.pop(name, None)
+        if name not in kept:
+            flow.__dict__.pop(name, None)
 
 
 # a failed run (or resume) ends its MLflow run FAILED with the error, never FINISHED with half the artifacts
@@ -238,35 +240,55 @@ class RecsysFlow(FlowSpec):
         self.data_fingerprint = pipeline.tag_data(self.mlflow_uri, self.mlflow_run_id, started, self.data_lineage)
         if started.note:
             print(started.note)
+        self.next(self.buyer_days, foreach="buyer_plan")
+
+    @retry(times=1)
+    @resources(**WHOLE_LOG)
+    @step
+    def buyer_days(self):
+        """The buyer model's labelled inputs at one group of its daily cuts (``training.buyer_plan``)."""
+        self.daily_inputs = training.daily_inputs(self.ds, self.input, self.settings.pool)
+        print(training.daily_line(self.input))
+        forget(self)
         self.next(self.buyer_model)
 
     @retry(times=1)
     @resources(**WHOLE_LOG)
     @step
-    def buyer_model(self):
+    def buyer_model(self, inputs):
         """P(buy) from the users' history alone: one model learnt from daily cuts before the validation windows,
-        one from daily cuts up to the end of the log. They choose who gets candidates at the validation windows
-        and the final cut (``recsys.training.user_pools``); the pools are split into user shards for the tables.
-        What the scoring steps read of the log is taken here, once: each validation window's answers and the
-        baselines' scores (the trials, ``choose`` and ``track`` never load the log)."""
+        one from daily cuts up to the end of the log (``training.learn_buyer_models``). They choose who gets
+        candidates at the validation windows and the final cut (in ``fit_cuts``)."""
         maybe_fail("buyer_model")
-        found = training.fit_buyer_models(self.ds, self.cuts, self.settings)
+        self.merge_artifacts(inputs, exclude=["daily_inputs"])
+        daily = {at: i for inp in inputs for at, i in inp.daily_inputs.items()}
+        found = training.learn_buyer_models(self.buyer_daily_cuts, daily, self.seed)
         self.buyer_models, self.buyer_model_facts = found.models, found.facts
-        self.pools = training.user_pools(self.ds, self.cuts, self.settings.pool, found.models)
-        self.shard_plan = shards.plan(self.pools, self.settings.shard_size)
-        self.fit_plan = training.fit_groups(training.history_rows(self.ds, self.cuts), self.settings.fit_rows)
-        self.answers = validation.window_answers(self.ds, self.cuts, self.k)
-        self.baseline_scores = hypotheses.baselines(self.ds, self._scope())
-        print("\n".join(found.lines() + training.pool_lines(self.cuts, self.pools, self.settings.pool)))
-        self.next(self.fit_cuts, foreach="fit_plan")
+        print("\n".join(found.lines()))
+        self.next(self.plan_fits)
 
     @retry(times=1)
     @resources(**LIGHT)
     @step
+    def plan_fits(self):
+        """Fan out over the groups of cuts (Metaflow needs a step between a join and a foreach)."""
+        self.next(self.fit_cuts, foreach="fit_plan")
+
+    @retry(times=1)
+    @resources(**WHOLE_LOG)
+    @step
     def fit_cuts(self):
-        """One group of cuts (``training.fit_groups``), whose sources the five branches fit side by side."""
+        """One group of cuts (``training.fit_groups``): the users scored at each (``training.user_pools``), whose
+        candidates the five branches propose side by side, and, at its validation windows, what scoring reads of
+        the log (their answers and the baselines' scores: the trials, ``choose`` and ``track`` never load it)."""
         self.fit_group = self.input
-        print(f"cuts {', '.join(self.fit_group)}")
+        cuts = {n: self.cuts[n] for n in self.fit_group}
+        self.pools = training.user_pools(self.ds, cuts, self.settings.pool, self.buyer_models)
+        self.answers = validation.window_answers(self.ds, cuts, self.k)
+        scope = validation.Scope(cuts, self.settings, self.answers, self.catalog)
+        self.window_baselines = hypotheses.baseline_windows(self.ds, scope)
+        print("\n".join(training.pool_lines(cuts, self.pools, self.settings.pool)))
+        forget(self, "buyer_models", kept=("pools", "answers"))
         self.next(self.history, self.covisit, self.als, self.faiss, self.popularity)
 
     def _branch(self, name: str) -> None:
@@ -331,9 +353,15 @@ class RecsysFlow(FlowSpec):
     @resources(**LIGHT)
     @step
     def join_candidates(self, inputs):
-        """Every group's candidates (passed on by reference, unread) and the sources' candidate recalls."""
-        self.merge_artifacts(inputs, exclude=["fit_group", "group_metrics"])
+        """Every group's candidates (passed on by reference, unread), the sources' candidate recalls, the pools (split
+        into user shards for the tables), the windows' answers and the baselines' scores."""
+        self.merge_artifacts(inputs, exclude=["fit_group", "group_metrics", "pools", "answers", "window_baselines"])
         self.source_metrics = training.join_metrics([inp.group_metrics for inp in inputs], self.cuts)
+        self.pools = training.join_cuts([inp.pools for inp in inputs], self.cuts)
+        self.answers = training.join_cuts([inp.answers for inp in inputs], self.cuts)
+        windows = cut_names(self.cuts, "valid")
+        self.baseline_scores = hypotheses.join_windows([inp.window_baselines for inp in inputs], windows)
+        self.shard_plan = shards.plan(self.pools, self.settings.shard_size)
         self.next(self.plan_tables)
 
     @retry(times=1)

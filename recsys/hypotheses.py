@@ -121,21 +121,47 @@ def plain_two_stage(scope: Scope, train_rows: pd.DataFrame | PackedFrame, window
     return RowScores({PLAIN_ROW: scored.results[recipe.strategy]}, {PLAIN_ROW: scored.buyer_recalls[recipe.strategy]})
 
 
-def baselines(ds: Dataset, scope: Scope) -> RowScores:
-    """The baselines on the validation windows, averaged over them, with each baseline's recall per buyer (from
-    the log ``ds``: they learn nothing, they read the history before each window)."""
+@dataclass
+class WindowScores:
+    """Some rows' diagnostics on each of some validation windows (``{window: {row: diagnostics}}``) and each row's
+    recall per buyer and window: what a task scoring a part of the windows returns (:func:`join_windows`)."""
+
+    by_window: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    buyer_recalls: BuyerRecalls = field(default_factory=dict)
+
+
+def baseline_windows(ds: Dataset, scope: Scope) -> WindowScores:
+    """The baselines on each validation window of ``scope`` (from the log ``ds``: they learn nothing, they read
+    the history before each window)."""
     k, top = scope.k, scope.top_users
-    by_window, out = {}, RowScores()
+    out = WindowScores()
     for name, cut in scope.windows.items():
         hist = history(ds.interactions, cut)
         truth = scope.answers[name].truth
-        by_window[name] = {}
+        out.by_window[name] = {}
         for b, fn in BASELINES.items():
             recs = fn(hist, ds.items, top, k)
-            by_window[name][b] = diagnostics(recs, truth, top, k).as_dict()
+            out.by_window[name][b] = diagnostics(recs, truth, top, k).as_dict()
             out.buyer_recalls.setdefault(b, {})[name] = buyer_recalls(recs, truth, top, k)
-    out.results = mean_results(by_window)
     return out
+
+
+def join_windows(parts: list[WindowScores], windows: list[str]) -> RowScores:
+    """Parts scored on some windows each (:class:`WindowScores`) as the rows' means over ``windows`` (in that
+    order, newest first, whatever the parts' order) and their recalls per buyer."""
+    by_window = {w: d for part in parts for w, d in part.by_window.items()}
+    recalls: BuyerRecalls = {}
+    for part in parts:
+        for row, per_window in part.buyer_recalls.items():
+            recalls.setdefault(row, {}).update(per_window)
+    ordered = {row: {w: per[w] for w in windows} for row, per in recalls.items()}
+    return RowScores(mean_results({w: by_window[w] for w in windows}), ordered)
+
+
+def baselines(ds: Dataset, scope: Scope) -> RowScores:
+    """The baselines on the validation windows, averaged over them, with each baseline's recall per buyer
+    (:func:`baseline_windows`, all windows in one part)."""
+    return join_windows([baseline_windows(ds, scope)], list(scope.windows))
 
 
 @dataclass

@@ -51,6 +51,9 @@ class Started:
     truth: pd.DataFrame | None
     cuts: dict
     first_trials: list[TrialParams]
+    buyer_cuts: dict
+    buyer_plan: list
+    fit_plan: list
     note: str = ""
 
     def artifacts(self) -> dict:
@@ -66,6 +69,9 @@ class Started:
             "cuts": self.cuts,
             "first_trials": self.first_trials,
             "n_train_cuts": len(cut_names(self.cuts, "train")),
+            "buyer_daily_cuts": self.buyer_cuts,
+            "buyer_plan": self.buyer_plan,
+            "fit_plan": self.fit_plan,
         }
 
 
@@ -100,18 +106,22 @@ def locate_data(spec: DataSpec, seed: int) -> str:
 
 
 def load_run(settings: RunSettings, spec: DataSpec, data_dir: str, trials: list[TrialParams]) -> Started:
-    """Load and validate the data, and fix the cuts: a log too short for ``settings.train_cuts`` learns from
-    fewer, one too short for any stops with a clear message."""
+    """Load and validate the data, fix the cuts (a log too short for ``settings.train_cuts`` learns from fewer,
+    one too short for any stops with a clear message) and plan the fan-outs over groups of cuts: the buyer model's
+    daily cuts and the candidate fits (``settings.fit_rows`` history rows per task)."""
     import dataclasses
 
+    from recsys import training
     from recsys.data import load_dataset
     from recsys.evaluation import truth_file
-    from recsys.training import run_cuts
 
     ds = dataclasses.replace(load_dataset(data_dir), stitch_identities=spec.stitch_identities)
-    cuts, note = run_cuts(ds, settings)
+    cuts, note = training.run_cuts(ds, settings)
     trials = cap_train_cuts(trials, len(cut_names(cuts, "train"))) if note else trials
-    return Started(data_dir, ds, truth_file(data_dir), cuts, trials, note)
+    daily = training.buyer_cuts(ds, cuts, settings)
+    buyer_plan = training.buyer_plan(ds, daily, settings.fit_rows)
+    fit_plan = training.fit_groups(training.history_rows(ds, cuts), settings.fit_rows)
+    return Started(data_dir, ds, truth_file(data_dir), cuts, trials, daily, buyer_plan, fit_plan, note)
 
 
 @dataclass

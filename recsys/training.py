@@ -56,7 +56,8 @@ def has_target(ds, cut: Cut) -> bool:
 
 def history_rows(ds, cuts: dict[str, Cut]) -> dict[str, int]:
     """Events before each cut: what fitting a source on the cut's history costs, roughly."""
-    ts = np.sort(ds.interactions[C.TS].to_numpy())
+    ts = ds.interactions[C.TS]
+    ts = ts.to_numpy() if ts.is_monotonic_increasing else np.sort(ts.to_numpy())
     return {name: int(np.searchsorted(ts, np.datetime64(cut.at), side="left")) for name, cut in cuts.items()}
 
 
@@ -124,32 +125,62 @@ class BuyerModels:
         ]
 
 
-def fit_buyer_models(ds, cuts: dict[str, Cut], settings: RunSettings) -> BuyerModels:
-    """The run's buyer models, each learnt from up to ``settings.buyer_cuts`` daily cuts
-    (:func:`recsys.split.daily_cuts`) whose targets end by the oldest validation window (``valid``) or by the final
-    cut (``final``). A cut both use is computed once."""
+def buyer_cuts(ds, cuts: dict[str, Cut], settings: RunSettings) -> dict[str, list[Cut]]:
+    """The daily cuts (:func:`recsys.split.daily_cuts`) each buyer model learns from: up to ``settings.buyer_cuts``
+    whose targets end by the oldest validation window (``valid``) or by the final cut (``final``)."""
     ends = {"valid": min(cuts[n].at for n in cut_names(cuts, "valid")), "final": cuts["final"].at}
     log_start = ds.interactions[C.TS].min()
-    inputs: dict[pd.Timestamp, BuyerInputs] = {}
-    models, facts = {}, {}
+    out = {}
     for which, end in ends.items():
-        daily = list(daily_cuts(end, settings.buyer_cuts, log_start).values())
-        if not daily:  # check_log_covers_cuts refuses such a log first; a direct call gets a clear message too
+        out[which] = list(daily_cuts(end, settings.buyer_cuts, log_start).values())
+        if not out[which]:  # check_log_covers_cuts refuses such a log first; a direct call gets a clear message too
             raise ValueError(
                 f"no daily cut for the {which} buyer model: its targets must end by {end:%Y-%m-%d} and each cut "
                 f"needs {MIN_HISTORY_DAYS} days of log before it (the log starts {log_start:%Y-%m-%d %H:%M})"
             )
-        for cut in daily:
-            if cut.at not in inputs:
-                inputs[cut.at] = labelled_buyer_inputs(ds, cut, settings.pool)
-        used = [inputs[cut.at] for cut in daily]
-        models[which] = BuyerModel(settings.seed).fit(used)
+    return out
+
+
+def buyer_plan(ds, daily: dict[str, list[Cut]], rows: int) -> list[list[Cut]]:
+    """The daily cuts of both buyer models (:func:`buyer_cuts`; a cut both use once) in groups of about ``rows``
+    history rows (:func:`fit_groups`): one task per group computes its cuts' inputs."""
+    distinct = {f"{cut.at:%Y-%m-%d %H:%M}": cut for cuts in daily.values() for cut in cuts}
+    groups = fit_groups(history_rows(ds, distinct), rows)
+    return [[distinct[key] for key in group] for group in groups]
+
+
+def daily_inputs(ds, daily: list[Cut], pool: int) -> dict[pd.Timestamp, BuyerInputs]:
+    """The buyer model's labelled inputs at each of some daily cuts (:func:`labelled_buyer_inputs`), by cut time."""
+    return {cut.at: labelled_buyer_inputs(ds, cut, pool) for cut in daily}
+
+
+def daily_line(daily: list[Cut]) -> str:
+    """A progress line for a group of daily cuts."""
+    days = sorted(f"{cut.at:%Y-%m-%d}" for cut in daily)
+    return f"buyer inputs at {len(days)} daily cut{'s' * (len(days) > 1)}: {', '.join(days)}"
+
+
+def learn_buyer_models(daily: dict[str, list[Cut]], inputs: dict[pd.Timestamp, BuyerInputs], seed: int) -> BuyerModels:
+    """The run's buyer models (:class:`BuyerModels`), each learnt from the inputs (:func:`daily_inputs`) of its
+    daily cuts (:func:`buyer_cuts`), newest first."""
+    models, facts = {}, {}
+    for which, cuts in daily.items():
+        used = [inputs[cut.at] for cut in cuts]
+        models[which] = BuyerModel(seed).fit(used)
         facts[which] = {
             "cuts": len(used),
             "users": sum(len(i.users) for i in used),
             "buyers": sum(int(i.labels.sum()) for i in used),
         }
     return BuyerModels(models, facts)
+
+
+def fit_buyer_models(ds, cuts: dict[str, Cut], settings: RunSettings) -> BuyerModels:
+    """The run's buyer models in one process: :func:`buyer_cuts`, their inputs (a cut both models use computed
+    once) and :func:`learn_buyer_models`, what the flow runs as a fan-out over :func:`buyer_plan`'s groups."""
+    daily = buyer_cuts(ds, cuts, settings)
+    distinct = list({cut.at: cut for group in daily.values() for cut in group}.values())
+    return learn_buyer_models(daily, daily_inputs(ds, distinct, settings.pool), settings.seed)
 
 
 def user_pools(ds, cuts: dict[str, Cut], size: int, models: dict[str, BuyerModel] | None = None) -> dict:
@@ -254,6 +285,12 @@ def join_metrics(parts: list[dict[str, float]], cuts: dict[str, Cut]) -> dict[st
 
     merged = {k: v for part in parts for k, v in part.items()}
     return {k: merged[k] for k in sorted(merged, key=order)}
+
+
+def join_cuts(parts: list[dict], cuts: dict[str, Cut]) -> dict:
+    """Per-cut values computed by several tasks (each for some of ``cuts``) as one dict in the run's cut order."""
+    merged = {name: value for part in parts for name, value in part.items()}
+    return {name: merged[name] for name in cuts if name in merged}
 
 
 def by_source(by_cut: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, pd.DataFrame]]:

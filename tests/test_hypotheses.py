@@ -131,3 +131,26 @@ def test_the_best_trial_of_each_objective_keeps_its_recall_per_buyer():
     rows = table.groupby("row")["recall"].mean()
     assert list(table["row"].unique())[-2:] == ["best trial: YetiRank", "best trial: Logloss"]
     assert rows["best trial: YetiRank"] == pytest.approx(0.4) and rows["best trial: Logloss"] == pytest.approx(0.2)
+
+
+def test_baselines_scored_window_by_window_in_parts_join_to_the_figures_of_one_pass(tiny_dataset):
+    """The flow scores the baselines in its candidate tasks, each on the windows of its group of cuts: the parts,
+    joined in any order, give the means (to the bit) and the per-buyer recalls of one pass over every window."""
+    from recsys.split import cut_names, make_cuts
+    from tests.scoring import SETTINGS
+
+    cuts = make_cuts(tiny_dataset.end, n_train=1, n_valid=3)
+    scope = validation.Scope.of(tiny_dataset, cuts, SETTINGS)
+    whole = hypotheses.baselines(tiny_dataset, scope)
+    windows = cut_names(cuts, "valid")
+    parts = [
+        hypotheses.baseline_windows(tiny_dataset, validation.Scope(group, SETTINGS, scope.answers, scope.catalog))
+        for group in ({w: cuts[w]} for w in windows[::-1])
+    ]
+    joined = hypotheses.join_windows(parts, windows)
+    assert joined.results == whole.results and whole.results["history_popularity"]["windows"] == 3
+    assert list(joined.buyer_recalls) == list(whole.buyer_recalls)
+    for row, per_window in whole.buyer_recalls.items():
+        assert list(joined.buyer_recalls[row]) == windows
+        for w, recalls in per_window.items():
+            pd.testing.assert_series_equal(joined.buyer_recalls[row][w], recalls)

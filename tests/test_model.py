@@ -25,23 +25,28 @@ def model(tiny_dataset):
 
 
 def flow_steps_model(ds, settings, params, strategy="expected_recall"):
-    """The model as the flow's steps build it, without Metaflow: the cuts, buyer models and pools
-    (``buyer_model``), each branch fitted per group of one cut (``fit_cuts`` and the branches), the groups joined
-    (``join_branches``, ``join_candidates``), the tables shard by shard (``build_table``, shards of 70 users), and the
-    reranker on the final model's cuts with the parts assembled as ``final`` and ``track`` do."""
+    """The model as the flow's steps build it, without Metaflow: the cuts, the buyer inputs per group of one daily
+    cut (``buyer_days``) and the buyer models (``buyer_model``), the pools and each branch per group of one cut
+    (``fit_cuts`` and the branches), the groups joined (``join_branches``, ``join_candidates``), the tables shard by
+    shard (``build_table``, shards of 70 users), and the reranker on the final model's cuts with the parts assembled
+    as ``final`` and ``track`` do."""
     from recsys import shards, training
     from recsys.candidates import branches
     from recsys.model import ModelParts
 
     cuts, _ = training.run_cuts(ds, settings)
-    buyer = training.fit_buyer_models(ds, cuts, settings)
-    pools = training.user_pools(ds, cuts, settings.pool, buyer.models)
-    groups = training.fit_groups(training.history_rows(ds, cuts), 1)
+    daily = training.buyer_cuts(ds, cuts, settings)
+    plan = training.buyer_plan(ds, daily, 1)
+    assert all(len(group) == 1 for group in plan)
+    inputs = {at: i for group in plan[::-1] for at, i in training.daily_inputs(ds, group, settings.pool).items()}
+    buyer = training.learn_buyer_models(daily, inputs, settings.seed)
+    groups = [{n: cuts[n] for n in g} for g in training.fit_groups(training.history_rows(ds, cuts), 1)]
+    group_pools = [training.user_pools(ds, g, settings.pool, buyer.models) for g in groups]
+    pools = training.join_cuts(group_pools[::-1], cuts)
+    assert list(pools) == list(cuts)
     joined = [
-        training.join_branches(
-            [training.branch_candidates(b, ds, {n: cuts[n] for n in g}, pools, settings) for b in branches()]
-        )
-        for g in groups
+        training.join_branches([training.branch_candidates(b, ds, g, p, settings) for b in branches()])
+        for g, p in zip(groups, group_pools, strict=True)
     ]
     by_cut = {cut: c for j in joined for cut, c in j.by_cut().items()}
     sources = dict(sorted((s, src) for j in joined for s, src in j.final_sources.items()))

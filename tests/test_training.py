@@ -182,6 +182,29 @@ def test_buyer_models_learn_from_the_daily_cuts_before_their_windows(setup):
         training.fit_buyer_models(late, cuts, settings)
 
 
+def test_buyer_models_learnt_from_groups_of_daily_cuts_are_the_models_of_one_pass(setup):
+    """The flow computes the buyer inputs in a fan-out over groups of daily cuts (``buyer_plan``: both models' cuts,
+    each once, the heaviest first into the lightest group) and learns the models in the join: the same models as
+    :func:`training.fit_buyer_models` in one process, whatever the grouping and the order the groups arrive in."""
+    ds, cuts, _ = setup
+    settings = dataclasses.replace(SETTINGS, pool_size=300, buyer_cuts=6)
+    daily = training.buyer_cuts(ds, cuts, settings)
+    distinct = {cut.at for group in daily.values() for cut in group}
+    assert len(distinct) < len(daily["valid"]) + len(daily["final"])  # the models share some cuts
+    one = training.fit_buyer_models(ds, cuts, settings)
+    for rows in (1, 10**12):
+        plan = training.buyer_plan(ds, daily, rows)
+        assert sorted(cut.at for group in plan for cut in group) == sorted(distinct)
+        assert len(plan) == (len(distinct) if rows == 1 else 1)
+        inputs = {at: i for group in plan[::-1] for at, i in training.daily_inputs(ds, group, 300).items()}
+        grouped = training.learn_buyer_models(daily, inputs, settings.seed)
+        assert grouped.facts == one.facts
+        for which, model in one.models.items():
+            check = inputs[daily[which][0].at]
+            pd.testing.assert_series_equal(grouped.models[which].predict(check), model.predict(check))
+    assert training.daily_line(plan[0][:2]).startswith("buyer inputs at 2 daily cuts: ")
+
+
 def test_a_learning_only_cut_gives_the_same_learnable_rows(setup, candidates):
     """A training cut's candidates and table are made for its buyers only: what the reranker learns from is the
     same as with the whole pool's; its buyer inputs are skipped (the buyer model's daily cuts compute the same)."""

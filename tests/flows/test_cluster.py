@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 MODEL = "stokman-recommender"
 BRANCHES = ("history", "covisit", "als", "faiss", "popularity")
 #: The foreach steps and the step that fans out into each.
-FAN_OUTS = {"build-table": "plan-tables", "train-trial": "prepare-trials", "train-more": "propose"}
+FAN_OUTS = {"buyer-days": "start", "build-table": "plan-tables", "train-trial": "prepare-trials", "train-more": "propose"}
 
 
 @pytest.fixture(scope="module")
@@ -227,14 +227,16 @@ def test_the_flow_compiles_for_argo_workflows(stack):
     templates = {t["name"]: t for t in spec["templates"]}
     dag = {task["name"]: task for task in templates[spec["entrypoint"]]["dag"]["tasks"]}
     after = {name: set(re.findall(r"([\w-]+)\.Succeeded", task.get("depends", ""))) for name, task in dag.items()}
-    # a withParam fan-out over the groups of cuts after the buyer model; in each group the five branches run side
-    # by side and join_branches waits for all of them; join_candidates waits for every group
-    groups = next(t for t in dag.values() if t["name"].startswith("buyer-model-foreach-"))
-    assert groups["withParam"] == "{{tasks.buyer-model.outputs.parameters.num-splits}}"
+    # a withParam fan-out over groups of daily cuts after the start (the buyer inputs), joined by the buyer model;
+    # then one over the groups of cuts; in each group the five branches run side by side and join_branches waits for
+    # all of them; join_candidates waits for every group
+    groups = next(t for t in dag.values() if t["name"].startswith("plan-fits-foreach-"))
+    assert groups["withParam"] == "{{tasks.plan-fits.outputs.parameters.num-splits}}"
     inner = {t["name"]: t for t in templates[groups["template"]]["dag"]["tasks"]}
     inner_after = {name: set(re.findall(r"([\w-]+)\.Succeeded", t.get("depends", ""))) for name, t in inner.items()}
     assert all(inner_after[b] == {"fit-cuts"} for b in BRANCHES) and inner_after["join-branches"] == set(BRANCHES)
     assert after["join-candidates"] == {groups["name"]}
+    assert after["buyer-model"] == {next(n for n in dag if n.startswith("start-foreach-"))}
     for step, parent in FAN_OUTS.items():  # a withParam fan-out over the parent's splits
         fan_out = next(t for t in dag.values() if t["name"].startswith(f"{parent}-foreach-"))
         assert fan_out["withParam"] == f"{{{{tasks.{parent}.outputs.parameters.num-splits}}}}"
