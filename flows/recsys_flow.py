@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # ``recsys`` is found beside this file in a remote task (its code package: recsys.packaging) and through the
 # project's install (``make setup``) in a checkout; the exit hook's fresh interpreter looks beside this file too
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.dirname(__file__), os.environ.get("PYTHONPATH"))))
-from recsys import hypotheses, pipeline, shards, training, trials, validation
+from recsys import hypotheses, pipeline, records, shards, training, trials, validation
 from recsys.buyers import DEFAULT_BUYER_CUTS
 from recsys.frames import PackedFrame
 from recsys.packaging import ShipLibrary
@@ -88,9 +88,9 @@ def maybe_fail(step_name: str) -> None:
         raise RuntimeError(f"failing step {step_name!r} on purpose ({FAIL_STEP_ENV} is set)")
 
 
-def store(flow, artifacts: dict) -> None:
-    """Set a record's artifacts on the flow, by name."""
-    for name, value in artifacts.items():
+def store(flow, record) -> None:
+    """Set a record's fields (``recsys.records``) or a dict's items on the flow, as artifacts of their names."""
+    for name, value in (record if isinstance(record, dict) else records.fields_of(record)).items():
         setattr(flow, name, value)
 
 
@@ -356,8 +356,8 @@ class RecsysFlow(FlowSpec):
         """Every group's candidates (passed on by reference, unread), the sources' candidate recalls, the pools (split
         into user shards for the tables), the windows' answers and the baselines' scores."""
         self.merge_artifacts(inputs, exclude=["fit_group", "group_metrics", "pools", "answers", "window_baselines"])
-        self.source_metrics = training.join_metrics([inp.group_metrics for inp in inputs], self.cuts)
-        self.pools = training.join_cuts([inp.pools for inp in inputs], self.cuts)
+        metrics = training.join_metrics([inp.group_metrics for inp in inputs], self.cuts)
+        store(self, records.Candidates(training.join_cuts([inp.pools for inp in inputs], self.cuts), metrics))
         self.answers = training.join_cuts([inp.answers for inp in inputs], self.cuts)
         windows = cut_names(self.cuts, "valid")
         self.baseline_scores = hypotheses.join_windows([inp.window_baselines for inp in inputs], windows)
@@ -485,7 +485,7 @@ class RecsysFlow(FlowSpec):
         reader = shards.ArtifactReader(self, self.shard_plan)
         evidence = hypotheses.Evidence(reader.candidates, self._windows(reader), reader.rows, self.baseline_scores)
         choice = hypotheses.choose(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
-        store(self, choice.artifacts())
+        store(self, choice.record())
         print("\n".join([trial_console_table(self.trial_table), *choice.lines()]))
         forget(self)
         self.next(self.final)
@@ -510,10 +510,11 @@ class RecsysFlow(FlowSpec):
         # the served model is these parts with the branches' final sources, stored where they are (never pickled whole)
         self.model_parts = ModelParts.at_cut(self.ds, self.cuts["final"], stage, self.candidates)
         result = final_submission(self.catalog, self.model_parts, ranking, self.k, self.top_users)
-        self.submission, self.final_table_head = result.submission, result.example
-        self.feature_importance = stage.reranker.feature_importance()
-        out = pipeline.write_output(self, self.ids, result.recs)  # never over another lineage's file
-        self.output_path, self.test_results = out.path, out.test_results
+        placement = pipeline.Placement(self.output, self.ids.name, self.data_lineage, self.data_fingerprint, self.k,
+                                       self.top_users)  # fmt: skip
+        out = pipeline.write_output(result, self.ds, self.truth, placement)  # never over another lineage's file
+        importance = stage.reranker.feature_importance()
+        store(self, records.Final(result.submission, out.path, out.test_results, importance, result.example))
         print("\n".join(out.lines))
         forget(self)
         self.next(self.track)
@@ -525,8 +526,9 @@ class RecsysFlow(FlowSpec):
         run's two-stage model registered as the champion pyfunc model."""
         reader = shards.ArtifactReader(self, self.shard_plan)
         model_of = functools.partial(pipeline.served_model, reader)  # the object the submission was written with
-        self.mlflow = pipeline.track(self, model_of, self.ids, current.run_id)
-        print("\n".join(self.mlflow["promotion"]))
+        tracked = records.Tracked(pipeline.track(records.read(self, tracked=False), model_of, self.ids, current.run_id))
+        store(self, tracked)
+        print("\n".join(tracked.mlflow["promotion"]))
         forget(self, "submission")
         self.next(self.end)
 
@@ -539,11 +541,10 @@ class RecsysFlow(FlowSpec):
         content as ``python -m recsys present``)."""
         from recsys import report
 
-        self.report_summary = report.summarize(self, current.run_id, getattr(self, "_graph_info", None))
+        run = records.read(self)
+        self.report_summary = report.summarize(run, current.run_id, getattr(self, "_graph_info", None))
         current.card.extend(report.card_components(*report.build_slides(self.report_summary)))
-        closing = report.Closing(self.output_path, len(self.submission), self.k, self.model_name,
-                                 self.resolved_data_dir, report.short_path(__file__), report.short_path(sys.executable),
-                                 example_user=str(self.submission["user_id"].iloc[0]))  # fmt: skip
+        closing = report.Closing.of(run, report.short_path(__file__), report.short_path(sys.executable))
         summary = report.console_summary(self.report_summary, closing)
         print(summary)
 

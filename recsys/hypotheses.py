@@ -17,6 +17,7 @@ from recsys.features import drop_source, keep_sources
 from recsys.frames import PackedFrame
 from recsys.metrics import buyer_recalls, diagnostics
 from recsys.model import recs_for
+from recsys.records import Chosen
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, RowKey
 from recsys.rows import table as row_table
@@ -212,24 +213,25 @@ class Choice:
             self.trial_recalls,
         )
 
-    def artifacts(self) -> dict:
-        """The flow artifacts of the choice, by name (what the report, the notebook and the benchmarks read)."""
+    def record(self) -> Chosen:
+        """The choice as the ``choose`` step's record (what the report, the tracking, the notebook and the
+        benchmarks read)."""
         v = self.best.validation
-        return {
-            "trial_table": self.trials,
-            "best_params": self.best.params,
-            "best_strategy": v.strategy,
-            "valid_results": v.results,
-            "valid_recall": v.recall,
-            "valid_by_window": v.by_window,
-            "selection_scores": v.selection_scores,
-            "baseline_results": self.baselines.results,
-            "source_alone": self.alone.results,
-            "source_removed": self.removed.results if self.removed else None,
-            "plain_results": self.plain.results[PLAIN_ROW] if self.plain else None,
-            "hypotheses": self.hypotheses(),
-            "buyer_recalls": self.buyer_recall_table(),
-        }
+        return Chosen(
+            trial_table=self.trials,
+            best_params=self.best.params,
+            best_strategy=v.strategy,
+            valid_results=v.results,
+            valid_recall=v.recall,
+            baseline_results=self.baselines.results,
+            hypotheses=self.hypotheses(),
+            valid_by_window=v.by_window,
+            selection_scores=v.selection_scores,
+            source_alone=self.alone.results,
+            source_removed=self.removed.results if self.removed else None,
+            plain_results=self.plain.results[PLAIN_ROW] if self.plain else None,
+            buyer_recalls=self.buyer_recall_table(),
+        )
 
     def lines(self) -> list[str]:
         """What the run prints about the choice."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from recsys.records import Run
 from recsys.reranker import TrialParams, cap_train_cuts, parse_grid
 from recsys.settings import RunSettings
 from recsys.split import cut_names
@@ -124,6 +125,19 @@ def load_run(settings: RunSettings, spec: DataSpec, data_dir: str, trials: list[
     return Started(data_dir, ds, truth_file(data_dir), cuts, trials, daily, buyer_plan, fit_plan, note)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where and for what a run writes its submission: the ``--output`` file, the run's name, lineage and data
+    fingerprint (its provenance beside the file), and the submission's ``k`` and ``top_users``."""
+
+    output: str
+    run_name: str
+    lineage: str
+    fingerprint: str
+    k: int
+    top_users: int
+
+
 @dataclass
 class Output:
     """Where the final step put the submission, its score against the data's truth file ({} without one), and
@@ -134,19 +148,21 @@ class Output:
     lines: list[str]
 
 
-def write_output(data, ids: RunIds, recs: dict) -> Output:
-    """Validate the run's submission (``data.submission``) against the catalog and write it to ``data.output``
-    (beside it when that file is another lineage's: :func:`recsys.submission.place_submission`), and score the
-    lists ``recs`` against the truth file, if the data has one."""
+def write_output(result, ds, truth: pd.DataFrame | None, placement: Placement) -> Output:
+    """Validate the run's submission (``result``: a :class:`recsys.submission.FinalResult`) against the log's
+    products and write it to ``placement.output`` (beside it when that file is another lineage's:
+    :func:`recsys.submission.place_submission`), and score its lists against the ``truth`` file, if the data has
+    one."""
     from recsys.evaluation import score_truth
     from recsys.report import submission_lines
     from recsys.submission import Provenance, place_submission, validate_submission
 
-    validate_submission(data.submission, data.ds.items["product_id"], data.k, data.top_users)
-    provenance = Provenance(ids.name, data.data_lineage, data.data_fingerprint)
-    path, note = place_submission(data.submission, data.output, provenance)
-    test_results = score_truth(data.ds, data.truth, recs, data.k, data.top_users)
-    lines = submission_lines(str(path), len(data.submission), test_results)
+    k, top = placement.k, placement.top_users
+    validate_submission(result.submission, ds.items["product_id"], k, top)
+    provenance = Provenance(placement.run_name, placement.lineage, placement.fingerprint)
+    path, note = place_submission(result.submission, placement.output, provenance)
+    test_results = score_truth(ds, truth, result.recs, k, top)
+    lines = submission_lines(str(path), len(result.submission), test_results)
     return Output(str(path), test_results, [*lines, note] if note else lines)
 
 
@@ -198,31 +214,32 @@ def tag_data(uri: str, run_id: str, started: Started, lineage: str) -> str:
     return fingerprint
 
 
-def track(data, model_of: Callable[[], TwoStageModel], ids: RunIds, current_run_id: str) -> dict:
-    """Finish the flow's MLflow run from its artifacts (``data``: the ``track`` step's ``self``): metrics, tables,
-    plots, the submission, the reranker, and the run's two-stage model (``model_of()``: the object the submission
-    was written with) registered as a new version, its champion aliases gated by ``data.promote``. The model is
-    saved to a file and let go before MLflow loads that file to try its example, so the step never holds two. A
-    resumed run (``current_run_id`` other than the one that opened the MLflow run) says both ids in the run's name
-    and tags."""
+def track(run: Run, model_of: Callable[[], TwoStageModel], ids: RunIds, current_run_id: str) -> dict:
+    """Finish the flow's MLflow run from its records (``run``: :func:`recsys.records.read` of the ``track`` step):
+    metrics, tables, plots, the submission, the reranker, and the run's two-stage model (``model_of()``: the object
+    the submission was written with) registered as a new version, its champion aliases gated by ``--promote``. The
+    model is saved to a file and let go before MLflow loads that file to try its example, so the step never holds
+    two. A resumed run (``current_run_id`` other than the one that opened the MLflow run) says both ids in the run's
+    name and tags."""
     from recsys.report import hypothesis_verdicts, verdict_inputs
     from recsys.tracking import RunLog, log_flow_run, rename_run, run_report
 
-    report = run_report(data, hypothesis_verdicts(verdict_inputs(data)))
+    start, chosen = run.start, run.chosen
+    report = run_report(run, hypothesis_verdicts(verdict_inputs(run)))
     description = (
-        f"Metaflow run {ids.name} on {data.resolved_data_dir} (lineage {data.data_lineage}, fingerprint "
-        f"{data.data_fingerprint}, code {ids.commit}): validation recall {data.valid_recall:.4f} with "
-        f"{data.best_params.label}, users chosen by {data.best_strategy}."
+        f"Metaflow run {ids.name} on {start.resolved_data_dir} (lineage {start.data_lineage}, fingerprint "
+        f"{start.data_fingerprint}, code {ids.commit}): validation recall {chosen.valid_recall:.4f} with "
+        f"{chosen.best_params.label}, users chosen by {chosen.best_strategy}."
     )
-    tags = {"metaflow_run_id": current_run_id, "lineage": data.data_lineage}
+    tags = {"metaflow_run_id": current_run_id, "lineage": start.data_lineage}
     if current_run_id != ids.run_id:
         tags["metaflow_origin_run_id"] = ids.run_id
-        rename_run(data.mlflow_uri, data.mlflow_run_id, f"{ids.flow}/{current_run_id} (resumed from {ids.run_id})")
+        rename_run(start.mlflow_uri, start.mlflow_run_id, f"{ids.flow}/{current_run_id} (resumed from {ids.run_id})")
     with tempfile.TemporaryDirectory() as tmp:
-        saved = saved_recommender(data, model_of, Path(tmp))
-        log = RunLog(report, data.submission, saved, data.model_name, standing(data), data.trial_table)
-        log.version_description, log.promote = description, data.promote
-        return log_flow_run(data.mlflow_uri, data.mlflow_run_id, tags, log)
+        saved = saved_recommender(run, model_of, Path(tmp))
+        log = RunLog(report, run.final.submission, saved, run.params.model_name, standing(run), chosen.trial_table)
+        log.version_description, log.promote = description, run.params.promote
+        return log_flow_run(start.mlflow_uri, start.mlflow_run_id, tags, log)
 
 
 def served_model(reader) -> TwoStageModel:
@@ -235,21 +252,22 @@ def served_model(reader) -> TwoStageModel:
     return TwoStageModel.from_parts(reader.take("model_parts"), reader.final_sources())
 
 
-def saved_recommender(data, model_of: Callable[[], TwoStageModel], folder: Path):
+def saved_recommender(run: Run, model_of: Callable[[], TwoStageModel], folder: Path):
     """The run's recommender (``model_of()`` behind the run's raw ids and final pool) saved in ``folder``; the
     in-memory model is gone when this returns."""
     import gc
 
     from recsys.serving import Recommender
 
-    recommender = Recommender.from_catalog(data.catalog, model_of(), data.pools["final"], data.k, data.top_users)
+    p, pool = run.params, run.candidates.pools["final"]
+    recommender = Recommender.from_catalog(run.start.catalog, model_of(), pool, p.k, p.top_users)
     saved = recommender.saved(folder / "recommender.pkl")
     del recommender
     gc.collect()  # pandas' caches can hold reference cycles: collect them now, not at some later allocation
     return saved
 
 
-def standing(data):
+def standing(run: Run):
     """The run's :class:`~recsys.promotion.Standing`: its lineage and data, and the chosen model's validation
     recall of each buyer next to the best baseline's, by window (keyed by the window's cut time)."""
     from recsys.metrics import paired_difference
@@ -257,16 +275,17 @@ def standing(data):
     from recsys.rows import BASELINE, RERANKER, RowKey
     from recsys.schema import Columns as C
 
-    baselines = data.baseline_results
+    chosen, start = run.chosen, run.start
+    baselines = chosen.baseline_results
     top = max(baselines, key=lambda name: baselines[name]["recall"])
-    recalls = data.buyer_recalls
+    recalls = chosen.buyer_recalls
 
     def by_window(row: str) -> dict[str, pd.Series]:
         mine = recalls[recalls["row"] == row]
-        return {data.cuts[w].at.isoformat(): g.set_index(C.USER)["recall"] for w, g in mine.groupby("window")}
+        return {start.cuts[w].at.isoformat(): g.set_index(C.USER)["recall"] for w, g in mine.groupby("window")}
 
-    chosen = by_window(RowKey(RERANKER, data.best_strategy).name)
-    lift = paired_difference(chosen, by_window(RowKey(BASELINE, top).name))
-    synthetic = not data.data_dir
-    recall, baseline = float(data.valid_recall), float(baselines[top]["recall"])
-    return Standing(data.data_lineage, data.data_fingerprint, synthetic, recall, baseline, lift, chosen)
+    chosen_recalls = by_window(RowKey(RERANKER, chosen.best_strategy).name)
+    lift = paired_difference(chosen_recalls, by_window(RowKey(BASELINE, top).name))
+    synthetic = not run.params.data_dir
+    recall, baseline = float(chosen.valid_recall), float(baselines[top]["recall"])
+    return Standing(start.data_lineage, start.data_fingerprint, synthetic, recall, baseline, lift, chosen_recalls)

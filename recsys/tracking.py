@@ -39,17 +39,18 @@ class RunReport:
     input_example: pd.DataFrame | None
 
 
-def run_report(data, verdicts: pd.DataFrame | None = None) -> RunReport:
-    """What a run logs to MLflow, from the flow's artifacts (``data``: the step's ``self``): the chosen trial's
+def run_report(run, verdicts: pd.DataFrame | None = None) -> RunReport:
+    """What a run logs to MLflow, from its records (``run``: a :class:`recsys.records.Run`): the chosen trial's
     parameters, the validation, truth-file, candidate and hypothesis metrics and the loader's cleaning counts (as
     ``data.<counter>``), the trial, hypothesis and importance tables (``verdicts``: the hypotheses with their
     paired differences and verdicts), the plots and the model's input example."""
     from recsys.features import feature_columns
 
-    hypotheses, source_metrics, importance = data.hypotheses, data.source_metrics, data.feature_importance
-    metrics = {f"data.{k}": v for k, v in data.data_facts["cleaning"].items()}
+    chosen, final = run.chosen, run.final
+    hypotheses, source_metrics, importance = chosen.hypotheses, run.candidates.source_metrics, final.feature_importance
+    metrics = {f"data.{k}": v for k, v in run.start.data_facts["cleaning"].items()}
     metrics.update({f"valid.{k}": v for k, v in figures(hypotheses).iloc[0].items()})
-    metrics.update({f"test.{k}": v for k, v in (data.test_results or {}).items()})
+    metrics.update({f"test.{k}": v for k, v in (final.test_results or {}).items()})
     metrics.update({f"source.{k}": v for k, v in source_metrics.items()})
     for name, row in hypotheses.iterrows():
         key = name.replace(" ", "_").replace(":", "").replace("(", "").replace(")", "")
@@ -61,16 +62,16 @@ def run_report(data, verdicts: pd.DataFrame | None = None) -> RunReport:
             {k.split(".")[0]: v for k, v in source_metrics.items() if k.endswith(f".valid.recall_at_{ats[-1]}")},
             dtype=float,
         )
-    params = {"data_path": data.resolved_data_dir, "strategy": data.best_strategy}
-    params.update({f"best.{k}": v for k, v in data.best_params.as_dict().items()})
+    params = {"data_path": run.start.resolved_data_dir, "strategy": chosen.best_strategy}
+    params.update({f"best.{k}": v for k, v in chosen.best_params.as_dict().items()})
     tables = {
-        "trials": data.trial_table,
+        "trials": chosen.trial_table,
         "hypotheses": hypotheses,
         "feature_importance": importance.to_frame("importance"),
     }
     if verdicts is not None:
         tables["hypothesis_verdicts"] = verdicts
-    example = data.final_table_head
+    example = final.final_table_head
     return RunReport(params, metrics, tables, plots, example[feature_columns(example)].head(5))
 
 

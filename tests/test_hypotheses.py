@@ -94,11 +94,11 @@ def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, setup, 
     evidence = hypotheses.Evidence(candidates.by_cut().get, windows, lambda cut: data[cut].rows, baselines)
     choice = hypotheses.choose(scope, outcomes, evidence, plain=True, ablation=True)
     assert choice.best is trials.best_outcome(outcomes)
-    artifacts = choice.artifacts()
-    table, recalls = artifacts["hypotheses"], artifacts["buyer_recalls"]
+    record = choice.record()
+    table, recalls = record.hypotheses, record.buyer_recalls
     assert {"baseline", "source alone", "source removed", "plain two-stage"} <= set(table["kind"])
     assert [RowKey(k, s).name for k, s in zip(table["kind"], table["subject"], strict=True)] == list(table.index)
-    assert artifacts["best_params"] == choice.best.params and artifacts["valid_recall"] == choice.best.recall
+    assert record.best_params == choice.best.params and record.valid_recall == choice.best.recall
     # every hypothesis row keeps its recall per buyer, named alike: the mean is the row's recall
     rows = [r for r in recalls["row"].unique() if not r.startswith("best trial")]
     assert rows == list(table.index)

@@ -24,8 +24,12 @@ def test_the_saved_recommender_is_the_model_and_the_model_is_let_go(tiny_dataset
         return model
 
     pool = np.arange(0, 120)
-    data = SimpleNamespace(catalog=tiny_dataset.catalog, pools={"final": pool}, k=5, top_users=30)
-    saved = saved_recommender(data, model_of, tmp_path)
+    run = SimpleNamespace(
+        start=SimpleNamespace(catalog=tiny_dataset.catalog),
+        candidates=SimpleNamespace(pools={"final": pool}),
+        params=SimpleNamespace(k=5, top_users=30),
+    )
+    saved = saved_recommender(run, model_of, tmp_path)
     gc.collect()
     assert len(built) == 1 and built[0]() is None  # nothing holds the model once its file is written
     again = Recommender.load(saved.path)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys import records
 from recsys.report.figures import figure_facts
 from recsys.report.slides import Slide, build_slides
 from recsys.report.summaries import (
     STRATEGY_LABELS,
-    _get,
     display_table,
     hypothesis_verdicts,
     summarize,
@@ -221,7 +221,10 @@ def load_run(run_id: str = ""):
 def run_summary(run) -> dict:
     """The report summary a run stored (``report_summary`` of its end step), or one computed from its artifacts."""
     data = run["end"].task.data
-    stored = _get(data, "report_summary")
+    try:
+        stored = data.report_summary
+    except (AttributeError, KeyError):  # a run older than the stored summary: computed from its records
+        stored = None
     if stored is not None:
         return stored
     graph = None
@@ -229,7 +232,7 @@ def run_summary(run) -> dict:
         graph = run["_parameters"].task["_graph_info"].data
     except Exception:  # noqa: BLE001 - the diagram is optional
         log.warning("no _graph_info in %s: the pipeline diagram is left out", run.pathspec)
-    return summarize(data, run.id, graph)
+    return summarize(records.read(data), run.id, graph)
 
 
 def write_presentation(summary: dict, out_dir, prose_dir: Path | None = None) -> Path:
@@ -319,6 +322,13 @@ class Closing:
     flow_file: str
     python: str = ".venv/bin/python"
     example_user: str = ""
+
+    @classmethod
+    def of(cls, run: records.Run, flow_file: str, python: str) -> Closing:
+        """The closing of a finished run (its records), the first submitted user as the example."""
+        submission = run.final.submission
+        return cls(run.final.output_path, len(submission), run.params.k, run.params.model_name,
+                   run.start.resolved_data_dir, flow_file, python, str(submission["user_id"].iloc[0]))  # fmt: skip
 
 
 def console_summary(summary: dict, closing: Closing) -> str:

@@ -50,59 +50,47 @@ def action_funnel(interactions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-#: The run's parameters in the report's appendix: (label, artifact).
-PARAM_LABELS = (
-    ("data", "resolved_data_dir"),
-    ("top users", "top_users"),
-    ("k", "k"),
-    ("seed", "seed"),
-    ("training cuts (daily)", "n_train_cuts"),  # --train-cuts, or fewer on a short log
-    ("buyer-model cuts (daily, at most)", "buyer_cuts"),
-    ("validation windows", "valid_windows"),
-    ("trials", "trials_n"),
-    ("pool size", "pool_size"),
-    ("candidates per source", "candidates"),
-    ("identity stitching", "stitch_identities"),
-    ("grid", "grid"),
-)
+def run_params(run) -> dict:
+    """The run's parameters as the report's appendix lists them (an automatic pool size as the users it means;
+    ``run``: a :class:`recsys.records.Run`)."""
+    p = run.params
+    return {
+        "data": run.start.resolved_data_dir,
+        "top users": p.top_users,
+        "k": p.k,
+        "seed": p.seed,
+        "training cuts (daily)": run.start.n_train_cuts,  # --train-cuts, or fewer on a short log
+        "buyer-model cuts (daily, at most)": p.buyer_cuts,
+        "validation windows": p.valid_windows,
+        "trials": p.trials_n,
+        "pool size": pool_size_label(p.pool_size, p.top_users),
+        "candidates per source": p.candidates,
+        "identity stitching": p.stitch_identities,
+        "grid": p.grid,
+    }
 
 
-def run_params(data) -> dict:
-    """The run's parameters by :data:`PARAM_LABELS` (an automatic pool size as the users it means)."""
-    fallback = {"n_train_cuts": _get(data, "train_cuts")}  # runs older than the artifact
-    params = {name: _get(data, attr, fallback.get(attr)) for name, attr in PARAM_LABELS}
-    params["pool size"] = pool_size_label(data)
-    return params
-
-
-def pool_size_label(data):
+def pool_size_label(size: int, top: int):
     """The run's ``--pool-size`` as the report shows it: 0 (automatic) as the users it means."""
     from recsys.settings import POOL_FACTOR
 
-    size, top = _get(data, "pool_size"), _get(data, "top_users")
-    if size != 0 or top is None:
+    if size != 0:
         return size
     return f"{POOL_FACTOR * int(top):,} (automatic: {POOL_FACTOR} × top users)"
 
 
-def _get(data, name: str, default=None):
-    try:
-        return getattr(data, name)
-    except (AttributeError, KeyError):
-        return default
-
-
-def verdict_inputs(data, hypotheses: pd.DataFrame | None = None) -> dict:
-    """The part of a run's summary that :func:`hypothesis_verdicts` reads, from the run's artifacts (``data`` as in
+def verdict_inputs(run, hypotheses: pd.DataFrame | None = None) -> dict:
+    """The part of a run's summary that :func:`hypothesis_verdicts` reads, from its records (``run`` as in
     :func:`summarize`; ``hypotheses``: the hypothesis table, where it is not an artifact yet)."""
+    chosen = run.chosen
     return {
-        "hypotheses": _get(data, "hypotheses") if hypotheses is None else hypotheses,
+        "hypotheses": chosen.hypotheses if hypotheses is None else hypotheses,
         # the recall of each buyer behind the hypotheses' rows (None: a run from before paired verdicts)
-        "buyer_recalls": _get(data, "buyer_recalls"),
-        "trials": data.trial_table,
-        "best": {"strategy": data.best_strategy},
-        "valid_results": data.valid_results,
-        "baselines": data.baseline_results,
+        "buyer_recalls": chosen.buyer_recalls,
+        "trials": chosen.trial_table,
+        "best": {"strategy": chosen.best_strategy},
+        "valid_results": chosen.valid_results,
+        "baselines": chosen.baseline_results,
     }
 
 
@@ -124,53 +112,51 @@ def data_facts(ds) -> dict:
     }
 
 
-def summarize(data, run_id: str = "", graph: dict | None = None) -> dict:
-    """The small summary of a run that the report shows, from its artifacts.
-
-    ``data`` is the end step's ``self`` in the flow or ``task.data`` of a client ``Task``; artifacts missing from
-    older runs leave their part of the report out. ``graph`` is Metaflow's ``_graph_info`` (the pipeline diagram).
-    """
-    strategy = data.best_strategy
-    valid = data.valid_results
+def summarize(run, run_id: str = "", graph: dict | None = None) -> dict:
+    """The small summary of a run that the report shows, from its records (``run``: a :class:`recsys.records.Run`,
+    :func:`recsys.records.read` of the end step's ``self`` or of a client task's ``data``). ``graph`` is Metaflow's
+    ``_graph_info`` (the pipeline diagram)."""
+    chosen, final = run.chosen, run.final
+    strategy, valid, top = chosen.best_strategy, chosen.valid_results, int(run.params.top_users)
     summary = {
         "run_id": str(run_id),
-        "params": run_params(data),
-        **(_get(data, "data_facts") or data_facts(data.ds)),  # a run older than the artifact: from its log
+        "params": run_params(run),
+        **run.start.data_facts,
         "cuts": pd.DataFrame(
             [
                 {
                     "cut": name,
                     "history before": str(cut.at),
                     "target until": str(cut.target_end),
-                    "users scored": len(data.pools[name]),
+                    "users scored": len(run.candidates.pools[name]),
                 }
-                for name, cut in data.cuts.items()
+                for name, cut in run.start.cuts.items()
             ]
         ).set_index("cut"),
         "graph": {
             name: {"next": list(info.get("next", [])), "type": info.get("type", ""), "doc": info.get("doc") or ""}
             for name, info in ((graph or {}).get("steps") or {}).items()
         },
-        "candidate_recall": candidate_recall_table(data.source_metrics),
-        **verdict_inputs(data),
-        "best": {"trial": data.best_params.label, "strategy": strategy, "valid recall": float(data.valid_recall)},
-        "importance": data.feature_importance.head(30),
-        "test_results": dict(data.test_results or {}),
-        "mlflow": _get(data, "mlflow"),
-        "tracking_uri": _get(data, "mlflow_uri"),
-        "budget": int(data.top_users),
+        "candidate_recall": candidate_recall_table(run.candidates.source_metrics),
+        **verdict_inputs(run),
+        "best": {"trial": chosen.best_params.label, "strategy": strategy, "valid recall": float(chosen.valid_recall)},
+        "importance": final.feature_importance.head(30),
+        "test_results": dict(final.test_results or {}),
+        "mlflow": run.tracked.mlflow if run.tracked else None,
+        "tracking_uri": run.start.mlflow_uri,
+        "budget": top,
         "curve": None,
         # None: an older run; False: the flow ran with --ablation False and has no "source removed" rows
-        "ablation": _get(data, "ablation"),
-        "horizon": next(iter(data.cuts.values())).horizon_days,
+        "ablation": run.params.ablation,
+        "horizon": next(iter(run.start.cuts.values())).horizon_days,
     }
-    by_window = _get(data, "valid_by_window") or {}
+    by_window = chosen.valid_by_window or {}
     summary["windows"] = {w: r[strategy] for w, r in by_window.items()}  # the chosen model on each window
-    scores = _get(data, "selection_scores")
+    scores = chosen.selection_scores
     if scores is not None and "bought" in scores:
         strategies = [c for c in scores.columns if c != "bought"]
         newest = next(iter(summary["windows"].values()), valid[strategy])  # the curve is the newest window's
-        summary["curve"] = buyer_curve(scores, int(newest["buyers"]), strategies, int(data.top_users))
+        summary["curve"] = buyer_curve(scores, int(newest["buyers"]), strategies, top)
     return summary
 
 

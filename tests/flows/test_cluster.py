@@ -28,7 +28,12 @@ pytestmark = pytest.mark.slow
 MODEL = "stokman-recommender"
 BRANCHES = ("history", "covisit", "als", "faiss", "popularity")
 #: The foreach steps and the step that fans out into each.
-FAN_OUTS = {"buyer-days": "start", "build-table": "plan-tables", "train-trial": "prepare-trials", "train-more": "propose"}
+FAN_OUTS = {
+    "buyer-days": "start",
+    "build-table": "plan-tables",
+    "train-trial": "prepare-trials",
+    "train-more": "propose",
+}
 
 
 @pytest.fixture(scope="module")

@@ -339,3 +339,22 @@ def test_an_unreachable_tracking_server_stops_the_run_in_start(tmp_path):
     assert result.status == "failed"
     assert f"MLflow tracking at '{uri}' is unavailable" in result.run["start"].task.stderr
     assert [step.id for step in result.run] == ["start"]  # nothing heavy ran
+
+
+def test_each_record_is_stored_by_the_step_that_declares_it_and_read_back_whole(clean_run):
+    """The records between the steps (``recsys.records``): every field of a step's record is an artifact of that
+    step's task, and the reader rebuilds the run from the end step as the report and the tracking read it."""
+    from dataclasses import fields
+
+    from recsys import records
+
+    _, run = clean_run
+    for step, kind in records.STEPS.items():
+        if step == "parameters":
+            continue
+        task = next(iter(run[step]))
+        stored = {a.id for a in task}
+        assert {f.name for f in fields(kind)} <= stored, (step, {f.name for f in fields(kind)} - stored)
+    read = records.read(run["end"].task.data)
+    assert read.final.submission.equals(run["end"].task.data.submission)
+    assert read.tracked.mlflow == run["track"].task.data.mlflow and read.chosen.valid_recall > 0

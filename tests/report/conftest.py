@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import hypotheses, report, trials, validation
+from recsys import hypotheses, records, report, trials, validation
 from recsys.buyers import STRATEGIES
 from recsys.reranker import TrialParams
 from recsys.schema import Columns as C
@@ -81,6 +81,28 @@ def run_data(tiny_dataset):
         test_results={"recall": 0.21, "buyers": 40},
         mlflow={"run_id": "abc", "model_version": "3", "experiment": "x"},
         selection_scores=selection_scores(100),
+        # what the report does not show but a run's records hold
+        data_dir="",
+        seed=0,
+        trials_n=2,
+        grid="{}",
+        buyer_cuts=4,
+        valid_windows=2,
+        pool_size=100,
+        candidates=30,
+        stitch_identities=False,
+        model_name="stokman-recommender",
+        promote="if-better",
+        output="submission.csv",
+        data_lineage="synthetic-tiny-seed0",
+        data_fingerprint="f0",
+        mlflow_uri="sqlite:///mlflow.db",
+        mlflow_run_id="abc",
+        catalog=ds.catalog,
+        n_train_cuts=1,
+        submission=pd.DataFrame({"user_id": ["u1"], "product_id": ["p1 p2"]}),
+        output_path="submission.csv",
+        final_table_head=None,
     )
     return data, graph
 
@@ -88,7 +110,7 @@ def run_data(tiny_dataset):
 @pytest.fixture(scope="module")
 def summary(run_data):
     data, graph = run_data
-    return report.summarize(data, "42", graph)
+    return report.summarize(records.read(data), "42", graph)
 
 
 def _recalls(rows: dict[str, pd.Series]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import report
+from recsys import records, report
 from recsys.buyers import STRATEGIES, select_users
 from recsys.hypotheses import PLAIN_ROW
 from recsys.rows import BASELINE, PLAIN, RERANKER, RowKey
@@ -40,7 +40,7 @@ def test_summary_holds_the_run_facts(summary, tiny_dataset):
 def test_a_run_older_than_its_data_facts_is_summarized_from_its_log(run_data, summary, tiny_dataset):
     data, graph = run_data
     older = SimpleNamespace(**{k: v for k, v in vars(data).items() if k != "data_facts"}, ds=tiny_dataset)
-    again = report.summarize(older, "42", graph)
+    again = report.summarize(records.read(older), "42", graph)
     assert again["data"] == summary["data"] and again["cleaning"] == summary["cleaning"]
     assert again["data"]["interaction rows (exploded)"] == len(tiny_dataset.interactions)
     pd.testing.assert_frame_equal(again["funnel"], summary["funnel"])
@@ -124,6 +124,25 @@ def test_the_search_slide_says_when_no_search_ran():
 def test_an_automatic_pool_size_shows_as_the_users_it_means(run_data):
     data, graph = run_data
     automatic = SimpleNamespace(**{**vars(data), "pool_size": 0, "top_users": 50})
-    assert report.summarize(automatic, "42", graph)["params"]["pool size"] == "200 (automatic: 4 × top users)"
+    assert (
+        report.summarize(records.read(automatic), "42", graph)["params"]["pool size"]
+        == "200 (automatic: 4 × top users)"
+    )
     chosen = SimpleNamespace(**{**vars(data), "pool_size": 300})
-    assert report.summarize(chosen, "42", graph)["params"]["pool size"] == 300
+    assert report.summarize(records.read(chosen), "42", graph)["params"]["pool size"] == 300
+
+
+def test_a_run_missing_an_artifact_its_records_need_is_an_error_naming_it(run_data):
+    """A renamed or missing artifact stops the reader with its name and the step that stores it, where a silent
+    default would drop a part of the report; the fields older runs lack have their stand-ins."""
+    data, graph = run_data
+    without = SimpleNamespace(**{k: v for k, v in vars(data).items() if k not in ("hypotheses", "valid_recall")})
+    with pytest.raises(records.MissingArtifactError, match=r"no valid_recall, hypotheses \(Chosen: stored by choose\)"):
+        records.read(without)
+    older = SimpleNamespace(
+        **{k: v for k, v in vars(data).items() if k not in ("n_train_cuts", "ablation")}, train_cuts=3
+    )
+    run = records.read(older)
+    assert run.start.n_train_cuts == 3 and run.params.ablation is None  # the fixture is older than --ablation
+    assert report.summarize(run, "42", graph)["params"]["training cuts (daily)"] == 3
+    assert records.read(data, tracked=False).tracked is None and records.read(data).tracked.mlflow["run_id"] == "abc"
