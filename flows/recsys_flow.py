@@ -47,7 +47,7 @@ from recsys.settings import (
     DEFAULT_VALID_WINDOWS,
     RunSettings,
 )
-from recsys.split import cut_kind, cut_names
+from recsys.split import FINAL, CutKind, cut_kind, cut_names
 
 #: The one item of an empty second batch of trials.
 NO_TRIAL = None
@@ -217,8 +217,12 @@ class RecsysFlow(FlowSpec):
         return validation.Scope(self.cuts, self.settings, self.answers, self.catalog)
 
     def _windows(self, reader: shards.ArtifactReader) -> validation.Windows:
-        inputs = {w: self.buyer_inputs[w] for w in cut_names(self.cuts, "valid")}
-        return validation.Windows(reader.tables, inputs, self.buyer_models["valid"])
+        inputs = {w: self.buyer_inputs[w] for w in cut_names(self.cuts, CutKind.VALID)}
+        return validation.Windows(reader.tables, inputs, self.buyer_models[CutKind.VALID])
+
+    def _placement(self) -> pipeline.Placement:
+        return pipeline.Placement(self.output, self.ids.name, self.data_lineage, self.data_fingerprint, self.k,
+                                  self.top_users)  # fmt: skip
 
     @resources(**WHOLE_LOG)  # no @retry: it opens the MLflow run
     @step
@@ -359,7 +363,7 @@ class RecsysFlow(FlowSpec):
         metrics = training.join_metrics([inp.group_metrics for inp in inputs], self.cuts)
         store(self, records.Candidates(training.join_cuts([inp.pools for inp in inputs], self.cuts), metrics))
         self.answers = training.join_cuts([inp.answers for inp in inputs], self.cuts)
-        windows = cut_names(self.cuts, "valid")
+        windows = cut_names(self.cuts, CutKind.VALID)
         self.baseline_scores = hypotheses.join_windows([inp.window_baselines for inp in inputs], windows)
         self.shard_plan = shards.plan(self.pools, self.settings.shard_size)
         self.next(self.plan_tables)
@@ -379,7 +383,7 @@ class RecsysFlow(FlowSpec):
         training cut's table holds only its buyers, the only users a reranker learns from)."""
         shard = self.input
         candidates = shards.ArtifactReader(self, self.shard_plan).candidates(shard.cut)
-        learn_only = cut_kind(shard.cut) == "train"
+        learn_only = cut_kind(shard.cut) is CutKind.TRAIN
         data = training.shard_data(
             self.ds, self.cuts[shard.cut], shard.users(self.pools[shard.cut]), candidates, learn_only
         )
@@ -417,7 +421,7 @@ class RecsysFlow(FlowSpec):
         maybe_fail("train_trial")
         number, params = self.input
         reader = shards.ArtifactReader(self, self.shard_plan)
-        rows = [reader.rows(n) for n in cut_names(self.cuts, "train")[: params.train_cuts]]
+        rows = [reader.rows(n) for n in cut_names(self.cuts, CutKind.TRAIN)[: params.train_cuts]]
         self.outcome = trials.run_trial(self._scope(), number, params, rows, self._windows(reader), True)
         print(self.outcome.line())
         forget(self)
@@ -503,16 +507,14 @@ class RecsysFlow(FlowSpec):
         reader = shards.ArtifactReader(self, self.shard_plan)
         rows = [reader.rows(n) for n in training.final_cuts(self.cuts, self.best_params)]
         stage = SecondStage.learn(
-            self.best_params, rows, self.buyer_models["final"], self.best_strategy, self.seed, True
+            self.best_params, rows, self.buyer_models[CutKind.FINAL], self.best_strategy, self.seed, True
         )
         # the shards are ranked before the log is first read (self.ds): the two never share the step's memory
-        ranking = rank_final(stage, reader.tables("final"), self.buyer_inputs["final"], self.k, self.top_users)
+        ranking = rank_final(stage, reader.tables(FINAL), self.buyer_inputs[FINAL], self.k, self.top_users)
         # the served model is these parts with the branches' final sources, stored where they are (never pickled whole)
-        self.model_parts = ModelParts.at_cut(self.ds, self.cuts["final"], stage, self.candidates)
+        self.model_parts = ModelParts.at_cut(self.ds, self.cuts[FINAL], stage, self.candidates)
         result = final_submission(self.catalog, self.model_parts, ranking, self.k, self.top_users)
-        placement = pipeline.Placement(self.output, self.ids.name, self.data_lineage, self.data_fingerprint, self.k,
-                                       self.top_users)  # fmt: skip
-        out = pipeline.write_output(result, self.ds, self.truth, placement)  # never over another lineage's file
+        out = pipeline.write_output(result, self.ds, self.truth, self._placement())  # never over another lineage's
         importance = stage.reranker.feature_importance()
         store(self, records.Final(result.submission, out.path, out.test_results, importance, result.example))
         print("\n".join(out.lines))

@@ -39,7 +39,7 @@ def cmd_baseline(args) -> int:
     from recsys.baselines import BASELINES
     from recsys.data import load_dataset, load_truth
     from recsys.evaluation import score_against_truth, score_cut
-    from recsys.split import history, make_cuts
+    from recsys.split import CutKind, history, make_cuts
     from recsys.submission import build_submission, validate_submission, write_submission
 
     data_dir = resolve_data_dir(args.data_dir, args.preset, args.seed)
@@ -47,13 +47,13 @@ def cmd_baseline(args) -> int:
     truth_path = Path(args.truth) if args.truth else data_dir / TRUTH_FILE
     truth = load_truth(truth_path) if truth_path.is_file() else None
     cuts = make_cuts(ds.end)
-    valid_hist = history(ds.interactions, cuts["valid"])
+    valid_hist = history(ds.interactions, cuts[CutKind.VALID])
     results = {}
     for name, baseline in BASELINES.items():
         recs = baseline(valid_hist, ds.items, args.top_users, args.k)
         row = {
             f"valid_{key}": value
-            for key, value in score_cut(ds, cuts["valid"], recs, args.top_users, args.k).as_dict().items()
+            for key, value in score_cut(ds, cuts[CutKind.VALID], recs, args.top_users, args.k).as_dict().items()
         }
         final_recs = baseline(ds.interactions, ds.items, args.top_users, args.k)
         if truth is not None:

@@ -23,7 +23,7 @@ from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, R
 from recsys.rows import table as row_table
 from recsys.schema import Columns as C
 from recsys.schema import source_columns, source_of_rank_column
-from recsys.split import history
+from recsys.split import CutKind, history
 from recsys.training import fit_reranker
 from recsys.trials import TrialOutcome, best_outcome, best_trial_recalls, trial_table
 from recsys.validation import BuyerRecalls, RowScores, Scope, Windows, mean_results, validate_windows
@@ -263,7 +263,7 @@ def choose(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain
         best, trial_table(outcomes), evidence.baselines, sources_alone(scope, evidence.candidates, chosen_users)
     )
     choice.trial_recalls = best_trial_recalls(outcomes)
-    train = names_of(scope.cuts, "train")
+    train = names_of(scope.cuts, CutKind.TRAIN)
     if plain:
         choice.plain = plain_two_stage(scope, evidence.rows(train[0]), evidence.windows, choice.recipe)
     if ablation:

@@ -32,7 +32,7 @@ from recsys.reranker import Reranker, TrialParams
 from recsys.schema import DEFAULT_K, USER_DTYPE
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
-from recsys.split import Cut, model_history
+from recsys.split import FINAL, Cut, CutKind, model_history
 
 #: The history columns the features and sources read (what a fitted model keeps of the log).
 HISTORY_COLUMNS = [C.USER, C.ITEM, C.ACTION, C.TS, C.PAGE]
@@ -279,11 +279,12 @@ class TwoStageModel:
         buyer = training.fit_buyer_models(ds, cuts, settings)
         pools = training.user_pools(ds, cuts, settings.pool, buyer.models)
         learnt = training.final_cuts(cuts, params)
-        used = {n: cuts[n] for n in [*learnt, "final"]}
+        used = {n: cuts[n] for n in [*learnt, FINAL]}
         found = training.join_branches([training.branch_candidates(b, ds, used, pools, settings) for b in branches()])
         rows = training.cut_rows(ds, {n: cuts[n] for n in learnt}, pools, found.candidates, settings)
-        stage = SecondStage.learn(params, [rows[n] for n in learnt], buyer.models["final"], strategy, settings.seed)
-        return cls.at_cut(ds, cuts["final"], found.final_sources, stage, settings.candidates)
+        final_buyers = buyer.models[CutKind.FINAL]
+        stage = SecondStage.learn(params, [rows[n] for n in learnt], final_buyers, strategy, settings.seed)
+        return cls.at_cut(ds, cuts[FINAL], found.final_sources, stage, settings.candidates)
 
     def rank(self, tables, inputs: BuyerInputs, k: int, top_users: int) -> Prediction:
         """:meth:`SecondStage.rank` with this model's second stage, from precomputed tables (the flow's shards)."""

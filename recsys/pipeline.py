@@ -16,7 +16,7 @@ import pandas as pd
 from recsys.records import Run
 from recsys.reranker import TrialParams, cap_train_cuts, parse_grid
 from recsys.settings import RunSettings
-from recsys.split import cut_names
+from recsys.split import FINAL, CutKind, cut_names
 
 if TYPE_CHECKING:
     from recsys.model import TwoStageModel
@@ -69,7 +69,7 @@ class Started:
             "truth": self.truth,
             "cuts": self.cuts,
             "first_trials": self.first_trials,
-            "n_train_cuts": len(cut_names(self.cuts, "train")),
+            "n_train_cuts": len(cut_names(self.cuts, CutKind.TRAIN)),
             "buyer_daily_cuts": self.buyer_cuts,
             "buyer_plan": self.buyer_plan,
             "fit_plan": self.fit_plan,
@@ -118,7 +118,7 @@ def load_run(settings: RunSettings, spec: DataSpec, data_dir: str, trials: list[
 
     ds = dataclasses.replace(load_dataset(data_dir), stitch_identities=spec.stitch_identities)
     cuts, note = training.run_cuts(ds, settings)
-    trials = cap_train_cuts(trials, len(cut_names(cuts, "train"))) if note else trials
+    trials = cap_train_cuts(trials, len(cut_names(cuts, CutKind.TRAIN))) if note else trials
     daily = training.buyer_cuts(ds, cuts, settings)
     buyer_plan = training.buyer_plan(ds, daily, settings.fit_rows)
     fit_plan = training.fit_groups(training.history_rows(ds, cuts), settings.fit_rows)
@@ -205,7 +205,7 @@ def tag_data(uri: str, run_id: str, started: Started, lineage: str) -> str:
     fingerprint = data_fingerprint(started.data_dir)
     tags = {"data_fingerprint": fingerprint, "lineage": lineage}
     if started.note:
-        tags["train_cuts_used"] = str(len(cut_names(started.cuts, "train")))
+        tags["train_cuts_used"] = str(len(cut_names(started.cuts, CutKind.TRAIN)))
     set_run_tags(uri, run_id, tags)
     report, ts = started.ds.report, started.ds.interactions[C.TS]
     facts = {"lineage": lineage, **{k: str(report.get(k, "")) for k in ("events", "exploded_rows", "users", "items")}}
@@ -259,7 +259,7 @@ def saved_recommender(run: Run, model_of: Callable[[], TwoStageModel], folder: P
 
     from recsys.serving import Recommender
 
-    p, pool = run.params, run.candidates.pools["final"]
+    p, pool = run.params, run.candidates.pools[FINAL]
     recommender = Recommender.from_catalog(run.start.catalog, model_of(), pool, p.k, p.top_users)
     saved = recommender.saved(folder / "recommender.pkl")
     del recommender

@@ -78,19 +78,19 @@ class Recommender:
         import dataclasses
 
         from recsys import training
-        from recsys.split import make_cuts, model_history
+        from recsys.split import FINAL, CutKind, make_cuts, model_history
 
         items = ds.items.copy()
         learned_items = self.model.recipe.items
         learned = dict(zip(learned_items[C.CATEGORY_ID], learned_items[C.CATEGORY], strict=True))
         items[C.CATEGORY] = items[C.CATEGORY_ID].map(learned).fillna(-1).astype(learned_items[C.CATEGORY].dtype)
         ds = dataclasses.replace(ds, items=items)
-        cut = make_cuts(ds.end)["final"]
+        cut = make_cuts(ds.end)[FINAL]
         hist = model_history(ds, cut)
         m = self.model
         sources = training.fit_sources(m.sources, hist, ds.items, ds.vectors, m.reranker.seed)  # the run's seed
         model = TwoStageModel.at_cut(ds, cut, sources, m.stage, m.n_candidates)
-        pool = training.user_pools(ds, {"final": cut}, len(self.pool), {"final": m.buyer_model})["final"]
+        pool = training.user_pools(ds, {FINAL: cut}, len(self.pool), {CutKind.FINAL: m.buyer_model})[FINAL]
         return Recommender.from_catalog(ds.catalog, model, pool, self.k, self.top_users)
 
     def codes_of(self, user_ids) -> np.ndarray:

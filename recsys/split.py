@@ -7,6 +7,7 @@ that changing events at or after a cut leaves everything computed for it unchang
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import pandas as pd
 
@@ -19,6 +20,21 @@ from recsys.schema import Columns as C
 MIN_HISTORY_DAYS = HORIZON_DAYS
 
 
+class CutKind(StrEnum):
+    """What a cut is for, the prefix of its name (:func:`numbered`): ``train``, ``train2``, ... learning; ``valid``,
+    ``valid2``, ... the validation windows; ``final`` the end of the log (the submission); ``buyer``, ``buyer2``,
+    ... the buyer model's daily cuts. Equal to its text, so a cut's name keys dicts as before."""
+
+    TRAIN = "train"
+    VALID = "valid"
+    FINAL = "final"
+    BUYER = "buyer"
+
+
+#: The name of the final cut (the end of the log), the one cut of its kind.
+FINAL = CutKind.FINAL.value
+
+
 @dataclass(frozen=True)
 class Cut:
     """A point in time: history is ``ts < at``, the target window is ``[at, at + horizon)``."""
@@ -26,6 +42,11 @@ class Cut:
     at: pd.Timestamp
     horizon_days: int = HORIZON_DAYS
     name: str = ""
+
+    @property
+    def kind(self) -> CutKind:
+        """The cut's :class:`CutKind`, from its name."""
+        return cut_kind(self.name)
 
     @property
     def target_end(self) -> pd.Timestamp:
@@ -85,13 +106,13 @@ def make_cuts(
     if train_step_days < 1:
         raise ValueError(f"train_step_days must be >= 1, got {train_step_days}")
     step = pd.Timedelta(days=horizon_days)
-    cuts = {"final": Cut(end, horizon_days, "final")}
+    cuts = {FINAL: Cut(end, horizon_days, FINAL)}
     for i in range(n_valid):
-        name = numbered("valid", i)
+        name = numbered(CutKind.VALID, i)
         cuts[name] = Cut(end - step * (i + 1), horizon_days, name)
     newest_train = end - step * (n_valid + 1)
     for i in range(n_train):
-        name = numbered("train", i)
+        name = numbered(CutKind.TRAIN, i)
         cuts[name] = Cut(newest_train - pd.Timedelta(days=train_step_days * i), horizon_days, name)
     return cuts
 
@@ -111,30 +132,36 @@ def daily_cuts(end: pd.Timestamp, n: int, log_start: pd.Timestamp, horizon_days:
         at = newest - pd.Timedelta(days=i)
         if at < earliest:
             break
-        name = numbered("buyer", i)
+        name = numbered(CutKind.BUYER, i)
         cuts[name] = Cut(at, horizon_days, name)
     return cuts
 
 
-def numbered(kind: str, i: int) -> str:
+def numbered(kind: CutKind, i: int) -> str:
     """``kind`` for the first cut of a kind, then ``kind2``, ``kind3``, ..."""
-    return kind if i == 0 else f"{kind}{i + 1}"
+    return kind.value if i == 0 else f"{kind.value}{i + 1}"
 
 
-def cut_kind(name: str) -> str:
-    """The kind of a cut name (:func:`numbered`'s inverse): ``valid3`` -> ``valid``."""
-    return name.rstrip("0123456789")
+def cut_kind(name: str) -> CutKind:
+    """The kind of a cut name (:func:`numbered`'s inverse): ``valid3`` -> ``CutKind.VALID``; a name of no kind is
+    a ValueError naming it."""
+    try:
+        return CutKind(name.rstrip("0123456789"))
+    except ValueError:
+        kinds = ", ".join(k.value for k in CutKind)
+        raise ValueError(f"{name!r} is not a cut name (one of {kinds}, numbered)") from None
 
 
-def cut_names(cuts: dict[str, Cut], kind: str) -> list[str]:
-    """The names of the cuts of one ``kind`` (``train`` or ``valid``), newest first."""
-    names = [n for n in cuts if cut_kind(n) == kind]
+def cut_names(cuts: dict[str, Cut], kind: CutKind | str) -> list[str]:
+    """The names of the cuts of one ``kind`` (training or validation; its text works too), newest first."""
+    kind = CutKind(kind)
+    names = [n for n in cuts if cut_kind(n) is kind]
     return sorted(names, key=lambda n: cuts[n].at, reverse=True)
 
 
 def labelled_names(cuts: dict[str, Cut]) -> list[str]:
     """Every cut with a known target (validation and training), newest first: what the final model learns from."""
-    return sorted((n for n in cuts if n != "final"), key=lambda n: cuts[n].at, reverse=True)
+    return sorted((n for n in cuts if cut_kind(n) is not CutKind.FINAL), key=lambda n: cuts[n].at, reverse=True)
 
 
 def log_days(interactions: pd.DataFrame) -> int:
@@ -189,7 +216,7 @@ def check_log_covers_cuts(interactions: pd.DataFrame, cuts: dict[str, Cut], hist
     need = int((end - ordered[0][1].at).days) + history_days
     if have < need:
         layout = ", ".join(f"{name} {cut.at:%Y-%m-%d}" for name, cut in ordered)
-        several = len(cut_names(cuts, "train")) > 1
+        several = len(cut_names(cuts, CutKind.TRAIN)) > 1
         fewer = "training cuts (--train-cuts: each one less needs a day less) or " if several else ""
         raise DataValidationError(
             f"{ACTIONS_FILE}: column 'date': the log covers {have} days ({first:%Y-%m-%d} to {last:%Y-%m-%d}), "

@@ -26,8 +26,10 @@ from recsys.settings import RunSettings
 from recsys.shards import Shard, concat_tables, final_sources_artifact, for_users, shards_of
 from recsys.shards import plan as plan_shards
 from recsys.split import (
+    FINAL,
     MIN_HISTORY_DAYS,
     Cut,
+    CutKind,
     cut_kind,
     cut_names,
     daily_cuts,
@@ -128,7 +130,7 @@ class BuyerModels:
 def buyer_cuts(ds, cuts: dict[str, Cut], settings: RunSettings) -> dict[str, list[Cut]]:
     """The daily cuts (:func:`recsys.split.daily_cuts`) each buyer model learns from: up to ``settings.buyer_cuts``
     whose targets end by the oldest validation window (``valid``) or by the final cut (``final``)."""
-    ends = {"valid": min(cuts[n].at for n in cut_names(cuts, "valid")), "final": cuts["final"].at}
+    ends = {CutKind.VALID: min(cuts[n].at for n in cut_names(cuts, CutKind.VALID)), CutKind.FINAL: cuts[FINAL].at}
     log_start = ds.interactions[C.TS].min()
     out = {}
     for which, end in ends.items():
@@ -192,10 +194,11 @@ def user_pools(ds, cuts: dict[str, Cut], size: int, models: dict[str, BuyerModel
     pools = {}
     for name, cut in cuts.items():
         hist = model_history(ds, cut)
-        if cut_kind(name) == "train":
+        if cut_kind(name) is CutKind.TRAIN:
             pools[name] = learning_pool(ds, cut, buyers.user_pool(hist, size))
         elif models is not None:
-            pools[name] = buyers.screened_pool(hist, cut.at, models["final" if name == "final" else "valid"], size)
+            model = models[CutKind.FINAL if name == FINAL else CutKind.VALID]
+            pools[name] = buyers.screened_pool(hist, cut.at, model, size)
         else:
             pools[name] = buyers.user_pool(hist, size)
     return pools
@@ -205,7 +208,7 @@ def pool_lines(cuts: dict[str, Cut], pools: dict[str, np.ndarray], size: int) ->
     """One progress line per cut: how many users it scores, and how they were chosen."""
     lines = []
     for name, cut in cuts.items():
-        if cut_kind(name) == "train":
+        if cut_kind(name) is CutKind.TRAIN:
             whom = "buyers scored (only they are learnt from)"
         elif len(pools[name]) < size:
             whom = "users scored (every active user)"
@@ -250,7 +253,7 @@ def branch_candidates(branch: str, ds, cuts: dict[str, Cut], pools: dict, settin
             source = fit_sources([name], hist, ds.items, ds.vectors, settings.seed)[name]
             cands = source.recommend(pools[cut_name], candidates_of(name, settings.candidates))
             out.candidates.setdefault(name, {})[cut_name] = cands
-            if cut_name == "final":
+            if cut_name == FINAL:
                 out.final_sources[name] = source
             log.info("%s on %s: %s candidates in %.1fs", name, cut, f"{len(cands):,}", time.perf_counter() - started)
             if has_target(ds, cut):
@@ -356,5 +359,5 @@ def cut_rows(ds, cuts: dict[str, Cut], pools: dict, candidates: dict, settings: 
 def learnable_cut_rows(ds, cut: Cut, shards: list[Shard], pool: np.ndarray, candidates: dict) -> pd.DataFrame:
     """One cut's learnable rows, its ``shards`` one at a time, end to end."""
     at_cut = {s: c[shards[0].cut] for s, c in candidates.items()}
-    learn_only = cut_kind(shards[0].cut) == "train"
+    learn_only = cut_kind(shards[0].cut) is CutKind.TRAIN
     return concat_tables([shard_data(ds, cut, s.users(pool), at_cut, learn_only).rows for s in shards])

@@ -26,7 +26,7 @@ from recsys.schema import NO_ITEM, Action
 from recsys.schema import Columns as C
 from recsys.settings import RunSettings
 from recsys.shards import TableReader
-from recsys.split import Cut, cut_names, history, target
+from recsys.split import Cut, CutKind, cut_names, history, target
 
 log = logging.getLogger("recsys.validation")
 
@@ -59,7 +59,7 @@ class Answers:
 
 def window_answers(ds: Dataset, cuts: dict[str, Cut], k: int) -> dict[str, Answers]:
     """The :class:`Answers` of every validation window of ``cuts``."""
-    return {name: Answers.at(ds, cuts[name], k) for name in cut_names(cuts, "valid")}
+    return {name: Answers.at(ds, cuts[name], k) for name in cut_names(cuts, CutKind.VALID)}
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Scope:
     @property
     def windows(self) -> dict[str, Cut]:
         """The validation windows, newest first."""
-        return {n: self.cuts[n] for n in cut_names(self.cuts, "valid")}
+        return {n: self.cuts[n] for n in cut_names(self.cuts, CutKind.VALID)}
 
     @property
     def k(self) -> int:

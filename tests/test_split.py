@@ -170,3 +170,22 @@ def test_daily_cuts_end_their_targets_by_the_end_and_keep_three_days_of_history(
     assert daily_cuts(end, 5, log_start=pd.Timestamp("2024-09-25")) == {}  # too short a log: none
     with pytest.raises(ValueError, match="n must be >= 1"):
         daily_cuts(end, 0, pd.Timestamp("2024-09-07"))
+
+
+def test_cut_kinds_are_an_enum_on_the_cut_equal_to_their_names():
+    from recsys.split import FINAL, CutKind, cut_kind, daily_cuts, numbered
+
+    cuts = make_cuts(pd.Timestamp("2024-10-01"), n_train=2, n_valid=2)
+    assert {name: cut.kind for name, cut in cuts.items()} == {
+        FINAL: CutKind.FINAL,
+        "valid": CutKind.VALID,
+        "valid2": CutKind.VALID,
+        "train": CutKind.TRAIN,
+        "train2": CutKind.TRAIN,
+    }
+    assert cuts[CutKind.FINAL] is cuts["final"] and cut_names(cuts, CutKind.TRAIN) == ["train", "train2"]
+    assert [cut_kind(numbered(kind, i)) for kind in CutKind for i in (0, 3)] == [k for k in CutKind for _ in (0, 1)]
+    (buyer,) = daily_cuts(pd.Timestamp("2024-10-01"), 1, pd.Timestamp("2024-09-01")).values()
+    assert buyer.kind is CutKind.BUYER
+    with pytest.raises(ValueError, match="'holdout' is not a cut name"):
+        cut_kind("holdout")

@@ -13,7 +13,7 @@ from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, R
 from recsys.rows import table as row_table
 from recsys.schema import Action
 from recsys.schema import Columns as C
-from recsys.split import cut_kind
+from recsys.split import CutKind, cut_kind
 
 #: Points kept on each buyer-selection curve (the curve of a 12,000-user pool needs no more to be drawn).
 CURVE_POINTS = 200
@@ -160,13 +160,13 @@ def summarize(run, run_id: str = "", graph: dict | None = None) -> dict:
     return summary
 
 
-def candidate_recall_table(source_metrics: dict[str, float], kind: str = "valid") -> pd.DataFrame:
+def candidate_recall_table(source_metrics: dict[str, float], kind: CutKind = CutKind.VALID) -> pd.DataFrame:
     """Source x recall@N, averaged over the cuts of one kind (the validation windows ``valid``, ``valid2``, ...),
     from the branches' ``source.cut.recall_at_N`` metrics."""
     rows: dict[str, dict[str, list[float]]] = {}
     for key, value in source_metrics.items():
         source, where, metric = key.split(".")
-        if cut_kind(where) == kind:
+        if cut_kind(where) is kind:
             rows.setdefault(source, {}).setdefault(metric, []).append(value)
     frame = pd.DataFrame({s: {m: float(np.mean(v)) for m, v in r.items()} for s, r in rows.items()}).T
     if frame.empty:
