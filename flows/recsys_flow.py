@@ -159,8 +159,8 @@ class RecsysFlow(FlowSpec):
         default=DEFAULT_FIT_ROWS,
         type=int,
         help="History rows per candidate task: the cuts are grouped into tasks of about this many rows (summed over "
-        "their cuts), each running the five branches side by side; 1: one task per cut (the results do not depend "
-        "on it)",
+        "their cuts), each running the five branches side by side, and the buyer model's daily cuts alike; 1: one "
+        "task per cut (the results do not depend on it)",
     )
     stitch_identities = Parameter(
         "stitch-identities",
@@ -547,8 +547,8 @@ class RecsysFlow(FlowSpec):
         self.report_summary = report.summarize(run, current.run_id, getattr(self, "_graph_info", None))
         current.card.extend(report.card_components(*report.build_slides(self.report_summary)))
         closing = report.Closing.of(run, report.short_path(__file__), report.short_path(sys.executable))
-        summary = report.console_summary(self.report_summary, closing)
-        print(summary)
+        print(report.console_summary(self.report_summary, closing))
+        forget(self, "submission")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ DEFAULT_SHARD_SIZE = 12_000
 #: History rows a candidate task fits on, summed over its cuts (:func:`recsys.training.fit_groups`): the run's cuts
 #: are grouped into tasks of about this many rows, so that the presets and the dev cases fit every cut in one task
 #: per branch (a task costs more than its fits there), the real volume (``full``) fits its 10 cuts in 5 tasks per
-#: branch and four times it one cut per task, side by side on a cluster (docs/performance.md, 2026-12-07).
+#: branch and four times it one cut per task, side by side on a cluster (docs/performance.md, 2026-12-07). The
+#: buyer model's daily cuts are grouped the same way (:func:`recsys.training.buyer_plan`; 2026-12-08).
 DEFAULT_FIT_ROWS = 8_000_000
 
 
