@@ -147,17 +147,18 @@ def step_of(kind: type) -> str:
     return next(step for step, k in STEPS.items() if k is kind)
 
 
-def read(data, tracked: bool = True) -> Run:
+def read(data, tracked: bool = True, facts_of=None) -> Run:
     """The :class:`Run` behind ``data`` (a step's ``self`` or a client task's ``data`` of ``end``, or of ``track``
     with ``tracked=False``), of this version of the flow or an older one: a run older than its data facts has
-    them computed from its log, one older than ``n_train_cuts`` its ``--train-cuts``."""
+    them computed from its log by ``facts_of`` (``recsys.report.summaries.data_facts``: the report passes it; without
+    it such a run is a :class:`MissingArtifactError`), one older than ``n_train_cuts`` its ``--train-cuts``."""
     from dataclasses import replace
 
     start = take(data, Start)
     if start.data_facts is None:
-        from recsys.report.summaries import data_facts
-
-        start = replace(start, data_facts=data_facts(data.ds))
+        if facts_of is None:
+            raise MissingArtifactError("the run has no data_facts (Start: stored by start)")
+        start = replace(start, data_facts=facts_of(data.ds))
     if start.n_train_cuts is None:
         start = replace(start, n_train_cuts=data.train_cuts)
     return Run(

@@ -20,6 +20,7 @@ from recsys.report.figures import figure_facts
 from recsys.report.slides import Slide, build_slides
 from recsys.report.summaries import (
     STRATEGY_LABELS,
+    data_facts,
     display_table,
     hypothesis_verdicts,
     summarize,
@@ -232,7 +233,7 @@ def run_summary(run) -> dict:
         graph = run["_parameters"].task["_graph_info"].data
     except Exception:  # noqa: BLE001 - the diagram is optional
         log.warning("no _graph_info in %s: the pipeline diagram is left out", run.pathspec)
-    return summarize(records.read(data), run.id, graph)
+    return summarize(records.read(data, facts_of=data_facts), run.id, graph)
 
 
 def write_presentation(summary: dict, out_dir, prose_dir: Path | None = None) -> Path:
