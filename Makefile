@@ -76,4 +76,4 @@ test: lint .venv/.cluster ## lint, then the whole test suite (ARGS="-m 'not slow
 
 clean: ## remove every run output (Metaflow datastore, MLflow, CatBoost files, data cache, submission, slides)
 	rm -rf .metaflow mlruns mlartifacts mlflow.db catboost_info data/synthetic submission*.csv submission*.csv.json presentation \
-		report.html talk shots
+		report.html talk shots batch.csv metaflow_card_cache
