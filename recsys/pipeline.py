@@ -52,7 +52,7 @@ class Started:
     truth: pd.DataFrame | None
     cuts: dict
     first_trials: list[TrialParams]
-    buyer_cuts: dict
+    buyer_daily_cuts: dict
     buyer_plan: list
     fit_plan: list
     note: str = ""
@@ -70,7 +70,7 @@ class Started:
             "cuts": self.cuts,
             "first_trials": self.first_trials,
             "n_train_cuts": len(cut_names(self.cuts, CutKind.TRAIN)),
-            "buyer_daily_cuts": self.buyer_cuts,
+            "buyer_daily_cuts": self.buyer_daily_cuts,
             "buyer_plan": self.buyer_plan,
             "fit_plan": self.fit_plan,
         }
