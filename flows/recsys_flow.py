@@ -7,8 +7,9 @@
 start -> buyer_days (foreach group of daily cuts) -> buyer_model -> plan_fits -> fit_cuts (foreach group of cuts)
       -> (history | covisit | als | faiss | popularity) -> join_branches -> join_candidates -> plan_tables
       -> build_table (foreach cut x user shard) -> join_tables
-      -> prepare_trials -> train_trial (foreach trial of the first batch) -> tell -> propose -> train_more (foreach
-      trial of Optuna's second batch) -> choose -> final -> track -> end
+      -> prepare_trials -> train_trial (foreach trial x group of validation windows of the first batch) -> tell
+      -> propose -> train_more (foreach trial x group of windows of Optuna's second batch) -> tell_more -> choose
+      -> (weigh | final) -> track -> end
 
 The branches are the ones of ``recsys.candidates.SOURCES`` (a test checks that every branch has its step). Every
 step is wiring: it loads its inputs, calls one or two ``recsys`` functions and stores their records; the model is
@@ -66,8 +67,8 @@ FAIL_STEP_ENV = "RECSYS_FAIL_STEP"
 #: docs/performance.md, "Past one machine") with ~50% headroom, and the 2 threads each model uses. A table task
 #: holds one shard of users: 2.2 GB at ``full``, 3.4 GB at ``full@4``. A branch fits its sources on the whole log:
 #: 0.7-0.9 GB, 2.3-3.3 GB. The other model steps grow with the log: at most 2.1 GB at ``full``, 3.9 GB at
-#: ``full@4`` (``choose``, the trials, ``final``); ``track`` holds the served model (1.0 GB, 3.3 GB) on one thread;
-#: the joins and the search's bookkeeping at most 1.7 GB at ``full@4`` (``join_candidates``).
+#: ``full@4`` (``weigh``, the trials, ``final``); ``track`` holds the served model (1.0 GB, 3.3 GB) on one
+#: thread; the joins and the search's bookkeeping at most 1.7 GB at ``full@4`` (``join_candidates``).
 SHARD = {"cpu": 2, "memory": 5_000}
 BRANCH = {"cpu": 2, "memory": 5_000}
 WHOLE_LOG = {"cpu": 2, "memory": 6_000}
@@ -284,7 +285,7 @@ class RecsysFlow(FlowSpec):
     def fit_cuts(self):
         """One group of cuts (``training.fit_groups``): the users scored at each (``training.user_pools``), whose
         candidates the five branches propose side by side, and, at its validation windows, what scoring reads of
-        the log (their answers and the baselines' scores: the trials, ``choose`` and ``track`` never load it)."""
+        the log (their answers and the baselines' scores: the trials, ``weigh`` and ``track`` never load it)."""
         self.fit_group = self.input
         cuts = {n: self.cuts[n] for n in self.fit_group}
         self.pools = training.user_pools(self.ds, cuts, self.settings.pool, self.buyer_models)
@@ -408,30 +409,34 @@ class RecsysFlow(FlowSpec):
     @resources(**LIGHT)
     @step
     def prepare_trials(self):
-        """The first batch of trials (the --grid ones, then Optuna's start-up points), one task each."""
+        """The first batch of trials (the --grid ones, then Optuna's start-up points), one task per trial and group
+        of validation windows (``window_plan``: one group unless the windows are large)."""
         from recsys.search import Search, rounds
 
         first, self.second_batch = rounds(self.trials_n, len(self.first_trials))
         self.search = Search(self.seed, self.n_train_cuts, self.first_trials, startup=first)
-        self.batch = self.search.ask(first)
+        self.batch = trials.trial_tasks(self.search.ask(first), self.window_plan)
         self.next(self.train_trial, foreach="batch")
 
     def _trial(self) -> None:
-        """One reranker trial: fit on its training cuts, score every validation window shard by shard."""
+        """One trial task: fit the trial's reranker on its training cuts, score its validation windows shard by
+        shard."""
         maybe_fail("train_trial")
-        number, params = self.input
-        reader = shards.ArtifactReader(self, self.shard_plan)
-        rows = [reader.rows(n) for n in cut_names(self.cuts, CutKind.TRAIN)[: params.train_cuts]]
-        self.outcome = trials.run_trial(self._scope(), number, params, rows, self._windows(reader), True)
+        task, reader = self.input, shards.ArtifactReader(self, self.shard_plan)
+        rows = [reader.rows(n) for n in cut_names(self.cuts, CutKind.TRAIN)[: task.params.train_cuts]]
+        self.outcome = trials.run_trial_part(self._scope(), task, rows, self._windows(reader), True)
         print(self.outcome.line())
         forget(self)
 
     def _tell(self, inputs) -> list:
-        """A batch's outcomes in proposal order, reported to the study in that order (the next proposals must not
-        depend on which task finished first). The placeholder of an empty second batch has none."""
-        outcomes = sorted((i.outcome for i in inputs if i.outcome is not None), key=lambda o: o.number)
+        """A batch's outcomes (its tasks' parts joined) in proposal order, reported to the study in that order (the
+        next proposals must not depend on which task finished first). The placeholder of an empty second batch
+        has none."""
+        parts = [i.outcome for i in inputs if i.outcome is not None]
+        outcomes = trials.join_trials(parts, cut_names(self.cuts, CutKind.VALID))
         for outcome in outcomes:
             self.search.tell(outcome.number, outcome.recall)
+            print(outcome.line())
         return outcomes
 
     @retry(times=1)
@@ -457,9 +462,10 @@ class RecsysFlow(FlowSpec):
     def propose(self):
         """Optuna (TPE) proposes the second batch from the first one's recalls, one task each. Without a search
         (--trials equal to the --grid trials) the batch is one placeholder: a foreach cannot be empty."""
-        self.batch = self.search.ask(self.second_batch) or [NO_TRIAL]
+        asked = self.search.ask(self.second_batch)
+        self.batch = trials.trial_tasks(asked, self.window_plan) or [NO_TRIAL]
         if self.second_batch:
-            print("second batch: " + "; ".join(f"trial {n}: {p.label}" for n, p in self.batch))
+            print("second batch: " + "; ".join(f"trial {n}: {p.label}" for n, p in asked))
         else:
             print(f"no second batch: --trials {self.trials_n} runs only the --grid trials")
         self.next(self.train_more, foreach="batch")
@@ -473,26 +479,44 @@ class RecsysFlow(FlowSpec):
             self.outcome = None
         else:
             self._trial()
+        self.next(self.tell_more)
+
+    @retry(times=1)
+    @resources(**LIGHT)
+    @step
+    def tell_more(self, inputs):
+        """Collect the second batch's outcomes beside the first's (Metaflow needs a step between this join and
+        the split that follows)."""
+        self.merge_artifacts(inputs, exclude=["outcome", "batch"])
+        self.outcomes = self.outcomes + self._tell(inputs)
         self.next(self.choose)
+
+    @retry(times=1)
+    @resources(**LIGHT)
+    @step
+    def choose(self):
+        """Keep the best trial by mean validation recall; then retrain it (``final``) while the rows beside it are
+        scored (``weigh``): the two need only the choice."""
+        from recsys.report import trial_console_table
+
+        store(self, trials.chosen(self.outcomes))
+        print("\n".join([trial_console_table(self.trial_table), trials.best_line(self.outcomes)]))
+        self.next(self.weigh, self.final)
 
     @retry(times=1)
     @resources(**WHOLE_LOG)
     @step
-    def choose(self, inputs):
-        """Keep the best trial by mean validation recall; score the baselines, each source alone, the plain
-        two-stage model and, with --ablation, the best recipe retrained without each source (all over the
-        validation windows, with each buyer's recall for paired verdicts)."""
-        from recsys.report import trial_console_table
-
-        self.merge_artifacts(inputs, exclude=["outcome", "batch"])
-        self.outcomes = self.outcomes + self._tell(inputs)
+    def weigh(self):
+        """Score the rows beside the best trial: the baselines, each source alone, the plain two-stage model and,
+        with --ablation, the best recipe retrained without each source (all over the validation windows, with each
+        buyer's recall for paired verdicts)."""
         reader = shards.ArtifactReader(self, self.shard_plan)
         evidence = hypotheses.Evidence(reader.candidates, self._windows(reader), reader.rows, self.baseline_scores)
-        choice = hypotheses.choose(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
+        choice = hypotheses.weigh(self._scope(), self.outcomes, evidence, plain=self.plain, ablation=self.ablation)
         store(self, choice.record())
-        print("\n".join([trial_console_table(self.trial_table), *choice.lines()]))
+        print("\n".join(choice.lines()))
         forget(self)
-        self.next(self.final)
+        self.next(self.track)
 
     @retry(times=1)
     @resources(**WHOLE_LOG)
@@ -523,9 +547,11 @@ class RecsysFlow(FlowSpec):
 
     @resources(**MODEL)  # no @retry: it registers a model version
     @step
-    def track(self):
-        """Finish the MLflow run opened at the start: metrics, tables, plots, the submission, the reranker, and the
-        run's two-stage model registered as the champion pyfunc model."""
+    def track(self, inputs):
+        """Join the submission and the rows beside the best trial, and finish the MLflow run opened at the start:
+        metrics, tables, plots, the submission, the reranker, and the run's two-stage model registered as the
+        champion pyfunc model."""
+        self.merge_artifacts(inputs)
         reader = shards.ArtifactReader(self, self.shard_plan)
         model_of = functools.partial(pipeline.served_model, reader)  # the object the submission was written with
         tracked = records.Tracked(pipeline.track(records.read(self, tracked=False), model_of, self.ids, current.run_id))

@@ -17,7 +17,7 @@ from recsys.features import drop_source, keep_sources
 from recsys.frames import PackedFrame
 from recsys.metrics import buyer_recalls, diagnostics
 from recsys.model import recs_for
-from recsys.records import Chosen
+from recsys.records import Weighed
 from recsys.reranker import TrialParams, learnable_rows
 from recsys.rows import ALONE, BASELINE, BEST_TRIAL, PLAIN, REMOVED, RERANKER, RowKey
 from recsys.rows import table as row_table
@@ -213,20 +213,12 @@ class Choice:
             self.trial_recalls,
         )
 
-    def record(self) -> Chosen:
-        """The choice as the ``choose`` step's record (what the report, the tracking, the notebook and the
-        benchmarks read)."""
-        v = self.best.validation
-        return Chosen(
-            trial_table=self.trials,
-            best_params=self.best.params,
-            best_strategy=v.strategy,
-            valid_results=v.results,
-            valid_recall=v.recall,
+    def record(self) -> Weighed:
+        """The rows beside the best trial as the ``weigh`` step's record (what the report, the tracking, the
+        notebook and the benchmarks read)."""
+        return Weighed(
             baseline_results=self.baselines.results,
             hypotheses=self.hypotheses(),
-            valid_by_window=v.by_window,
-            selection_scores=v.selection_scores,
             source_alone=self.alone.results,
             source_removed=self.removed.results if self.removed else None,
             plain_results=self.plain.results[PLAIN_ROW] if self.plain else None,
@@ -234,24 +226,19 @@ class Choice:
         )
 
     def lines(self) -> list[str]:
-        """What the run prints about the choice."""
-        v, n = self.best.validation, len(self.best.validation.by_window)
-        out = []
-        if self.plain:
-            p = self.plain.results[PLAIN_ROW]
-            out.append(
-                f"plain two-stage model in the reranker's place: valid recall {p['recall']:.4f} ± "
-                f"{p.get('recall_se', float('nan')):.4f}"
-            )
-        out.append(
-            f"best: trial {self.best.number} ({self.best.params.label}) with {v.strategy}: valid recall "
-            f"{v.recall:.4f} ± {v.results[v.strategy]['recall_se']:.4f} (mean ± s.e. over {n} windows)"
-        )
-        return out
+        """What the run prints about the rows beside the best trial."""
+        if not self.plain:
+            return []
+        p = self.plain.results[PLAIN_ROW]
+        return [
+            f"plain two-stage model in the reranker's place: valid recall {p['recall']:.4f} ± "
+            f"{p.get('recall_se', float('nan')):.4f}"
+        ]
 
 
-def choose(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain=True, ablation=False) -> Choice:
-    """The best trial by mean validation recall, with the baselines, each source alone (for the users the best
+def weigh(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain=True, ablation=False) -> Choice:
+    """The best trial by mean validation recall (:func:`recsys.trials.best_outcome`, as ``choose`` picked it), with
+    the baselines, each source alone (for the users the best
     trial chose), the plain two-stage model (``plain``) and the ablation (``ablation``)."""
     from recsys.progress import Progress
     from recsys.split import cut_names as names_of

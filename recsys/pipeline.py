@@ -55,6 +55,7 @@ class Started:
     buyer_daily_cuts: dict
     buyer_plan: list
     fit_plan: list
+    window_plan: list
     note: str = ""
 
     def artifacts(self) -> dict:
@@ -73,6 +74,7 @@ class Started:
             "buyer_daily_cuts": self.buyer_daily_cuts,
             "buyer_plan": self.buyer_plan,
             "fit_plan": self.fit_plan,
+            "window_plan": self.window_plan,
         }
 
 
@@ -109,7 +111,8 @@ def locate_data(spec: DataSpec, seed: int) -> str:
 def load_run(settings: RunSettings, spec: DataSpec, data_dir: str, trials: list[TrialParams]) -> Started:
     """Load and validate the data, fix the cuts (a log too short for ``settings.train_cuts`` learns from fewer,
     one too short for any stops with a clear message) and plan the fan-outs over groups of cuts: the buyer model's
-    daily cuts and the candidate fits (``settings.fit_rows`` history rows per task)."""
+    daily cuts, the candidate fits and each trial's validation windows (``settings.fit_rows`` history rows per
+    task)."""
     import dataclasses
 
     from recsys import training
@@ -121,8 +124,10 @@ def load_run(settings: RunSettings, spec: DataSpec, data_dir: str, trials: list[
     trials = cap_train_cuts(trials, len(cut_names(cuts, CutKind.TRAIN))) if note else trials
     daily = training.buyer_cuts(ds, cuts, settings)
     buyer_plan = training.buyer_plan(ds, daily, settings.fit_rows)
-    fit_plan = training.fit_groups(training.history_rows(ds, cuts), settings.fit_rows)
-    return Started(data_dir, ds, truth_file(data_dir), cuts, trials, daily, buyer_plan, fit_plan, note)
+    rows = training.history_rows(ds, cuts)
+    fit_plan = training.fit_groups(rows, settings.fit_rows)
+    window_plan = training.fit_groups({w: rows[w] for w in cut_names(cuts, CutKind.VALID)}, settings.fit_rows)
+    return Started(data_dir, ds, truth_file(data_dir), cuts, trials, daily, buyer_plan, fit_plan, window_plan, note)
 
 
 @dataclass(frozen=True)
@@ -276,9 +281,9 @@ def standing(run: Run):
     from recsys.schema import Columns as C
 
     chosen, start = run.chosen, run.start
-    baselines = chosen.baseline_results
+    baselines = run.weighed.baseline_results
     top = max(baselines, key=lambda name: baselines[name]["recall"])
-    recalls = chosen.buyer_recalls
+    recalls = run.weighed.buyer_recalls
 
     def by_window(row: str) -> dict[str, pd.Series]:
         mine = recalls[recalls["row"] == row]

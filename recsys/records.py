@@ -66,18 +66,24 @@ class Candidates:
 
 @dataclass(frozen=True)
 class Chosen:
-    """What ``choose`` decided: the trials, the best trial and strategy with their validation figures, the
-    baselines, the hypothesis table and each buyer's recall behind its rows."""
+    """What ``choose`` decided: the trials, the best trial and strategy with their validation figures."""
 
     trial_table: Any
     best_params: Any
     best_strategy: str
     valid_results: dict
     valid_recall: float
-    baseline_results: dict
-    hypotheses: Any
     valid_by_window: dict | None = None
     selection_scores: Any = None
+
+
+@dataclass(frozen=True)
+class Weighed:
+    """What ``weigh`` scored beside the best trial (while ``final`` retrains it): the baselines, each source alone
+    and removed, the plain two-stage model, the hypothesis table and each buyer's recall behind its rows."""
+
+    baseline_results: dict
+    hypotheses: Any
     source_alone: dict | None = None
     source_removed: dict | None = None
     plain_results: dict | None = None
@@ -104,8 +110,8 @@ class Tracked:
 
 
 #: The records of a run, by the step that stores each (``Params``: the flow's parameters).
-STEPS = {"parameters": Params, "start": Start, "join_candidates": Candidates, "choose": Chosen, "final": Final}
-STEPS["track"] = Tracked
+STEPS = {"parameters": Params, "start": Start, "join_candidates": Candidates, "choose": Chosen, "weigh": Weighed}
+STEPS.update(final=Final, track=Tracked)
 #: Fields that runs stored before them lack, with what stands in for them (the records' other defaults are fields a
 #: run may leave out by design: an ablation not asked for, no plain model).
 OLDER_RUNS = ("ablation", "data_facts", "n_train_cuts", "valid_by_window", "selection_scores", "buyer_recalls")
@@ -119,6 +125,7 @@ class Run:
     start: Start
     candidates: Candidates
     chosen: Chosen
+    weighed: Weighed
     final: Final
     tracked: Tracked | None = None
 
@@ -166,6 +173,7 @@ def read(data, tracked: bool = True, facts_of=None) -> Run:
         start,
         take(data, Candidates),
         take(data, Chosen),
+        take(data, Weighed),
         take(data, Final),
         take(data, Tracked) if tracked else None,
     )

@@ -253,6 +253,15 @@ class Reranker:
         a, b = self.platt_
         return sigmoid(a * np.asarray(raw, dtype=np.float64) + b)
 
+    def fingerprint(self) -> str:
+        """A digest of the fitted model (its trees' leaf values, the trees early stopping kept, the calibration):
+        equal for equal fits, what tells whether two tasks fitted the same reranker."""
+        import hashlib
+
+        digest = hashlib.sha1(np.ascontiguousarray(self.model_.get_leaf_values(), dtype=np.float64).tobytes())
+        digest.update(repr((self.best_iteration_, self.platt_)).encode())
+        return digest.hexdigest()[:16]
+
     def feature_importance(self) -> pd.Series:
         """How much each feature moves the predictions (CatBoost's PredictionValuesChange), descending.
 

@@ -46,8 +46,8 @@ def run_report(run, verdicts: pd.DataFrame | None = None) -> RunReport:
     paired differences and verdicts), the plots and the model's input example."""
     from recsys.features import feature_columns
 
-    chosen, final = run.chosen, run.final
-    hypotheses, source_metrics, importance = chosen.hypotheses, run.candidates.source_metrics, final.feature_importance
+    chosen, final, hypotheses = run.chosen, run.final, run.weighed.hypotheses
+    source_metrics, importance = run.candidates.source_metrics, final.feature_importance
     metrics = {f"data.{k}": v for k, v in run.start.data_facts["cleaning"].items()}
     metrics.update({f"valid.{k}": v for k, v in figures(hypotheses).iloc[0].items()})
     metrics.update({f"test.{k}": v for k, v in (final.test_results or {}).items()})

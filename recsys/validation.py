@@ -194,18 +194,53 @@ class Validation:
         return self.results[self.strategy]["recall"]
 
 
-def validate_windows(scope: Scope, reranker: Reranker, windows: Windows, strategies=buyers.STRATEGIES) -> Validation:
-    """:func:`validate` on each validation window (newest first), then averaged (:func:`mean_results`). Each
-    window's shard tables are read while it is scored."""
+@dataclass
+class WindowPart:
+    """A reranker and buyer model scored on a part of the validation windows (:func:`validate_part`): each
+    window's diagnostics, chosen users and recall per buyer, and the newest window's buyer curve if the part holds
+    it. The parts of all the windows joined (:func:`join_validation`) are the :class:`Validation`."""
+
+    by_window: dict[str, dict[str, dict[str, float]]]
+    selected: dict[str, dict[str, pd.Index]]
+    buyer_recalls: BuyerRecalls
+    selection_scores: pd.DataFrame | None = None
+
+
+def validate_part(scope: Scope, reranker: Reranker, windows: Windows, names: list[str], strategies=buyers.STRATEGIES):
+    """:func:`validate` on the validation windows ``names`` (each window's shard tables are read while it is
+    scored): a :class:`WindowPart`."""
     by_window, selected, scores, recalls = {}, {}, None, {}
-    for name in scope.windows:
+    newest = next(iter(scope.windows))
+    for name in names:
         pred, scored = validate(scope, name, reranker, windows, strategies)
         by_window[name], selected[name] = scored.results, pred.selected
         for strategy, values in scored.buyer_recalls.items():
             recalls.setdefault(strategy, {})[name] = values
-        if scores is None:
+        if name == newest:
             scores = selection_scores(pred, windows.inputs[name])
+    return WindowPart(by_window, selected, recalls, scores)
+
+
+def join_validation(parts: list[WindowPart], windows: list[str]) -> Validation:
+    """The :class:`Validation` of parts that together score ``windows`` (newest first), in that order whatever the
+    parts' order: the same figures as one pass over the windows."""
+    by_window, selected, recalls = {}, {}, {}
+    for w in windows:
+        part = next((p for p in parts if w in p.by_window), None)
+        if part is None:
+            raise ValueError(f"no part scores the validation window {w!r}")
+        by_window[w], selected[w] = part.by_window[w], part.selected[w]
+        for strategy, per_window in part.buyer_recalls.items():
+            recalls.setdefault(strategy, {})[w] = per_window[w]
+    scores = next((p.selection_scores for p in parts if p.selection_scores is not None), None)
     return Validation(mean_results(by_window), by_window, selected, scores, recalls)
+
+
+def validate_windows(scope: Scope, reranker: Reranker, windows: Windows, strategies=buyers.STRATEGIES) -> Validation:
+    """:func:`validate` on each validation window (newest first), then averaged (:func:`mean_results`): the
+    join of one part (:func:`validate_part`)."""
+    names = list(scope.windows)
+    return join_validation([validate_part(scope, reranker, windows, names, strategies)], names)
 
 
 def selection_scores(pred: Prediction, inputs: BuyerInputs) -> pd.DataFrame:

@@ -19,3 +19,18 @@ def windows_of(data, buyer_model, names=("valid",), loaded=None):
         yield data["valid"].table
 
     return validation.Windows(tables, {w: data["valid"].inputs for w in names}, buyer_model)
+
+
+def two_windows(setup, data, buyer_model):
+    """A scope of two validation windows at the ``valid`` cut, ``valid`` reading its whole table and ``valid2``
+    every other user's rows of it (two windows whose figures differ), and their inputs."""
+    import numpy as np
+
+    from recsys.schema import Columns as C
+
+    ds, cuts, _ = setup
+    scope = validation.Scope.of(ds, {"valid": cuts["valid"], "valid2": cuts["valid"]}, SETTINGS)
+    table = data["valid"].table
+    half = table[table[C.USER].isin(np.unique(table[C.USER])[::2])]
+    inputs = {w: data["valid"].inputs for w in ("valid", "valid2")}
+    return scope, validation.Windows(lambda w: iter([table if w == "valid" else half]), inputs, buyer_model)

@@ -84,7 +84,7 @@ def test_a_plain_model_with_nothing_to_learn_is_nan_with_a_warning(scope, data, 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, setup, data, candidates, buyer_model):
+def test_weighing_the_best_trial_gives_every_hypothesis_row(scope, setup, data, candidates, buyer_model):
     windows = windows_of(data, buyer_model)
     outcomes = [
         trials.run_trial(scope, n, p, [data["train"].rows], windows)
@@ -92,19 +92,21 @@ def test_the_choice_keeps_the_best_trial_and_every_hypothesis_row(scope, setup, 
     ]
     baselines = hypotheses.baselines(setup[0], scope)
     evidence = hypotheses.Evidence(candidates.by_cut().get, windows, lambda cut: data[cut].rows, baselines)
-    choice = hypotheses.choose(scope, outcomes, evidence, plain=True, ablation=True)
+    choice = hypotheses.weigh(scope, outcomes, evidence, plain=True, ablation=True)
     assert choice.best is trials.best_outcome(outcomes)
-    record = choice.record()
+    record, chosen = choice.record(), trials.chosen(outcomes)
     table, recalls = record.hypotheses, record.buyer_recalls
     assert {"baseline", "source alone", "source removed", "plain two-stage"} <= set(table["kind"])
     assert [RowKey(k, s).name for k, s in zip(table["kind"], table["subject"], strict=True)] == list(table.index)
-    assert record.best_params == choice.best.params and record.valid_recall == choice.best.recall
+    assert chosen.best_params == choice.best.params and chosen.valid_recall == choice.best.recall
+    assert chosen.best_strategy == choice.best.validation.strategy == table["subject"].iloc[0]  # its row first
     # every hypothesis row keeps its recall per buyer, named alike: the mean is the row's recall
     rows = [r for r in recalls["row"].unique() if not r.startswith("best trial")]
     assert rows == list(table.index)
     means = recalls.groupby("row")["recall"].mean()
     assert np.allclose(means[table.index], table["recall"].astype(float))
-    assert choice.lines()[-1].startswith(f"best: trial {choice.best.number}")
+    assert choice.lines()[0].startswith("plain two-stage model in the reranker's place: valid recall")
+    assert trials.best_line(outcomes).startswith(f"best: trial {choice.best.number}")
     assert outcomes[0].line().startswith("trial 0 (Logloss")
 
 

@@ -29,5 +29,5 @@ def test_a_missing_artifact_is_an_error_naming_it_and_its_step_and_older_runs_ha
     older = {k: v for k, v in artifacts().items() if k not in records.OLDER_RUNS and k != "data_facts"}
     older |= {"train_cuts": 4, "data_facts": {"data": {}}}  # (facts missing too are taken from the log: report tests)
     run = records.read(SimpleNamespace(**older))
-    assert run.start.n_train_cuts == 4 and run.chosen.buyer_recalls is None and run.params.ablation is None
+    assert run.start.n_train_cuts == 4 and run.weighed.buyer_recalls is None and run.params.ablation is None
     assert records.read(SimpleNamespace(**older), tracked=False).tracked is None

@@ -113,6 +113,16 @@ def test_a_refit_with_a_tree_count_grows_exactly_that_many_on_every_group():
         Reranker(params, threads=1).fit([table], trees=0)
 
 
+def test_the_fingerprint_tells_equal_fits_from_different_ones():
+    """What the trial join checks: two seeded fits on the same rows are the same model, another seed is not."""
+    table = synthetic_table(n_users=200, seed=0)
+    params = TrialParams("Logloss", depth=3, iterations=40)
+    one, two = (Reranker(params, seed=0).fit([table]) for _ in range(2))
+    other = Reranker(params, seed=1).fit([table])
+    assert one.fingerprint() == two.fingerprint() != other.fingerprint()
+    assert np.array_equal(one.raw(table), two.raw(table))
+
+
 def test_learnable_rows_drop_users_without_positive():
     table = pd.DataFrame({C.USER: [0, 0, 1, 1], C.ITEM: [1, 2, 1, 2], C.TARGET: [0, 1, 0, 0]})
     assert learnable_rows(table)[C.USER].tolist() == [0, 0]

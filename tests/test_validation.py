@@ -15,7 +15,7 @@ from recsys.settings import RunSettings
 from recsys.split import Cut
 from recsys.training import fit_reranker
 from tests.conftest import make_interactions, make_items
-from tests.scoring import PARAMS, SETTINGS, windows_of
+from tests.scoring import PARAMS, SETTINGS, two_windows, windows_of
 
 
 def test_trial_scores_every_strategy_and_its_users_beat_chance(scope, setup, data, buyer_model):
@@ -115,6 +115,25 @@ def test_validate_windows_scores_each_window_and_chooses_by_the_mean(setup, data
         for w, per_buyer in by_window.items():
             assert per_buyer.mean() == pytest.approx(v.by_window[w][strategy]["recall"])
             assert len(per_buyer) == v.by_window[w][strategy]["buyers"]
+
+
+def test_windows_scored_in_parts_join_in_any_order_to_the_figures_of_one_pass(setup, data, buyer_model):
+    two, windows = two_windows(setup, data, buyer_model)
+    reranker = fit_reranker(PARAMS, [data["train"].rows])
+    whole = validation.validate_windows(two, reranker, windows)
+    assert whole.by_window["valid"] != whole.by_window["valid2"]  # two windows of different figures
+    parts = [validation.validate_part(two, reranker, windows, [w]) for w in ("valid2", "valid")]
+    assert parts[0].selection_scores is None  # the buyer curve is the newest window's
+    joined = validation.join_validation(parts, ["valid", "valid2"])
+    assert joined.results == whole.results and joined.by_window == whole.by_window
+    assert list(joined.by_window) == ["valid", "valid2"] and joined.strategy == whole.strategy
+    for strategy in STRATEGIES:
+        for w in ("valid", "valid2"):
+            pd.testing.assert_series_equal(joined.buyer_recalls[strategy][w], whole.buyer_recalls[strategy][w])
+            assert joined.selected[w][strategy].equals(whole.selected[w][strategy])
+    pd.testing.assert_frame_equal(joined.selection_scores, whole.selection_scores)
+    with pytest.raises(ValueError, match="no part scores the validation window 'valid2'"):
+        validation.join_validation(parts[1:], ["valid", "valid2"])
 
 
 def test_shards_scored_one_by_one_give_the_windows_figures_of_the_whole_table(scope, data, buyer_model):

@@ -82,15 +82,15 @@ def pool_size_label(size: int, top: int):
 def verdict_inputs(run, hypotheses: pd.DataFrame | None = None) -> dict:
     """The part of a run's summary that :func:`hypothesis_verdicts` reads, from its records (``run`` as in
     :func:`summarize`; ``hypotheses``: the hypothesis table, where it is not an artifact yet)."""
-    chosen = run.chosen
+    chosen, weighed = run.chosen, run.weighed
     return {
-        "hypotheses": chosen.hypotheses if hypotheses is None else hypotheses,
+        "hypotheses": weighed.hypotheses if hypotheses is None else hypotheses,
         # the recall of each buyer behind the hypotheses' rows (None: a run from before paired verdicts)
-        "buyer_recalls": chosen.buyer_recalls,
+        "buyer_recalls": weighed.buyer_recalls,
         "trials": chosen.trial_table,
         "best": {"strategy": chosen.best_strategy},
         "valid_results": chosen.valid_results,
-        "baselines": chosen.baseline_results,
+        "baselines": weighed.baseline_results,
     }
 
 
@@ -263,10 +263,11 @@ def row_label(key: RowKey) -> str:
 METRIC_COLUMNS = ("recall", "recall_se", "buyers_captured", "recall_selected")
 
 
-def metric_table(frame: pd.DataFrame, columns=METRIC_COLUMNS):
-    """Rows with readable names, the given diagnostics with readable headers."""
+def metric_table(frame: pd.DataFrame, columns=METRIC_COLUMNS, headers: bool = True):
+    """Rows with readable names, the given diagnostics with readable headers (``headers``; False: the columns keep
+    their names, for a figure that reads them)."""
     cols = [c for c in columns if c in frame]
-    out = frame[cols].rename(columns=METRIC_LABELS)
+    out = frame[cols].rename(columns=METRIC_LABELS) if headers else frame[cols].copy()
     out.index = pd.Index(
         [name if key is None else row_label(key) for name, key in zip(frame.index, keys(frame), strict=True)], name=""
     )

@@ -242,6 +242,8 @@ def test_the_flow_compiles_for_argo_workflows(stack):
     assert all(inner_after[b] == {"fit-cuts"} for b in BRANCHES) and inner_after["join-branches"] == set(BRANCHES)
     assert after["join-candidates"] == {groups["name"]}
     assert after["buyer-model"] == {next(n for n in dag if n.startswith("start-foreach-"))}
+    # the chosen trial is retrained (final) while the rows beside it are scored (weigh); track joins the two
+    assert after["weigh"] == after["final"] == {"choose"} and after["track"] == {"weigh", "final"}
     for step, parent in FAN_OUTS.items():  # a withParam fan-out over the parent's splits
         fan_out = next(t for t in dag.values() if t["name"].startswith(f"{parent}-foreach-"))
         assert fan_out["withParam"] == f"{{{{tasks.{parent}.outputs.parameters.num-splits}}}}"

@@ -124,5 +124,5 @@ def test_a_run_without_search_trains_only_the_grid_trial(tmp_path):
     (placeholder,) = list(result.run["train_more"])
     assert placeholder.data.outcome is None
     assert (tmp_path / "submission.csv").stat().st_size > 0
-    assert result.run["choose"].task.data.source_removed is None  # --ablation False
-    assert result.run["choose"].task.data.plain_results["recall"] >= 0.0  # --plain True needs no ablation
+    assert result.run["weigh"].task.data.source_removed is None  # --ablation False
+    assert result.run["weigh"].task.data.plain_results["recall"] >= 0.0  # --plain True needs no ablation

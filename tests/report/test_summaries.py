@@ -138,8 +138,9 @@ def test_a_run_missing_an_artifact_its_records_need_is_an_error_naming_it(run_da
     """A renamed or missing artifact stops the reader with its name and the step that stores it, where a silent
     default would drop a part of the report; the fields older runs lack have their stand-ins."""
     data, graph = run_data
-    without = SimpleNamespace(**{k: v for k, v in vars(data).items() if k not in ("hypotheses", "valid_recall")})
-    with pytest.raises(records.MissingArtifactError, match=r"no valid_recall, hypotheses \(Chosen: stored by choose\)"):
+    without = SimpleNamespace(**{k: v for k, v in vars(data).items() if k not in ("best_strategy", "valid_recall")})
+    wanted = r"no best_strategy, valid_recall \(Chosen: stored by choose\)"
+    with pytest.raises(records.MissingArtifactError, match=wanted):
         records.read(without)
     older = SimpleNamespace(
         **{k: v for k, v in vars(data).items() if k not in ("n_train_cuts", "ablation")}, train_cuts=3
