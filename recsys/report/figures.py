@@ -245,9 +245,11 @@ def curve_figure(curve: pd.DataFrame, budget: int) -> bytes:
 def validation_figure(table: pd.DataFrame, chosen: str = "") -> bytes:
     """Recall of the chosen model (``chosen``: its row, in blue) and the baselines with a 95% interval (± 2
     standard errors of the mean over the validation windows)."""
+    if "recall_se" not in table:  # never an interval of zero width for a figure that says it draws one
+        raise ValueError(f"a validation figure needs each row's recall_se; the table has {list(table.columns)}")
     plt = _plt()
     recall = table["recall"].astype(float).to_numpy()
-    se = table["recall_se"].astype(float).fillna(0).to_numpy() if "recall_se" in table else recall * 0
+    se = table["recall_se"].astype(float).fillna(0).to_numpy()
     fig, ax = plt.subplots(figsize=(COLUMN_IN, max(2.4, 0.7 * len(recall) + 1.2)))
     mark = list(table.index).index(chosen) if chosen in table.index else -1  # the chosen model in blue
     _interval_bars(ax, [_wrap(s, 24) for s in table.index], recall, se, highlight=mark)

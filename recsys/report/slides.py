@@ -313,7 +313,7 @@ def _approach_slide(deck: Deck) -> Slide:
 def _results_slide(deck: Deck) -> Slide:
     test = deck.summary["test_results"]
     chosen = row_label(RowKey(RERANKER, deck.summary["best"]["strategy"]))
-    shown = metric_table(deck.valid.head(4), ("recall", "recall_se"))
+    shown = metric_table(deck.valid.head(4), ("recall", "recall_se"), headers=False)  # the figure reads recall_se
     deck.figures["validation"] = validation_figure(shown, chosen)
     results = Slide(
         "results",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
 
 from recsys import report
 from recsys.report.figures import DPI, MIN_PT, SLIDE_PX_PER_IN, figure_facts, pipeline_boxes
@@ -155,3 +156,24 @@ def test_the_limitations_say_what_this_run_searched(summary):
     assert "between its best and its worst trial" in several
     one = limitations(summary["trials"][summary["trials"]["trial"] == 0])
     assert "**No search**" in one and "between its best" not in one
+
+
+def test_the_results_figure_draws_the_intervals_of_the_table_beside_it(summary, monkeypatch):
+    """The validation figure's error bars are the standard errors the results table shows (they were drawn at zero
+    width when the figure looked for ``recall_se`` in a table whose headers were already renamed)."""
+    from recsys.report import figures, slides
+
+    drawn = {}
+
+    def capture(table, chosen=""):
+        drawn["table"] = table.copy()
+        return PNG
+
+    monkeypatch.setattr(slides, "validation_figure", capture)
+    deck, _ = report.build_slides(summary)
+    (results,) = [s for s in deck if s.key == "results"]
+    (_, table), shown = results.tables[0], drawn["table"]
+    se = table.loc[shown.index].filter(like="s.e.").iloc[:, 0].astype(float)
+    assert (shown["recall_se"] > 0).all() and shown["recall_se"].round(10).tolist() == se.round(10).tolist()
+    with pytest.raises(ValueError, match="needs each row's recall_se"):
+        figures.validation_figure(shown.drop(columns="recall_se"))
