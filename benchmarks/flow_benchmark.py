@@ -5,9 +5,11 @@
     python -m benchmarks.flow_benchmark --series full --fractions 0.125 0.25 0.5 1
     python -m benchmarks.flow_benchmark --data-dir ../shared/data/holdout-dev/onlineretail-2011-11-20 --top-users 1500
 
-The flow runs as users run it (``flows/recsys_flow.py run --max-workers 2``) in a scratch folder. A sampler polls
-the process tree every 0.2 s: each Metaflow task is a process whose command line names its step, so the peak
-resident memory of every step is the largest RSS seen for its tasks (a task's own process; the tasks of a
+The flow runs as users run it (``flows/recsys_flow.py run --max-workers 2``) in a scratch folder; with
+``--max-workers 1`` every task runs alone, and the critical path (each step's longest task, summed along the DAG)
+is then what a cluster of 2-core workers would take, where parallel tasks on these 2 cores slow each other. A
+sampler polls the process tree every 0.2 s: each Metaflow task is a process whose command line names its step, so
+the peak resident memory of every step is the largest RSS seen for its tasks (a task's own process; the tasks of a
 parallel fan-out are listed separately and summed under "whole flow"). Wall time per step comes from the run's
 task timestamps (first task started to last task finished). Results go to ``--json`` and are printed as Markdown.
 """
@@ -281,8 +283,17 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default="", help="write the results here")
     parser.add_argument("--facts", default="", help=argparse.SUPPRESS)  # internal: see run_facts
     parser.add_argument("--refresh", default="", help="re-read step times and recalls of the runs in this JSON")
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        default=2,
+        help="tasks at once (2: as users run it here; 1: every task alone on the machine's 2 cores, so that the "
+        "critical path is that of a cluster of 2-core workers, not slowed by tasks sharing the cores)",
+    )
     parser.add_argument("flow_args", nargs="*", help="extra flow parameters, after --")
     args = parser.parse_args(argv)
+    if args.max_workers != 2:
+        args.flow_args = ["--max-workers", str(args.max_workers), *args.flow_args]  # the last one given wins
     if args.facts:
         print_facts()
         return 0
