@@ -25,7 +25,7 @@ from recsys.schema import Columns as C
 from recsys.schema import source_columns, source_of_rank_column
 from recsys.split import CutKind, history
 from recsys.training import fit_reranker
-from recsys.trials import TrialOutcome, best_outcome, best_trial_recalls, trial_table
+from recsys.trials import TrialOutcome, best_outcome, best_trial_recalls
 from recsys.validation import BuyerRecalls, RowScores, Scope, Windows, mean_results, validate_windows
 
 log = logging.getLogger("recsys.hypotheses")
@@ -184,7 +184,6 @@ class Choice:
     not scored)."""
 
     best: TrialOutcome
-    trials: pd.DataFrame
     baselines: RowScores
     alone: RowScores
     removed: RowScores | None = None
@@ -246,9 +245,7 @@ def weigh(scope: Scope, outcomes: list[TrialOutcome], evidence: Evidence, plain=
     best = best_outcome(outcomes)
     v = best.validation
     chosen_users = {w: selected[v.strategy] for w, selected in v.selected.items()}
-    choice = Choice(
-        best, trial_table(outcomes), evidence.baselines, sources_alone(scope, evidence.candidates, chosen_users)
-    )
+    choice = Choice(best, evidence.baselines, sources_alone(scope, evidence.candidates, chosen_users))
     choice.trial_recalls = best_trial_recalls(outcomes)
     train = names_of(scope.cuts, CutKind.TRAIN)
     if plain:
